@@ -1,0 +1,352 @@
+package configdb
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// KindHelm is the deployment kind this deployer acts on. Entries of any
+// other kind belong to other deployers and are left alone.
+const KindHelm = "helm"
+
+// ErrBadDeployment marks a deployment entry that cannot be read; the error
+// text says what is wrong in words a script author can act on.
+var ErrBadDeployment = errors.New("bad deployment entry")
+
+// Deployment is a deployment entry, /deploy/<id>.
+//
+// On the wire: {"key": "<id>", "kind": "helm", "args": {"chart": "<chart>",
+// "values": {...}}}. Older clients wrote the id as "id", "dpl_id" or
+// "deploy_id" and the kind as "type"; all are read, and Encode writes the
+// current names.
+type Deployment struct {
+	// ID is the deployment id; the key of the entry is authoritative.
+	ID string
+	// Kind is "helm" for entries of this deployer.
+	Kind string
+	// Chart names the chart: a name in the configured repository (no '/'),
+	// an oci:// reference, or a local path.
+	Chart string
+	// Version optionally pins the chart version.
+	Version string
+	// Values are the chart values with dotted top-level keys already
+	// expanded into nested maps (see ExpandValues). Numbers are json.Number.
+	Values map[string]any
+}
+
+// IsHelm reports whether the entry is one for this deployer.
+func (d Deployment) IsHelm() bool { return d.Kind == KindHelm }
+
+// deploymentWire is the entry as written; alternative names are read by
+// DecodeDeployment.
+type deploymentWire struct {
+	Key  string         `json:"key"`
+	Kind string         `json:"kind"`
+	Args deploymentArgs `json:"args"`
+}
+
+type deploymentArgs struct {
+	Chart   string         `json:"chart"`
+	Version string         `json:"version,omitempty"`
+	Values  map[string]any `json:"values,omitempty"`
+}
+
+// idFields and kindFields list the names under which clients old and new
+// wrote the id and the kind, current first.
+var (
+	idFields   = []string{"key", "id", "dpl_id", "deploy_id"}
+	kindFields = []string{"kind", "type"}
+)
+
+// DecodeDeployment reads the deployment entry stored for id. Entries of
+// another kind are returned with their Kind and nothing else checked, since
+// their args are another deployer's business. For helm entries the chart
+// must be named and the values must expand without conflict.
+func DecodeDeployment(id string, data []byte) (Deployment, error) {
+	d := Deployment{ID: id}
+	fail := func(format string, args ...any) (Deployment, error) {
+		return d, fmt.Errorf("%w /deploy/%s: %s", ErrBadDeployment, id, fmt.Sprintf(format, args...))
+	}
+	top, err := decodeObject(data)
+	if err != nil {
+		return fail("%v", err)
+	}
+	bodyID, field, err := firstString(top, idFields)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if field != "" && bodyID != id {
+		return fail("field %q says the id is %q, but the entry is stored under %q", field, bodyID, id)
+	}
+	d.Kind, _, err = firstString(top, kindFields)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if d.Kind == "" {
+		return fail(`no "kind" (or "type") field`)
+	}
+	if !d.IsHelm() {
+		return d, nil
+	}
+	rawArgs, ok := top["args"]
+	if !ok || string(rawArgs) == "null" {
+		return fail(`no "args" object: a helm deployment needs {"args": {"chart": ...}}`)
+	}
+	args, err := decodeObject(rawArgs)
+	if err != nil {
+		return fail(`"args": %v`, err)
+	}
+	if d.Chart, _, err = firstString(args, []string{"chart"}); err != nil {
+		return fail(`"args": %v`, err)
+	}
+	if strings.TrimSpace(d.Chart) == "" {
+		return fail(`"args.chart" is missing or empty`)
+	}
+	if d.Version, _, err = firstString(args, []string{"version"}); err != nil {
+		return fail(`"args": %v`, err)
+	}
+	if rawValues, ok := args["values"]; ok && string(rawValues) != "null" {
+		v, err := decodeGeneric(rawValues)
+		if err != nil {
+			return fail(`"args.values": %v`, err)
+		}
+		values, isObject := v.(map[string]any)
+		if !isObject {
+			return fail(`"args.values" must be an object, not %s`, jsonKind(v))
+		}
+		if d.Values, err = ExpandValues(values); err != nil {
+			return fail(`"args.values": %v`, err)
+		}
+	}
+	return d, nil
+}
+
+// Encode writes the entry as ska-sdp-config does, with the current field
+// names. Values are written as they are held (already expanded).
+func (d Deployment) Encode() ([]byte, error) {
+	return encodeValue(deploymentWire{
+		Key:  d.ID,
+		Kind: d.Kind,
+		Args: deploymentArgs{Chart: d.Chart, Version: d.Version, Values: d.Values},
+	})
+}
+
+// ExpandValues turns dotted top-level keys into nested maps, as
+// `helm --set worker.replicas=2` would: {"worker.replicas": 2} becomes
+// {"worker": {"replicas": 2}}. Rules, chosen so that nothing is silently
+// dropped:
+//
+//   - Only top-level keys are split. Keys inside nested objects are kept as
+//     they are, because there dots are usually part of the name
+//     (annotations such as "prometheus.io/scrape").
+//   - `\.` in a key is a literal dot, as with --set ("a\.b" is the key "a.b").
+//   - Dotted keys merge with objects given directly: {"a": {"x": 1},
+//     "a.y": 2} gives {"a": {"x": 1, "y": 2}}.
+//   - Two keys that set the same leaf, or that would make one path both a
+//     scalar and an object ({"a": 1, "a.b": 2}), are a conflict and an
+//     error naming both keys. JSON objects have no order that could decide
+//     which one wins (--set would let the last one win), so guessing could
+//     deploy something other than what the script meant.
+//   - Empty segments ("a..b", ".a", "a.") are an error.
+func ExpandValues(values map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(values))
+	// origin remembers, for each path set so far, which input key set it,
+	// so that a conflict names both culprits.
+	origin := map[string]string{}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	// Sorted, so that the reported conflict is the same on every run.
+	sort.Strings(keys)
+	for _, key := range keys {
+		segments, err := splitDotted(key)
+		if err != nil {
+			return nil, err
+		}
+		if err := setPath(out, "", segments, values[key], key, origin); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func splitDotted(key string) ([]string, error) {
+	var segments []string
+	var cur strings.Builder
+	for i := 0; i < len(key); i++ {
+		switch {
+		case key[i] == '\\' && i+1 < len(key) && key[i+1] == '.':
+			cur.WriteByte('.')
+			i++
+		case key[i] == '.':
+			segments = append(segments, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(key[i])
+		}
+	}
+	segments = append(segments, cur.String())
+	if len(segments) > 1 {
+		for _, s := range segments {
+			if s == "" {
+				return nil, fmt.Errorf("key %q has an empty part between dots", key)
+			}
+		}
+	}
+	return segments, nil
+}
+
+// setPath sets value at base+segments below m (m is the map at base),
+// merging objects and refusing conflicts.
+func setPath(m map[string]any, base string, segments []string, value any, key string, origin map[string]string) error {
+	path := base
+	for _, seg := range segments[:len(segments)-1] {
+		path = joinPath(path, seg)
+		existing, set := m[seg]
+		if !set {
+			child := map[string]any{}
+			m[seg] = child
+			origin[path] = key
+			m = child
+			continue
+		}
+		child, isObject := existing.(map[string]any)
+		if !isObject {
+			return conflict(whoSet(origin, path), key, path)
+		}
+		m = child
+	}
+	leaf := segments[len(segments)-1]
+	path = joinPath(path, leaf)
+	existing, set := m[leaf]
+	if !set {
+		// A copy, so that later dotted keys merging into this object do
+		// not write into the caller's map.
+		m[leaf] = cloneValue(value)
+		origin[path] = key
+		return nil
+	}
+	// Two objects for the same path merge; anything else is a conflict.
+	em, ok1 := existing.(map[string]any)
+	nm, ok2 := value.(map[string]any)
+	if !ok1 || !ok2 {
+		return conflict(whoSet(origin, path), key, path)
+	}
+	children := make([]string, 0, len(nm))
+	for k := range nm {
+		children = append(children, k)
+	}
+	sort.Strings(children)
+	for _, k := range children {
+		if err := setPath(em, path, []string{k}, nm[k], key, origin); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cloneValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(t))
+		for k, e := range t {
+			c[k] = cloneValue(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(t))
+		for i, e := range t {
+			c[i] = cloneValue(e)
+		}
+		return c
+	}
+	return v
+}
+
+func joinPath(base, seg string) string {
+	if base == "" {
+		return seg
+	}
+	return base + "." + seg
+}
+
+// whoSet names the input key that set path or its nearest ancestor.
+func whoSet(origin map[string]string, path string) string {
+	for p := path; p != ""; {
+		if k, ok := origin[p]; ok {
+			return k
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return path
+}
+
+func conflict(first, second, path string) error {
+	return fmt.Errorf("keys %q and %q both set %q (as a value and as an object, or twice); keep one", first, second, path)
+}
+
+// decodeObject decodes a JSON object into its raw members.
+func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	v, err := decodeGeneric(data)
+	if err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf("must be a JSON object, not %s", jsonKind(v))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	return m, nil
+}
+
+// firstString returns the first of fields present in m, which must be a
+// string, and the field it came from ("" when none is present).
+func firstString(m map[string]json.RawMessage, fields []string) (string, string, error) {
+	for _, f := range fields {
+		raw, ok := m[f]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", f, fmt.Errorf("field %q must be a string, not %s", f, string(truncateBytes(raw, 40)))
+		}
+		return s, f, nil
+	}
+	return "", "", nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func truncateBytes(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return append(append([]byte{}, b[:n]...), []byte("…")...)
+}

@@ -1,0 +1,250 @@
+package configdb
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// The parts of a state entry, each owned by one service.
+const (
+	PartPods    = "pods"
+	PartRelease = "release"
+)
+
+var (
+	// ErrNoDeployment is returned by state updates when the deployment entry
+	// does not exist: nobody creates state for a deployment that is gone.
+	ErrNoDeployment = errors.New("deployment entry does not exist")
+	// ErrBadState marks a state entry that is not a JSON object. It is never
+	// overwritten, since that would lose whatever another tool put there.
+	ErrBadState = errors.New("state entry is not a JSON object")
+)
+
+// PodStatus is the status of one pod as processing scripts see it.
+type PodStatus string
+
+// Pod statuses (DESIGN.md §2).
+const (
+	PodPending   PodStatus = "PENDING"
+	PodRunning   PodStatus = "RUNNING"
+	PodFinished  PodStatus = "FINISHED"
+	PodCancelled PodStatus = "CANCELLED"
+	PodFailed    PodStatus = "FAILED"
+	PodUnset     PodStatus = "UNSET"
+)
+
+// PodStatuses lists every pod status, for metrics that report each.
+var PodStatuses = []PodStatus{PodPending, PodRunning, PodFinished, PodCancelled, PodFailed, PodUnset}
+
+// Release statuses written by the release-manager. Helm's own status names
+// are used where one exists.
+const (
+	ReleaseDeployed       = "deployed"
+	ReleaseFailed         = "failed"
+	ReleasePendingInstall = "pending-install"
+	ReleasePendingUpgrade = "pending-upgrade"
+	ReleaseUninstalling   = "uninstalling"
+)
+
+// ReleaseStatus is the "release" part of a state entry, owned by the
+// release-manager. Fields that other tools add next to these are kept.
+type ReleaseStatus struct {
+	// Name is the Helm release name.
+	Name string `json:"name,omitempty"`
+	// Status is the Helm status (deployed, failed, pending-install, ...).
+	Status string `json:"status,omitempty"`
+	// Revision is the Helm release revision.
+	Revision int `json:"revision,omitempty"`
+	// Chart and Version name the chart deployed (or attempted).
+	Chart   string `json:"chart,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Error is the last error, in words a script author can act on; empty
+	// when the last action succeeded.
+	Error string `json:"error,omitempty"`
+	// Time is when this part last changed, RFC 3339 in UTC.
+	Time string `json:"time,omitempty"`
+}
+
+// SetTime records t (UTC, second precision) as the time of the status.
+func (r *ReleaseStatus) SetTime(t time.Time) { r.Time = t.UTC().Format(time.RFC3339) }
+
+// DeploymentState is the state entry of a deployment, /deploy/<id>/state.
+// Decoding keeps only the known parts; updates go through Store, which keeps
+// everything else in the entry as it was.
+type DeploymentState struct {
+	Pods    map[string]PodStatus `json:"pods,omitempty"`
+	Release *ReleaseStatus       `json:"release,omitempty"`
+}
+
+// DecodeState reads a state entry. Parts of an unexpected shape are an error;
+// unknown parts and fields are ignored.
+func DecodeState(data []byte) (DeploymentState, error) {
+	var st DeploymentState
+	doc, err := decodeStateDoc(data)
+	if err != nil {
+		return st, err
+	}
+	if st.Pods, err = podsFromPart(doc[PartPods]); err != nil {
+		return st, err
+	}
+	if part, ok := doc[PartRelease]; ok && part != nil {
+		rel, err := releaseFromPart(part)
+		if err != nil {
+			return st, err
+		}
+		st.Release = &rel
+	}
+	return st, nil
+}
+
+func decodeStateDoc(data []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return map[string]any{}, nil
+	}
+	v, err := decodeGeneric(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadState, err)
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: it is %s", ErrBadState, jsonKind(v))
+	}
+	return doc, nil
+}
+
+func podsFromPart(part any) (map[string]PodStatus, error) {
+	if part == nil {
+		return nil, nil
+	}
+	m, ok := part.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is %s, not an object", ErrBadState, PartPods, jsonKind(part))
+	}
+	pods := make(map[string]PodStatus, len(m))
+	for name, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: pod %q has status %s, not a string", ErrBadState, name, jsonKind(v))
+		}
+		pods[name] = PodStatus(s)
+	}
+	return pods, nil
+}
+
+func releaseFromPart(part any) (ReleaseStatus, error) {
+	var rel ReleaseStatus
+	if _, ok := part.(map[string]any); !ok {
+		return rel, fmt.Errorf("%w: %q is %s, not an object", ErrBadState, PartRelease, jsonKind(part))
+	}
+	raw, err := json.Marshal(part)
+	if err != nil {
+		return rel, fmt.Errorf("%w: %v", ErrBadState, err)
+	}
+	if err := json.Unmarshal(raw, &rel); err != nil {
+		return rel, fmt.Errorf("%w: %q: %v", ErrBadState, PartRelease, err)
+	}
+	return rel, nil
+}
+
+// podsPart is the mutation of the "pods" part: the whole map is the
+// pod-monitor's, so it is replaced. An empty map where there was no part is
+// no change, so that no state entry is created only to say "no pods".
+func podsPart(fn func(map[string]PodStatus) map[string]PodStatus) partMutation {
+	return func(old any) (any, error) {
+		cur, err := podsFromPart(old)
+		if err != nil {
+			return nil, err
+		}
+		if cur == nil {
+			cur = map[string]PodStatus{}
+		}
+		next := fn(cur)
+		if old == nil && len(next) == 0 {
+			return nil, nil
+		}
+		m := make(map[string]any, len(next))
+		for k, v := range next {
+			m[k] = string(v)
+		}
+		return m, nil
+	}
+}
+
+// releasePart is the mutation of the "release" part: the known fields are
+// set from fn's result (and removed when empty); fields this version does not
+// know are kept.
+func releasePart(fn func(cur ReleaseStatus, exists bool) ReleaseStatus) partMutation {
+	return func(old any) (any, error) {
+		var cur ReleaseStatus
+		exists := old != nil
+		merged := map[string]any{}
+		if exists {
+			var err error
+			if cur, err = releaseFromPart(old); err != nil {
+				return nil, err
+			}
+			for k, v := range old.(map[string]any) {
+				merged[k] = v
+			}
+		}
+		next := fn(cur, exists)
+		enc, err := toGeneric(next)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range releaseFields {
+			delete(merged, f)
+		}
+		for k, v := range enc.(map[string]any) {
+			merged[k] = v
+		}
+		if !exists && len(merged) == 0 {
+			return nil, nil
+		}
+		return merged, nil
+	}
+}
+
+// releaseFields are the JSON names of ReleaseStatus's fields.
+var releaseFields = func() []string {
+	var names []string
+	t := reflect.TypeFor[ReleaseStatus]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
+}()
+
+// partMutation computes the new value of one part from the old (nil when
+// absent). Returning nil for an absent part means "leave it absent".
+type partMutation func(old any) (any, error)
+
+// applyPart applies mutate to doc's part and reports whether the entry
+// changed in meaning.
+func applyPart(doc map[string]any, part string, mutate partMutation) (bool, error) {
+	old, had := doc[part]
+	next, err := mutate(old)
+	if err != nil {
+		return false, err
+	}
+	if next == nil {
+		return false, nil
+	}
+	if had && sameJSON(old, next) {
+		return false, nil
+	}
+	doc[part] = next
+	return true, nil
+}
+
+func sameJSON(a, b any) bool {
+	ea, err1 := encodeValue(a)
+	eb, err2 := encodeValue(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
+}

@@ -1,0 +1,35 @@
+"""Writes golden files the way ska-sdp-config writes values.
+
+Run from this directory: python3 pywrite.py. The Go tests compare the
+package's encoder with these files byte for byte.
+"""
+import json
+
+CASES = {
+    "deployment": {
+        "key": "proc-pb-test-20261127-00000-vis-receive",
+        "kind": "helm",
+        "args": {
+            "chart": "vis-receive",
+            "values": {"receiver": {"port": 9000, "scale": 1.0}, "zeta": [1, 2.5e-05, "x"], "alpha": None},
+        },
+    },
+    "state": {
+        "pods": {"vis-receive-0": "RUNNING", "worker-ab12": "PENDING"},
+        "release": {"chart": "vis-receive", "revision": 2, "status": "deployed", "x_other_tool": {"k": True}},
+        "zz_unknown": [],
+        "aa_unknown": {},
+    },
+    "strings": {
+        "quote\"back\\slash": "tab\tnl\ncr\rbs\bff\f",
+        "ctrl": "\x00\x01\x1f\x7f",
+        "unicode": "Ω µ 漢字 \u2028 \u2029 😀",
+        "html": "<a href='x'>&</a>",
+        "Zupper": "",
+        "émoji-key": "😀",
+    },
+}
+
+for name, value in CASES.items():
+    with open(f"{name}.py.json", "w", encoding="utf-8") as f:
+        f.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))

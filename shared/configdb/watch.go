@@ -1,0 +1,159 @@
+package configdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Reasons for a resync, as given to handlers and logged.
+const (
+	ResyncStart     = "start"
+	ResyncCompacted = "compacted"
+	ResyncWatchLost = "watch-lost"
+)
+
+// DeploymentEvent is one change of a deployment entry seen by a watch.
+type DeploymentEvent struct {
+	ID string
+	// Deleted is true when the entry is gone.
+	Deleted bool
+	// Deployment is the new entry when it decoded.
+	Deployment Deployment
+	// Err is set when the new entry did not decode (an EntryError).
+	Err error
+	// Revision is the etcd revision of the change.
+	Revision int64
+}
+
+// DeploymentWatch receives what WatchDeployments sees. OnResync gets every
+// entry whenever the watch (re)starts: at the start, and after any gap in
+// which changes may have been missed. Callers reconcile everything then,
+// level-triggered, and treat OnEvent only as a hint of when to look again.
+// Both are called from one goroutine, in revision order.
+type DeploymentWatch struct {
+	OnResync func(list DeploymentList, reason string)
+	OnEvent  func(ev DeploymentEvent)
+}
+
+// WatchBackoff bounds the wait between attempts to re-list after errors.
+var WatchBackoff = struct{ Min, Max time.Duration }{100 * time.Millisecond, 5 * time.Second}
+
+// WatchDeployments lists the deployment entries, then watches them from the
+// revision it listed, until ctx ends. When the watch is compacted past or
+// lost, it lists again and calls OnResync with the reason, so no change is
+// missed; a change may be seen twice (once in a list, once as an event),
+// which level-triggered callers absorb. It returns ctx's error.
+func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
+	prefix := s.layout.DeploymentsPrefix()
+	reason := ResyncStart
+	backoff := WatchBackoff.Min
+	for {
+		list, err := s.ListDeployments(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.logger().Warn("config DB list failed; retrying", "prefix", prefix, "error", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				return ctx.Err()
+			}
+			backoff = min(backoff*2, WatchBackoff.Max)
+			continue
+		}
+		backoff = WatchBackoff.Min
+		if reason != ResyncStart {
+			s.logger().Info("config DB watch resynced", "prefix", prefix, "reason", reason, "revision", list.Revision)
+		}
+		w.OnResync(list, reason)
+		reason = s.follow(ctx, prefix, list.Revision, func(key, value []byte, deleted bool, rev int64) {
+			w.OnEvent(s.deploymentEvent(key, value, deleted, rev))
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !sleep(ctx, WatchBackoff.Min) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Store) deploymentEvent(key, value []byte, deleted bool, rev int64) DeploymentEvent {
+	ev := DeploymentEvent{Deleted: deleted, Revision: rev}
+	if deleted {
+		ev.ID, ev.Err = s.layout.DeploymentID(string(key))
+		return ev
+	}
+	d, err := s.decodeDeploymentKV(key, value)
+	ev.ID, ev.Deployment, ev.Err = d.ID, d, err
+	var ee EntryError
+	if errors.As(err, &ee) {
+		ev.ID = ee.ID
+	}
+	return ev
+}
+
+// follow watches prefix from rev+1 and hands each event to fn until the
+// watch ends; it returns why, as a resync reason.
+func (s *Store) follow(ctx context.Context, prefix string, rev int64, fn func(key, value []byte, deleted bool, rev int64)) string {
+	// WithRequireLeader ends the watch when the member loses its leader,
+	// rather than leaving it silently stale behind a partition.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	for resp := range wch {
+		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
+			s.logger().Warn("config DB watch compacted past; listing again", "prefix", prefix,
+				"from_revision", rev+1, "compact_revision", resp.CompactRevision)
+			return ResyncCompacted
+		}
+		if err := resp.Err(); err != nil {
+			s.logger().Warn("config DB watch lost; listing again", "prefix", prefix, "error", err)
+			return ResyncWatchLost
+		}
+		for _, ev := range resp.Events {
+			fn(ev.Kv.Key, ev.Kv.Value, ev.Type == clientv3.EventTypeDelete, ev.Kv.ModRevision)
+		}
+	}
+	if ctx.Err() == nil {
+		s.logger().Warn("config DB watch closed; listing again", "prefix", prefix)
+	}
+	return ResyncWatchLost
+}
+
+func (s *Store) logger() *slog.Logger {
+	if s.log != nil {
+		return s.log
+	}
+	return slog.Default()
+}
+
+// SetLogger sets the logger for the store's own messages (watch gaps).
+func (s *Store) SetLogger(l *slog.Logger) { s.log = l }
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// String describes the event for logs.
+func (ev DeploymentEvent) String() string {
+	switch {
+	case ev.Deleted:
+		return fmt.Sprintf("deleted %s at %d", ev.ID, ev.Revision)
+	case ev.Err != nil:
+		return fmt.Sprintf("bad entry %s at %d: %v", ev.ID, ev.Revision, ev.Err)
+	}
+	return fmt.Sprintf("put %s at %d", ev.ID, ev.Revision)
+}

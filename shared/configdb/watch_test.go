@@ -1,0 +1,133 @@
+package configdb_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+)
+
+// recorder collects what a deployment watch delivers.
+type recorder struct {
+	mu      sync.Mutex
+	resyncs []string
+	events  []configdb.DeploymentEvent
+	seen    map[string]bool // latest known existence per id
+	onFirst func()
+}
+
+func newRecorder() *recorder { return &recorder{seen: map[string]bool{}} }
+
+func (r *recorder) watch() configdb.DeploymentWatch {
+	return configdb.DeploymentWatch{
+		OnResync: func(list configdb.DeploymentList, reason string) {
+			r.mu.Lock()
+			r.resyncs = append(r.resyncs, reason)
+			r.seen = map[string]bool{}
+			for _, d := range list.Deployments {
+				r.seen[d.ID] = true
+			}
+			first := r.onFirst
+			r.onFirst = nil
+			r.mu.Unlock()
+			if first != nil {
+				first()
+			}
+		},
+		OnEvent: func(ev configdb.DeploymentEvent) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.events = append(r.events, ev)
+			r.seen[ev.ID] = !ev.Deleted
+		},
+	}
+}
+
+func (r *recorder) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Fatalf("timed out waiting for %s; resyncs %v, seen %v, %d events", what, r.resyncs, r.seen, len(r.events))
+}
+
+func startWatch(t *testing.T, s *configdb.Store, r *recorder) {
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.WatchDeployments(c, r.watch()) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Errorf("watch returned %v", err)
+		}
+	})
+}
+
+func TestWatchDeploymentsEvents(t *testing.T) {
+	e := newStore(t)
+	e.putRaw(t, "/deploy/before", `{"key": "before", "kind": "helm", "args": {"chart": "c"}}`)
+	r := newRecorder()
+	startWatch(t, e.store, r)
+	r.waitFor(t, "start resync", func() bool { return len(r.resyncs) == 1 && r.seen["before"] })
+	e.putRaw(t, "/deploy/after", `{"id": "after", "type": "helm", "args": {"chart": "c"}}`)
+	e.putRaw(t, "/deploy/after/state", `{}`) // not a deployment: not seen
+	e.putRaw(t, "/deploy/broken", `{`)
+	if _, err := e.client.Delete(ctx(t), e.store.Layout().Key("/deploy/before")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, "events", func() bool { return len(r.events) == 3 })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := fmt.Sprintf("%s %v %v %s %v %s %v", r.events[0].ID, r.events[0].Deleted, r.events[0].Err == nil,
+		r.events[1].ID, r.events[1].Err != nil, r.events[2].ID, r.events[2].Deleted)
+	if got != "after false true broken true before true" {
+		t.Errorf("events: %s", got)
+	}
+	if r.events[0].Deployment.Chart != "c" || r.events[0].Revision == 0 {
+		t.Errorf("event 0: %+v", r.events[0])
+	}
+}
+
+func TestWatchResumesAfterCompaction(t *testing.T) {
+	e := newStore(t)
+	r := newRecorder()
+	// Between the first list and the start of the watch, changes happen and
+	// history is compacted past the listed revision: the watch cannot resume
+	// from it, and must list again rather than miss "late".
+	r.onFirst = func() {
+		e.putRaw(t, "/deploy/late", `{"key": "late", "kind": "helm", "args": {"chart": "c"}}`)
+		e.putRaw(t, "/deploy/late2", `{"key": "late2", "kind": "helm", "args": {"chart": "c"}}`)
+		e.srv.Compact(t, e.client)
+	}
+	startWatch(t, e.store, r)
+	r.waitFor(t, "resync after compaction", func() bool {
+		return len(r.resyncs) == 2 && r.resyncs[1] == configdb.ResyncCompacted && r.seen["late"] && r.seen["late2"]
+	})
+	// And it goes on watching from the new list.
+	e.putRaw(t, "/deploy/later", `{"key": "later", "kind": "helm", "args": {"chart": "c"}}`)
+	r.waitFor(t, "event after resync", func() bool { return r.seen["later"] })
+}
+
+func TestWatchSurvivesEtcdRestart(t *testing.T) {
+	e := newStore(t)
+	r := newRecorder()
+	startWatch(t, e.store, r)
+	r.waitFor(t, "start", func() bool { return len(r.resyncs) == 1 })
+	e.srv.Stop()
+	time.Sleep(200 * time.Millisecond)
+	e.srv.Restart()
+	e.putRaw(t, "/deploy/after-restart", `{"key": "after-restart", "kind": "helm", "args": {"chart": "c"}}`)
+	r.waitFor(t, "change after restart", func() bool { return r.seen["after-restart"] })
+}

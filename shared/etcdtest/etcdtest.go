@@ -1,0 +1,131 @@
+// Package etcdtest runs a real etcd server inside a test process, on free
+// loopback ports and a temporary data directory, so that tests of the config
+// DB contract run against etcd itself rather than a model of it.
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Server is an embedded etcd.
+type Server struct {
+	// Endpoint is the client URL, http://127.0.0.1:<port>.
+	Endpoint string
+	// Port is the client port.
+	Port int
+
+	tb   testing.TB
+	cfg  *embed.Config
+	etcd *embed.Etcd
+}
+
+// Start starts an etcd server and registers its stop with tb.Cleanup.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	clientPort, peerPort := freePort(tb), freePort(tb)
+	cfg := embed.NewConfig()
+	cfg.Dir = tb.TempDir()
+	cfg.Name = "test"
+	cu := mustURL(tb, fmt.Sprintf("http://127.0.0.1:%d", clientPort))
+	pu := mustURL(tb, fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	// No metrics listener or other ports: nothing beyond the two above.
+	cfg.ListenMetricsUrls = nil
+	s := &Server{Endpoint: cu.String(), Port: clientPort, tb: tb, cfg: cfg}
+	s.start()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.tb.Helper()
+	e, err := embed.StartEtcd(s.cfg)
+	if err != nil {
+		s.tb.Fatalf("start embedded etcd: %v", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		e.Close()
+		s.tb.Fatal("embedded etcd did not become ready in 30s")
+	}
+	s.etcd = e
+}
+
+// Stop stops the server; its data stays for Restart. Stopping twice is fine.
+func (s *Server) Stop() {
+	if s.etcd != nil {
+		s.etcd.Close()
+		s.etcd = nil
+	}
+}
+
+// Restart starts a stopped server again on the same ports and data.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Client returns a new client of the server, closed at the end of the test.
+func (s *Server) Client(tb testing.TB) *clientv3.Client {
+	tb.Helper()
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{s.Endpoint},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		tb.Fatalf("etcd client: %v", err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Compact compacts the server's history up to its current revision, so
+// that any watch starting from an older revision fails as compacted.
+func (s *Server) Compact(tb testing.TB, c *clientv3.Client) int64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Get(ctx, "compact-probe")
+	if err != nil {
+		tb.Fatalf("read revision: %v", err)
+	}
+	rev := resp.Header.Revision
+	if _, err := c.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
+		tb.Fatalf("compact to %d: %v", rev, err)
+	}
+	return rev
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func mustURL(tb testing.TB, s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return *u
+}
