@@ -125,12 +125,21 @@ func DecodeDeployment(id string, data []byte) (Deployment, error) {
 }
 
 // Encode writes the entry as ska-sdp-config does, with the current field
-// names. Values are written as they are held (already expanded).
+// names. Values are written as they are held (already expanded), with dots
+// and backslashes in top-level keys escaped, so that the entry reads back
+// as the same values.
 func (d Deployment) Encode() ([]byte, error) {
+	var values map[string]any
+	if d.Values != nil {
+		values = make(map[string]any, len(d.Values))
+		for k, v := range d.Values {
+			values[escapeKey(k)] = v
+		}
+	}
 	return encodeValue(deploymentWire{
 		Key:  d.ID,
 		Kind: d.Kind,
-		Args: deploymentArgs{Chart: d.Chart, Version: d.Version, Values: d.Values},
+		Args: deploymentArgs{Chart: d.Chart, Version: d.Version, Values: values},
 	})
 }
 
@@ -142,7 +151,8 @@ func (d Deployment) Encode() ([]byte, error) {
 //   - Only top-level keys are split. Keys inside nested objects are kept as
 //     they are, because there dots are usually part of the name
 //     (annotations such as "prometheus.io/scrape").
-//   - `\.` in a key is a literal dot, as with --set ("a\.b" is the key "a.b").
+//   - A backslash makes the next character literal, as with --set:
+//     "a\.b" is the key "a.b", "a\\b" the key "a\b".
 //   - Dotted keys merge with objects given directly: {"a": {"x": 1},
 //     "a.y": 2} gives {"a": {"x": 1, "y": 2}}.
 //   - Two keys that set the same leaf, or that would make one path both a
@@ -179,8 +189,8 @@ func splitDotted(key string) ([]string, error) {
 	var cur strings.Builder
 	for i := 0; i < len(key); i++ {
 		switch {
-		case key[i] == '\\' && i+1 < len(key) && key[i+1] == '.':
-			cur.WriteByte('.')
+		case key[i] == '\\' && i+1 < len(key):
+			cur.WriteByte(key[i+1])
 			i++
 		case key[i] == '.':
 			segments = append(segments, cur.String())
@@ -198,6 +208,11 @@ func splitDotted(key string) ([]string, error) {
 		}
 	}
 	return segments, nil
+}
+
+// escapeKey is the inverse of splitDotted for one segment.
+func escapeKey(k string) string {
+	return strings.NewReplacer(`\`, `\\`, ".", `\.`).Replace(k)
 }
 
 // setPath sets value at base+segments below m (m is the map at base),

@@ -17,13 +17,6 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
 )
 
-// One etcd per test binary; each test uses its own global prefix, which
-// also exercises prefix handling against the real server.
-var server struct {
-	once sync.Once
-	srv  *etcdtest.Server
-}
-
 type storeEnv struct {
 	store  *configdb.Store
 	client *clientv3.Client
@@ -31,6 +24,8 @@ type storeEnv struct {
 	prefix string
 }
 
+// newStore starts an etcd for the test and a store on it with a global
+// prefix, which also exercises prefix handling against the real server.
 func newStore(t *testing.T) storeEnv {
 	t.Helper()
 	srv := etcdtest.Start(t)
