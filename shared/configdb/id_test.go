@@ -10,8 +10,8 @@ func TestReleaseName(t *testing.T) {
 	long96 := strings.Repeat("a", 96)
 	tests := []struct {
 		prefix, id, want string
-		err             error
-		msg             string
+		err              error
+		msg              string
 	}{
 		{"", "proc-1", "proc-1", nil, ""},
 		{"sdp", "proc-1", "sdp-proc-1", nil, ""},

@@ -1,0 +1,202 @@
+// Package service is what the three services' main functions have in
+// common: the SDP_* environment, JSON logging, the etcd client, metrics and
+// health endpoints, signal handling and leader election. Each main wires its
+// own reconciler on top.
+package service
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
+)
+
+// MetricsNamespace prefixes every metric of the deployer.
+const MetricsNamespace = "sdp_helmdeploy"
+
+// Options are the command-line settings every service shares. The SDP_*
+// environment holds the rest.
+type Options struct {
+	// HTTPAddr serves /metrics, /healthz and /readyz.
+	HTTPAddr string
+	// LeaderElect makes the service act only while it holds the leadership,
+	// so that two replicas can run.
+	LeaderElect bool
+	// LeaderTTL is how long a dead leader blocks the next.
+	LeaderTTL time.Duration
+	// Identity names this replica (default: host name and process id).
+	Identity string
+}
+
+// Bind registers the options on fs.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.HTTPAddr, "http-addr", envOr("SDP_HTTP_ADDR", ":8080"), "address for /metrics, /healthz and /readyz (env SDP_HTTP_ADDR)")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "act only while leader, elected through etcd, so that replicas can run side by side")
+	fs.DurationVar(&o.LeaderTTL, "leader-ttl", 10*time.Second, "leadership lease time: how long a dead leader blocks the next")
+	fs.StringVar(&o.Identity, "identity", "", "name of this replica in the election (default: host name and pid)")
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// SignalContext returns a context that ends on SIGTERM or SIGINT.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+// Runtime holds what a service's reconciler is built from.
+type Runtime struct {
+	Name     string
+	Env      configdb.Env
+	Log      *slog.Logger
+	Client   *clientv3.Client
+	Store    *configdb.Store
+	Registry *prometheus.Registry
+	Health   *health.Server
+
+	opts     Options
+	isLeader prometheus.Gauge
+}
+
+// Start reads the environment, builds the logger, the etcd client, the
+// metrics registry and the health server, and binds the HTTP address. It
+// does not wait for etcd: /readyz says when it is reachable.
+func Start(name string, opts Options) (*Runtime, error) {
+	env, envErr := configdb.LoadEnv()
+	log, logErr := logging.New(os.Stderr, env.LogLevel, name)
+	slog.SetDefault(log)
+	if envErr != nil {
+		return nil, envErr
+	}
+	if logErr != nil {
+		log.Warn("using log level INFO", "error", logErr)
+	}
+	if opts.Identity == "" {
+		host, _ := os.Hostname()
+		opts.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	client, err := configdb.NewClient(env)
+	if err != nil {
+		return nil, err
+	}
+	store, err := configdb.NewStore(client, env.ConfigPrefix)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	store.SetLogger(log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	isLeader := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: MetricsNamespace, Name: "leader",
+		Help: "1 while this replica holds the leadership and acts, else 0.",
+	})
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: MetricsNamespace, Name: "build_info",
+		Help: "Always 1; labels name the service and its version.",
+	}, []string{"service", "version"})
+	buildInfo.WithLabelValues(name, version()).Set(1)
+	reg.MustRegister(isLeader, buildInfo)
+
+	hs := health.New(opts.HTTPAddr, reg, log)
+	hs.AddReadiness("config-db", func(ctx context.Context) error { return configdb.Ping(ctx, client) })
+	if err := hs.Listen(); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	log.Info("starting", "version", version(), "config_db", env.Endpoint(), "config_prefix", env.ConfigPrefix,
+		"namespace", env.HelmNamespace, "release_prefix", env.HelmPrefix, "identity", opts.Identity)
+	return &Runtime{Name: name, Env: env, Log: log, Client: client, Store: store, Registry: reg, Health: hs, opts: opts, isLeader: isLeader}, nil
+}
+
+// Run serves HTTP and runs lead, under leader election when enabled, until
+// ctx ends. It returns nil on a clean stop.
+func (r *Runtime) Run(ctx context.Context, lead func(ctx context.Context) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.Health.Serve(gctx) })
+	g.Go(func() error {
+		if !r.opts.LeaderElect {
+			r.isLeader.Set(1)
+			return lead(gctx)
+		}
+		return leader.Run(gctx, leader.Config{
+			Client:   r.Client,
+			Key:      leader.ElectionKey(r.Env.ConfigPrefix, r.Name),
+			Identity: r.opts.Identity,
+			TTL:      r.opts.LeaderTTL,
+			Log:      r.Log,
+			IsLeader: r.isLeader,
+		}, lead)
+	})
+	err := g.Wait()
+	if ctx.Err() != nil && err == nil {
+		r.Log.Info("stopped", "reason", context.Cause(ctx))
+	}
+	return err
+}
+
+// Close releases the etcd client.
+func (r *Runtime) Close() { _ = r.Client.Close() }
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+		if bi.Main.Version != "" {
+			return bi.Main.Version
+		}
+	}
+	return "unknown"
+}
+
+// Main runs a service's main: it parses the flags, starts the runtime,
+// builds the service's leader function with setup and runs it. It exits 0 on
+// SIGTERM/SIGINT and 1 on a failure, logged.
+func Main(name string, bind func(fs *flag.FlagSet), setup func(rt *Runtime) (func(ctx context.Context) error, error)) {
+	var opts Options
+	opts.Bind(flag.CommandLine)
+	if bind != nil {
+		bind(flag.CommandLine)
+	}
+	flag.Parse()
+	ctx, stop := SignalContext()
+	defer stop()
+	rt, err := Start(name, opts)
+	if err != nil {
+		slog.Error("cannot start", "error", err)
+		os.Exit(1)
+	}
+	defer rt.Close()
+	lead, err := setup(rt)
+	if err != nil {
+		rt.Log.Error("cannot start", "error", err)
+		os.Exit(1)
+	}
+	if err := rt.Run(ctx, lead); err != nil {
+		rt.Log.Error("failed", "error", err)
+		rt.Close()
+		os.Exit(1)
+	}
+}
