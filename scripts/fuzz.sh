@@ -6,7 +6,7 @@ fuzztime=$1; shift
 for mod in "$@"; do
   while IFS= read -r file; do
     pkg=$(dirname "$file")
-    for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
+    for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$mod/$file" | awk '{print $2}'); do
       echo "== fuzz $mod/$pkg $target ($fuzztime)"
       (cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$pkg")
     done

@@ -28,8 +28,23 @@ type Server struct {
 	etcd *embed.Etcd
 }
 
+// Option changes the server's configuration before it starts.
+type Option func(cfg *embed.Config)
+
+// WithClientTLS serves clients over https with the given certificate and
+// key files.
+func WithClientTLS(certFile, keyFile string) Option {
+	return func(cfg *embed.Config) {
+		cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = certFile, keyFile
+		for i := range cfg.ListenClientUrls {
+			cfg.ListenClientUrls[i].Scheme = "https"
+			cfg.AdvertiseClientUrls[i].Scheme = "https"
+		}
+	}
+}
+
 // Start starts an etcd server and registers its stop with tb.Cleanup.
-func Start(tb testing.TB) *Server {
+func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	clientPort, peerPort := freePort(tb), freePort(tb)
 	cfg := embed.NewConfig()
@@ -44,7 +59,10 @@ func Start(tb testing.TB) *Server {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	// No metrics listener or other ports: nothing beyond the two above.
 	cfg.ListenMetricsUrls = nil
-	s := &Server{Endpoint: cu.String(), Port: clientPort, tb: tb, cfg: cfg}
+	for _, o := range opts {
+		o(cfg)
+	}
+	s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
 	s.start()
 	tb.Cleanup(s.Stop)
 	return s

@@ -1,0 +1,129 @@
+package configdb_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+)
+
+func envFor(port int, extra map[string]string) configdb.Env {
+	m := map[string]string{"SDP_CONFIG_HOST": "127.0.0.1", "SDP_CONFIG_PORT": itoa(port)}
+	for k, v := range extra {
+		m[k] = v
+	}
+	e, err := configdb.ParseEnv(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestClientUserPassword(t *testing.T) {
+	srv := etcdtest.Start(t)
+	admin := srv.Client(t)
+	c := ctx(t)
+	if _, err := admin.UserAdd(c, "root", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UserGrantRole(c, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AuthEnable(c); err != nil {
+		t.Fatal(err)
+	}
+	good, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if err := configdb.Ping(c, good); err != nil {
+		t.Errorf("with credentials: %v", err)
+	}
+	anon, err := configdb.NewClient(envFor(srv.Port, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if err := configdb.Ping(c, anon); err == nil {
+		t.Error("anonymous client allowed in with auth enabled")
+	}
+}
+
+func TestClientTLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile := writeServerCert(t, dir)
+	srv := etcdtest.Start(t, etcdtest.WithClientTLS(certFile, keyFile))
+	if !strings.HasPrefix(srv.Endpoint, "https://") {
+		t.Fatalf("endpoint %s", srv.Endpoint)
+	}
+	c := ctx(t)
+	client, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": caFile}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := configdb.Ping(c, client); err != nil {
+		t.Errorf("https with CA: %v", err)
+	}
+	if _, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": filepath.Join(dir, "missing.pem")})); err == nil || !strings.Contains(err.Error(), "SDP_CONFIG_CERT") {
+		t.Errorf("missing CA file: %v", err)
+	}
+	if _, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": keyFile})); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("CA file without a certificate: %v", err)
+	}
+}
+
+// writeServerCert writes a self-signed CA-and-server certificate for
+// 127.0.0.1 and returns the CA, certificate and key files.
+func writeServerCert(t *testing.T, dir string) (string, string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "etcd-test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	write := func(path, typ string, b []byte) {
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(certFile, "CERTIFICATE", der)
+	write(keyFile, "EC PRIVATE KEY", keyDER)
+	return certFile, certFile, keyFile
+}
