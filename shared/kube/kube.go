@@ -1,0 +1,48 @@
+// Package kube builds the Kubernetes client configuration the services
+// share: in-cluster when running in a pod, else a kubeconfig file.
+package kube
+
+import (
+	"flag"
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Options are the Kubernetes client settings of a service.
+type Options struct {
+	// Kubeconfig is a kubeconfig file; empty means $KUBECONFIG, then
+	// in-cluster.
+	Kubeconfig string
+	// QPS and Burst bound the client's request rate. client-go's defaults
+	// (5/10) throttle a controller that acts on hundreds of objects.
+	QPS   float64
+	Burst int
+}
+
+// Bind registers the options on fs.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else in-cluster)")
+	fs.Float64Var(&o.QPS, "kube-qps", 200, "Kubernetes API requests per second")
+	fs.IntVar(&o.Burst, "kube-burst", 400, "Kubernetes API request burst")
+}
+
+// RESTConfig returns the client configuration the options name.
+func (o Options) RESTConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.Kubeconfig != "" {
+		rules.ExplicitPath = o.Kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	if o.QPS > 0 {
+		cfg.QPS = float32(o.QPS)
+	}
+	if o.Burst > 0 {
+		cfg.Burst = o.Burst
+	}
+	return cfg, nil
+}
