@@ -326,6 +326,13 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 		// endpoint address and nothing in the cluster can reach it anyway.
 		"--endpoint-reconciler-type=none",
 		"--cert-dir=" + filepath.Join(cp.Dir, "pki", "apiserver"),
+		"--requestheader-client-ca-file=" + pk.FrontProxyCAFile,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + pk.FrontProxyClient.CertFile,
+		"--proxy-client-key-file=" + pk.FrontProxyClient.KeyFile,
 	}
 	if !cp.opts.ControllerManager {
 		// Without kube-controller-manager no namespace gets its "default"

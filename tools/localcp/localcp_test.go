@@ -305,3 +305,49 @@ func TestLogsInWorkDir(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIServerOnlyAndCancel: etcd and kube-apiserver alone. Pods can be
+// created without kube-controller-manager (no ServiceAccount needed) and the
+// test plays the kubelet by writing pod status. Cancelling Start's context
+// stops every process.
+func TestAPIServerOnlyAndCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cp := cptest.Start(t, ctx, localcp.Options{})
+	if len(cp.PIDs()) != 2 {
+		t.Fatalf("want etcd and kube-apiserver only, got %v", cp.PIDs())
+	}
+	t.Logf("etcd + kube-apiserver started in %s", cp.StartupDuration.Round(time.Millisecond))
+	cs := clientset(t, cp)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bare"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := cs.CoreV1().Pods("bare").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.37"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod without kube-controller-manager: %v", err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	if _, err := cs.CoreV1().Pods("bare").UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("write pod status: %v", err)
+	}
+
+	pids := cp.PIDs()
+	cancel()
+	select {
+	case <-cp.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("control plane not stopped 30 s after its context was cancelled")
+	}
+	for name, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("%s (pid %d) still exists after stop", name, pid)
+		}
+	}
+	if _, err := os.Stat(cp.Dir); !os.IsNotExist(err) {
+		t.Errorf("temporary work dir %s not removed: %v", cp.Dir, err)
+	}
+}

@@ -31,10 +31,69 @@ type pki struct {
 	SAPubFile         string // service-account verification key (public, PKIX)
 	TokenFile         string // static token file for kube-apiserver
 	AdminToken        string // bearer token of the admin user (group system:masters)
+
+	FrontProxyCAFile string   // request-header CA of the aggregation layer
+	FrontProxyClient certPair // its client certificate (CN front-proxy-client)
 }
 
-// servingPair is a serving certificate and its key, as files.
-type servingPair struct{ CertFile, KeyFile string }
+// certPair is a certificate and its key, as files.
+type certPair struct{ CertFile, KeyFile string }
+
+// newCA creates a self-signed CA.
+func newCA(cn string) (*x509.Certificate, crypto.Signer, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"sdp-helmdeploy localcp"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("create CA certificate %s: %w", cn, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// issue signs a new key's certificate from tmpl (subject, usages, SANs) with
+// the given CA and writes <name>.crt and <name>.key.
+func (p *pki) issue(name string, ca *x509.Certificate, caKey crypto.Signer, tmpl *x509.Certificate) (certPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return certPair{}, err
+	}
+	now := time.Now()
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore = now.Add(-time.Hour)
+	tmpl.NotAfter = now.Add(365 * 24 * time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		return certPair{}, fmt.Errorf("create %s certificate: %w", name, err)
+	}
+	cp := certPair{
+		CertFile: filepath.Join(p.dir, name+".crt"),
+		KeyFile:  filepath.Join(p.dir, name+".key"),
+	}
+	if err := os.WriteFile(cp.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return certPair{}, err
+	}
+	if err := writeKey(cp.KeyFile, key); err != nil {
+		return certPair{}, err
+	}
+	return cp, nil
+}
 
 func newPKI(dir string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -42,35 +101,35 @@ func newPKI(dir string) (*pki, error) {
 	}
 	p := &pki{dir: dir}
 
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	var err error
+	if p.caCert, p.caKey, p.CACertPEM, err = newCA("localcp-ca"); err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "localcp-ca", Organization: []string{"sdp-helmdeploy localcp"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
-	if err != nil {
-		return nil, fmt.Errorf("create CA certificate: %w", err)
-	}
-	if p.caCert, err = x509.ParseCertificate(der); err != nil {
-		return nil, err
-	}
-	p.caKey = caKey
-	p.CACertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	p.CAFile = filepath.Join(dir, "ca.crt")
 	p.CAKeyFile = filepath.Join(dir, "ca.key")
 	if err := os.WriteFile(p.CAFile, p.CACertPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeKey(p.CAKeyFile, caKey); err != nil {
+	if err := writeKey(p.CAKeyFile, p.caKey); err != nil {
+		return nil, err
+	}
+
+	// Front proxy (aggregation layer): its own CA and a client certificate.
+	// Not used by anything here, but with it configured kube-apiserver
+	// publishes a request-header CA, and kube-controller-manager and
+	// kube-scheduler stop logging errors about its absence.
+	fpCert, fpKey, fpPEM, err := newCA("localcp-front-proxy-ca")
+	if err != nil {
+		return nil, err
+	}
+	p.FrontProxyCAFile = filepath.Join(dir, "front-proxy-ca.crt")
+	if err := os.WriteFile(p.FrontProxyCAFile, fpPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if p.FrontProxyClient, err = p.issue("front-proxy-client", fpCert, fpKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "front-proxy-client"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
 		return nil, err
 	}
 
@@ -110,41 +169,21 @@ func newPKI(dir string) (*pki, error) {
 
 // serving issues a serving certificate for name, valid for 127.0.0.1 and
 // localhost plus the extra DNS names and IPs given.
-func (p *pki) serving(name string, dnsNames []string, ips []net.IP) (servingPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return servingPair{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     append([]string{"localhost"}, dnsNames...),
-		IPAddresses:  append([]net.IP{net.ParseIP("127.0.0.1")}, ips...),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
-	if err != nil {
-		return servingPair{}, fmt.Errorf("create %s serving certificate: %w", name, err)
-	}
-	sp := servingPair{
-		CertFile: filepath.Join(p.dir, name+".crt"),
-		KeyFile:  filepath.Join(p.dir, name+".key"),
-	}
-	if err := os.WriteFile(sp.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return servingPair{}, err
-	}
-	if err := writeKey(sp.KeyFile, key); err != nil {
-		return servingPair{}, err
-	}
-	return sp, nil
+func (p *pki) serving(name string, dnsNames []string, ips []net.IP) (certPair, error) {
+	return p.issue(name, p.caCert, p.caKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: name},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    append([]string{"localhost"}, dnsNames...),
+		IPAddresses: append([]net.IP{net.ParseIP("127.0.0.1")}, ips...),
+	})
 }
 
-func writeKey(path string, key *ecdsa.PrivateKey) error {
-	der, err := x509.MarshalECPrivateKey(key)
+func writeKey(path string, key crypto.Signer) error {
+	ek, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return fmt.Errorf("writeKey: %T is not an ECDSA key", key)
+	}
+	der, err := x509.MarshalECPrivateKey(ek)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ var (
 	once     sync.Once
 	cp       *localcp.ControlPlane
 	startErr error
+	skipped  int
 )
 
 // Main runs the tests of m with a control plane built from opts available to
@@ -55,8 +56,12 @@ func Main(m *testing.M, opts localcp.Options) int {
 	code := m.Run()
 
 	mu.Lock()
-	c := cp
+	c, n := cp, skipped
 	mu.Unlock()
+	if n > 0 {
+		fmt.Fprintf(os.Stderr, "\n!!! cptest: %d test(s) SKIPPED: local control plane binaries not built.\n!!! Run `make controlplane-binaries`; set %s=1 to make this a failure.\n\n",
+			n, RequireEnv)
+	}
 	if c != nil {
 		if err := c.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "cptest: stopping the local control plane: %v\n", err)
@@ -92,18 +97,43 @@ func Get(t testing.TB) *localcp.ControlPlane {
 	mu.Lock()
 	c, err := cp, startErr
 	mu.Unlock()
-	switch {
-	case err == nil:
-		if exitErr := c.Exited(); exitErr != nil {
-			t.Fatalf("cptest: the local control plane is no longer running: %v", exitErr)
+	if err != nil {
+		failOrSkip(t, err)
+	}
+	if exitErr := c.Exited(); exitErr != nil {
+		t.Fatalf("cptest: the local control plane is no longer running: %v", exitErr)
+	}
+	return c
+}
+
+// Start starts a control plane of the test's own (not the shared one), to be
+// stopped by t's cleanup, with the same skip/fail rules as Get. Cancelling
+// ctx also stops it. It does not need Main.
+func Start(t testing.TB, ctx context.Context, opts localcp.Options) *localcp.ControlPlane {
+	t.Helper()
+	c, err := localcp.Start(ctx, opts)
+	if err != nil {
+		failOrSkip(t, err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("cptest: stopping the local control plane: %v", err)
 		}
-		return c
+	})
+	return c
+}
+
+func failOrSkip(t testing.TB, err error) {
+	t.Helper()
+	switch {
 	case errors.Is(err, localcp.ErrBinariesMissing) && os.Getenv(RequireEnv) != "1":
-		t.Skipf("SKIP!!! %v — run `make controlplane-binaries`; set %s=1 to make this a failure", err, RequireEnv)
+		mu.Lock()
+		skipped++
+		mu.Unlock()
+		t.Skipf("SKIP!!! %v; set %s=1 to make this a failure", err, RequireEnv)
 	case errors.Is(err, localcp.ErrBinariesMissing):
 		t.Fatalf("%s=1 and %v", RequireEnv, err)
 	default:
 		t.Fatalf("cptest: local control plane did not start: %v", err)
 	}
-	return nil
 }
