@@ -1,0 +1,5 @@
+package confine
+
+import "k8s.io/apimachinery/pkg/runtime"
+
+type runtimeObject = runtime.Object

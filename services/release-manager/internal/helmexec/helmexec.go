@@ -1,0 +1,238 @@
+// Package helmexec is the release-manager's one seam to Helm: it builds
+// action.Configuration by hand (Helm v3 has no constructor), sharing what is
+// expensive among all actions — one REST client getter with cached discovery
+// and REST mapper, one kube client with a validator built once, one Secret
+// storage driver, Capabilities computed once — and runs install, upgrade and
+// uninstall in-process. Tests swap the configuration for Helm's in-memory
+// storage and fake kube client.
+package helmexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v3/pkg/postrender"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// MaxHistory bounds the revisions Helm keeps per release: enough to see
+// what happened, few enough that Secrets do not pile up.
+const MaxHistory = 5
+
+// ErrNotFound is returned by Last when a release has no revision.
+var ErrNotFound = driver.ErrReleaseNotFound
+
+// Spec is what an install or upgrade applies.
+type Spec struct {
+	Name    string
+	Chart   *chart.Chart
+	Values  map[string]any
+	Labels  map[string]string
+	Timeout time.Duration
+	// PostRenderer checks (or changes) the rendered manifests.
+	PostRenderer postrender.PostRenderer
+}
+
+// Runner runs Helm actions in one namespace. It is safe for concurrent
+// use; one release's actions must be serialised by the caller.
+type Runner struct {
+	namespace string
+	getter    action.RESTClientGetter
+	kube      kube.Interface
+	releases  *storage.Storage
+	caps      atomic.Pointer[chartutil.Capabilities]
+	log       *slog.Logger
+}
+
+// New returns a Runner for namespace on the cluster cfg points at, with
+// releases stored as Secrets in that namespace.
+func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runner, error) {
+	getter := newRESTGetter(cfg, namespace)
+	kc := kube.New(getter)
+	kc.Namespace = namespace
+	kc.Factory = &cachedValidatorFactory{Factory: kc.Factory}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	secrets := driver.NewSecrets(cs.CoreV1().Secrets(namespace))
+	secrets.Log = helmLog(log)
+	store := storage.Init(secrets)
+	store.Log = helmLog(log)
+	return &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, releases: store, log: log}, nil
+}
+
+// NewWith returns a Runner over the given parts, for tests: Helm's memory
+// driver and fake kube client, with fixed capabilities.
+func NewWith(namespace string, kc kube.Interface, store *storage.Storage, caps *chartutil.Capabilities, log *slog.Logger) *Runner {
+	r := &Runner{namespace: namespace, kube: kc, releases: store, log: log}
+	r.caps.Store(caps)
+	return r
+}
+
+func helmLog(log *slog.Logger) func(string, ...any) {
+	return func(format string, args ...any) {
+		if log.Enabled(context.Background(), slog.LevelDebug) {
+			log.Debug("helm", "detail", fmt.Sprintf(format, args...))
+		}
+	}
+}
+
+// Namespace is where the runner installs.
+func (r *Runner) Namespace() string { return r.namespace }
+
+// WarmUp fills the discovery cache, computes the capabilities and builds
+// the validator, so that the first installs do not pay for them; the
+// service says it is ready only after this.
+func (r *Runner) WarmUp(ctx context.Context) error {
+	if err := r.RefreshCapabilities(); err != nil {
+		return err
+	}
+	if r.getter == nil {
+		return nil
+	}
+	mapper, err := r.getter.ToRESTMapper()
+	if err != nil {
+		return err
+	}
+	// One lookup loads the mapper's discovery data.
+	if _, err := mapper.RESTMapping(schemaGK("apps", "Deployment"), "v1"); err != nil {
+		return fmt.Errorf("warm up REST mapper: %w", err)
+	}
+	kc := r.kube.(*kubeClient)
+	if _, err := kc.Factory.Validator("Strict"); err != nil {
+		return fmt.Errorf("warm up validator: %w", err)
+	}
+	return ctx.Err()
+}
+
+// RefreshCapabilities reads the cluster's version and API versions again,
+// for charts that test .Capabilities. Helm would do this (and throw away the
+// discovery cache) before every action.
+func (r *Runner) RefreshCapabilities() error {
+	if r.getter == nil {
+		return nil
+	}
+	dc, err := r.getter.ToDiscoveryClient()
+	if err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+	dc.Invalidate()
+	kv, err := dc.ServerVersion()
+	if err != nil {
+		return fmt.Errorf("kubernetes server version: %w", err)
+	}
+	vs, err := action.GetVersionSet(dc)
+	if err != nil {
+		return fmt.Errorf("kubernetes API versions: %w", err)
+	}
+	r.caps.Store(&chartutil.Capabilities{
+		APIVersions: vs,
+		KubeVersion: chartutil.KubeVersion{Version: kv.GitVersion, Major: kv.Major, Minor: kv.Minor},
+		HelmVersion: chartutil.DefaultCapabilities.HelmVersion,
+	})
+	return nil
+}
+
+// config is a fresh Configuration over the shared parts: actions keep
+// state in their Configuration, so each gets its own, which measured as
+// fast as sharing one.
+func (r *Runner) config() *action.Configuration {
+	return &action.Configuration{
+		RESTClientGetter: r.getter,
+		Releases:         r.releases,
+		KubeClient:       r.kube,
+		Capabilities:     r.caps.Load(),
+		Log:              helmLog(r.log),
+	}
+}
+
+// Install installs a new release.
+func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) {
+	in := action.NewInstall(r.config())
+	in.ReleaseName = s.Name
+	in.Namespace = r.namespace
+	in.Timeout = s.Timeout
+	in.Labels = s.Labels
+	in.PostRenderer = s.PostRenderer
+	rel, err := in.RunWithContext(ctx, s.Chart, s.Values)
+	if err != nil {
+		return rel, fmt.Errorf("helm install %s: %w", s.Name, err)
+	}
+	return rel, nil
+}
+
+// Upgrade upgrades a release, from a deployed or a failed revision; values
+// are the deployment's, not merged with the previous revision's.
+func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) {
+	up := action.NewUpgrade(r.config())
+	up.Namespace = r.namespace
+	up.Timeout = s.Timeout
+	up.Labels = s.Labels
+	up.PostRenderer = s.PostRenderer
+	up.MaxHistory = MaxHistory
+	up.ResetValues = true
+	rel, err := up.RunWithContext(ctx, s.Name, s.Chart, s.Values)
+	if err != nil {
+		return rel, fmt.Errorf("helm upgrade %s: %w", s.Name, err)
+	}
+	return rel, nil
+}
+
+// Uninstall removes a release and its history.
+func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Duration) error {
+	un := action.NewUninstall(r.config())
+	un.Timeout = timeout
+	un.IgnoreNotFound = true
+	done := make(chan error, 1)
+	// Uninstall has no context; run it aside so that shutdown is not held
+	// up (the next leader sees a release left "uninstalling" and finishes).
+	go func() {
+		_, err := un.Run(name)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("helm uninstall %s: %w", name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("helm uninstall %s: %w", name, ctx.Err())
+	}
+}
+
+// Last returns the latest revision of a release, read from storage (not a
+// cache), or ErrNotFound.
+func (r *Runner) Last(name string) (*release.Release, error) {
+	rel, err := r.releases.Last(name)
+	if err != nil {
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("read release %s: %w", name, err)
+	}
+	return rel, nil
+}
+
+// MarkFailed records a revision left pending by a crash as failed, as
+// Flux's helm-controller unlocks one, so that an upgrade may follow.
+func (r *Runner) MarkFailed(rel *release.Release, why string) error {
+	rel.SetStatus(release.StatusFailed, why)
+	if err := r.releases.Update(rel); err != nil {
+		return fmt.Errorf("unlock release %s: %w", rel.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package helmexec
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"helm.sh/helm/v3/pkg/kube"
+	"k8s.io/kubectl/pkg/validation"
+)
+
+// cachedValidatorFactory builds each validator once. Helm's kube.Client asks
+// its factory for a new validator on every Build, and each new one starts
+// with an empty OpenAPI cache, so every install would download the OpenAPI
+// documents again: measured here as the single largest cost of an install
+// (DESIGN.md §6). Validation stays on; only the download is shared.
+type cachedValidatorFactory struct {
+	kube.Factory
+	mu         sync.Mutex
+	validators map[string]validation.Schema
+}
+
+func (f *cachedValidatorFactory) Validator(directive string) (validation.Schema, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.validators[directive]; ok {
+		return v, nil
+	}
+	v, err := f.Factory.Validator(directive)
+	if err != nil {
+		return nil, err
+	}
+	if f.validators == nil {
+		f.validators = map[string]validation.Schema{}
+	}
+	f.validators[directive] = v
+	return v, nil
+}
+
+// kubeClient is Helm's client with IsReachable remembered for a moment:
+// Helm calls it (a GET /version) before every install and upgrade, which
+// with hundreds of releases is hundreds of calls that say nothing new.
+// Embedding keeps every optional interface Helm type-asserts for.
+type kubeClient struct {
+	*kube.Client
+	mu        sync.Mutex
+	reachable time.Time
+}
+
+const reachableFor = 2 * time.Second
+
+func (c *kubeClient) IsReachable() error {
+	c.mu.Lock()
+	fresh := time.Since(c.reachable) < reachableFor
+	c.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	if err := c.Client.IsReachable(); err != nil {
+		return fmt.Errorf("kubernetes API: %w", err)
+	}
+	c.mu.Lock()
+	c.reachable = time.Now()
+	c.mu.Unlock()
+	return nil
+}
