@@ -21,8 +21,8 @@ export SDP_CACHE_DIR
 
 .PHONY: controlplane-binaries controlplane-up
 
-controlplane-binaries:
+controlplane-binaries: ## build etcd, kube-apiserver/-controller-manager/-scheduler, kwok (cached in $SDP_CACHE_DIR/bin)
 	GO="$(GO)" "$(CONTROLPLANE_BUILD)"
 
-controlplane-up:
+controlplane-up: ## run the local control plane (all components) until Ctrl-C; writes $CONTROLPLANE_DIR/{kubeconfig,env}
 	cd "$(CONTROLPLANE_ROOT)/tools" && $(GO) run ./cmd/localcp up --all --dir "$(CONTROLPLANE_DIR)" $(CONTROLPLANE_UP_FLAGS)
