@@ -1,0 +1,52 @@
+package reconciler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace, subsystem = "sdp_helmdeploy", "release_manager"
+
+// metrics of the release-manager. Release counts by status are computed
+// from the release index at scrape time, so they never go stale.
+type metrics struct {
+	reconciles       *prometheus.CounterVec
+	reconcileSeconds prometheus.Histogram
+	actions          *prometheus.CounterVec
+	actionSeconds    *prometheus.HistogramVec
+	entryErrors      *prometheus.CounterVec
+	stateWrites      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, counts func() map[string]int) *metrics {
+	m := &metrics{
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "reconciles_total",
+			Help: "Reconciles of a deployment, by result (success, error, permanent)."}, []string{"result"}),
+		reconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "reconcile_duration_seconds",
+			Help: "Time to reconcile one deployment, Helm actions included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "helm_actions_total",
+			Help: "Helm actions run, by action (install, upgrade, uninstall, unlock) and result (success, error)."}, []string{"action", "result"}),
+		actionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "helm_action_duration_seconds",
+			Help: "Duration of Helm actions, by action.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"action"}),
+		entryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "deployment_errors_total",
+			Help: "Deployments that could not be deployed, by reason (bad-entry, release-name, foreign-release, chart, values, confinement, helm, gave-up)."}, []string{"reason"}),
+		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_writes_total",
+			Help: "Writes of the release part of state entries, by result (written, unchanged, no-deployment, error)."}, []string{"result"}),
+	}
+	releases := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "releases"),
+		"Owned Helm releases by the status of their latest revision.", []string{"status"}, nil)
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites,
+		collectorFunc{desc: releases, collect: func(ch chan<- prometheus.Metric) {
+			for status, n := range counts() {
+				ch <- prometheus.MustNewConstMetric(releases, prometheus.GaugeValue, float64(n), status)
+			}
+		}})
+	return m
+}
+
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric)  { c.collect(ch) }

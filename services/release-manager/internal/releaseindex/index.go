@@ -1,0 +1,145 @@
+// Package releaseindex keeps, from a metadata-only informer on Helm's
+// release Secrets, what the release-manager needs to know about its
+// releases without reading them: the latest revision of each, its status
+// and the digest of what it deployed. Helm writes these as Secret labels,
+// so no release payload (which holds the whole chart) is ever held in
+// memory. Reading the index costs no API call; the reconciler confirms with
+// a live read before it acts, so a lagging cache can delay work but never
+// cause a wrong action.
+package releaseindex
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"helm.sh/helm/v3/pkg/release"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
+)
+
+const byRelease = "release"
+
+// Helm's storage labels.
+const (
+	labelName    = "name"
+	labelOwner   = "owner"
+	labelStatus  = "status"
+	labelVersion = "version"
+)
+
+// Index is the informer-backed view of the owned releases.
+type Index struct {
+	informer cache.SharedIndexInformer
+}
+
+// New returns an index of the releases in namespace that carry the
+// release-manager's ownership label.
+func New(client metadata.Interface, namespace string, resync time.Duration) *Index {
+	selector := fmt.Sprintf("%s=helm,%s=%s", labelOwner, plan.LabelManagedBy, plan.ManagedByValue)
+	inf := metadatainformer.NewFilteredMetadataInformer(client, schema.GroupVersionResource{Version: "v1", Resource: "secrets"},
+		namespace, resync, cache.Indexers{byRelease: releaseIndexFunc},
+		func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
+	return &Index{informer: inf}
+}
+
+func releaseIndexFunc(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	if name := m.GetLabels()[labelName]; name != "" {
+		return []string{name}, nil
+	}
+	return nil, nil
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("release index: unexpected object %T", obj)
+	}
+	return m, nil
+}
+
+// OnChange calls fn with the release name of every added, changed or
+// deleted release Secret.
+func (x *Index) OnChange(fn func(release string)) error {
+	call := func(obj any) {
+		if m, err := metaOf(obj); err == nil {
+			if name := m.GetLabels()[labelName]; name != "" {
+				fn(name)
+			}
+		}
+	}
+	_, err := x.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    call,
+		UpdateFunc: func(_, n any) { call(n) },
+		DeleteFunc: call,
+	})
+	return err
+}
+
+// Run runs the informer until ctx ends.
+func (x *Index) Run(ctx context.Context) { x.informer.RunWithContext(ctx) }
+
+// HasSynced reports whether the first list has been read.
+func (x *Index) HasSynced() bool { return x.informer.HasSynced() }
+
+// Latest returns the latest stored revision of a release.
+func (x *Index) Latest(name string) (plan.Observed, bool) {
+	objs, err := x.informer.GetIndexer().ByIndex(byRelease, name)
+	if err != nil || len(objs) == 0 {
+		return plan.Observed{}, false
+	}
+	var best plan.Observed
+	found := false
+	for _, o := range objs {
+		m, err := metaOf(o)
+		if err != nil {
+			continue
+		}
+		obs, ok := observed(m.GetLabels())
+		if ok && (!found || obs.Revision > best.Revision) {
+			best, found = obs, true
+		}
+	}
+	return best, found
+}
+
+func observed(labels map[string]string) (plan.Observed, bool) {
+	rev, err := strconv.Atoi(labels[labelVersion])
+	if err != nil {
+		return plan.Observed{}, false
+	}
+	return plan.Observed{
+		Exists:   true,
+		Owned:    labels[plan.LabelManagedBy] == plan.ManagedByValue,
+		Status:   release.Status(labels[labelStatus]),
+		Revision: rev,
+		Digest:   labels[plan.LabelDigest],
+	}, true
+}
+
+// Names lists the releases in the index.
+func (x *Index) Names() []string { return x.informer.GetIndexer().ListIndexFuncValues(byRelease) }
+
+// CountByStatus counts releases by the status of their latest revision.
+func (x *Index) CountByStatus() map[string]int {
+	counts := map[string]int{}
+	for _, name := range x.Names() {
+		if o, ok := x.Latest(name); ok {
+			counts[string(o.Status)]++
+		}
+	}
+	return counts
+}
