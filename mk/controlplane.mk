@@ -3,7 +3,7 @@
 #
 #   make controlplane-binaries   build etcd, kube-apiserver, kube-controller-manager,
 #                                kube-scheduler and kwok from source into
-#                                $(SDP_CACHE_DIR)/bin (cached; ~10 min cold on 2 cores)
+#                                $(SDP_CACHE_DIR)/bin (cached; ~11 min cold on 2 cores)
 #   make controlplane-up         run them all until Ctrl-C; writes
 #                                $(CONTROLPLANE_DIR)/kubeconfig and $(CONTROLPLANE_DIR)/env
 

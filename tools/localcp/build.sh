@@ -15,7 +15,8 @@
 #
 # Usage: build.sh [--force] [etcd] [kubernetes] [kwok]   (default: all)
 #
-# Cold build on 2 cores: kube-apiserver ~8 min, kcm + scheduler ~3 min more.
+# Cold build measured on 2 cores: etcd 78 s, kube-apiserver 327 s, kube-controller-manager
+# 132 s, kube-scheduler 20 s, kwok 78 s (~11 min in all); a warm re-run skips everything.
 set -euo pipefail
 
 ETCD_VERSION=v3.7.0
