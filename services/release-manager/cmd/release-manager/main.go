@@ -1,4 +1,6 @@
-// Command release-manager turns deployment entries in the config DB into Helm releases.
+// Command release-manager turns deployment entries in the config DB into
+// Helm releases in the processing namespace, and reports each release's
+// status into the deployment's state entry.
 //
 // It reads the SDP_* environment (see the configdb package), serves
 // /metrics, /healthz and /readyz, and acts only while it holds the
@@ -7,18 +9,26 @@ package main
 
 import (
 	"context"
+	"flag"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/app"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
 func main() {
-	service.Main("release-manager", nil, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
-		// The reconciler arrives with its own issue; until then the leader
-		// holds its lease and idles.
-		return func(ctx context.Context) error {
-			rt.Log.Info("leading; no reconciler yet")
-			<-ctx.Done()
-			return nil
-		}, nil
+	var (
+		kubeOpts kube.Options
+		appOpts  app.Options
+	)
+	service.Main("release-manager", func(fs *flag.FlagSet) {
+		kubeOpts.Bind(fs)
+		appOpts.Bind(fs)
+	}, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
+		cfg, err := kubeOpts.RESTConfig()
+		if err != nil {
+			return nil, err
+		}
+		return app.New(rt, cfg, appOpts)
 	})
 }

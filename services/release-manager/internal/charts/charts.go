@@ -70,6 +70,7 @@ type Source struct {
 	index       *repo.IndexFile
 	indexDigest string
 	lastRefresh time.Time
+	refreshErr  error // of the last refresh
 	archives    map[string][]byte // by cache key
 }
 
@@ -82,7 +83,7 @@ func New(opts Options) (*Source, error) {
 		opts.Refresh = 300 * time.Second
 	}
 	if opts.MinRefresh <= 0 {
-		opts.MinRefresh = 5 * time.Second
+		opts.MinRefresh = time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -206,6 +207,14 @@ func (s *Source) fromRepo(ctx context.Context, name, version string) ([]byte, er
 		cv, err = s.lookup(name, version)
 	}
 	if err != nil {
+		s.mu.Lock()
+		rerr := s.refreshErr
+		s.mu.Unlock()
+		if rerr != nil {
+			// Not found in an index that could not be refreshed: say the
+			// repository is away, which is what the user must act on.
+			return nil, fmt.Errorf("%w (%v)", rerr, err)
+		}
 		return nil, err
 	}
 	if len(cv.URLs) == 0 {
@@ -276,11 +285,14 @@ func (s *Source) Refresh(ctx context.Context) (changed bool, err error) {
 	v, err, _ := s.flight.Do("index", func() (any, error) {
 		url := strings.TrimSuffix(s.opts.RepoURL, "/") + "/index.yaml"
 		data, err := s.get(ctx, url)
+		if err != nil {
+			err = fmt.Errorf("read chart repository index: %w", err)
+		}
 		s.mu.Lock()
-		s.lastRefresh = time.Now()
+		s.lastRefresh, s.refreshErr = time.Now(), err
 		s.mu.Unlock()
 		if err != nil {
-			return false, fmt.Errorf("read chart repository index: %w", err)
+			return false, err
 		}
 		sum := sha256.Sum256(data)
 		digest := hex.EncodeToString(sum[:])

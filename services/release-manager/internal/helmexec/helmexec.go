@@ -23,6 +23,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -88,6 +89,14 @@ func helmLog(log *slog.Logger) func(string, ...any) {
 			log.Debug("helm", "detail", fmt.Sprintf(format, args...))
 		}
 	}
+}
+
+// RESTMapper is the shared mapper, for checks of rendered manifests.
+func (r *Runner) RESTMapper() (meta.RESTMapper, error) {
+	if r.getter == nil {
+		return nil, errors.New("no REST client getter")
+	}
+	return r.getter.ToRESTMapper()
 }
 
 // Namespace is where the runner installs.

@@ -21,6 +21,7 @@ import (
 	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
@@ -84,6 +85,7 @@ type Reconciler struct {
 	attempts map[string]attempt
 
 	synced atomic.Bool
+	listed chan struct{} // closed at the first OnResync
 }
 
 // entry is the last known content of a deployment entry of kind helm: a
@@ -116,7 +118,16 @@ func New(cfg Config, reg prometheus.Registerer) *Reconciler {
 		metrics:  newMetrics(reg, cfg.Index.CountByStatus),
 		desired:  map[string]entry{},
 		attempts: map[string]attempt{},
+		listed:   make(chan struct{}),
 	}
+}
+
+// SetConfiner sets the check of rendered manifests; it needs the REST
+// mapper, which is ready only after the Helm runner warmed up.
+func (r *Reconciler) SetConfiner(c postrender.PostRenderer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg.Confine = c
 }
 
 // Ready reports whether the first full list of entries has been taken in.
@@ -164,6 +175,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	go func() {
 		watchDone <- r.cfg.Store.WatchDeployments(ctx, configdb.DeploymentWatch{OnResync: r.onResync, OnEvent: r.onEvent})
 	}()
+	// No key is worked before the first full list of entries: release
+	// events arrive from the start, and a release whose entry has not been
+	// read yet would look like one whose entry is gone.
+	select {
+	case <-r.listed:
+	case <-ctx.Done():
+	}
 	controller.RunWorkers(ctx, r.queue, r.cfg.Options.Workers, r.cfg.Log, r.reconcile)
 	if err := <-watchDone; err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("watch deployments: %w", err)
@@ -198,7 +216,9 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 		r.queue.Add(id)
 	}
 	r.enqueueReleases()
-	r.synced.Store(true)
+	if !r.synced.Swap(true) {
+		close(r.listed)
+	}
 	r.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(next), "revision", list.Revision)
 }
 
@@ -349,7 +369,11 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		if cur.digest != digest {
 			cur = attempt{digest: digest}
 		}
-		cur.n++
+		// A repository that is away is nobody's fault in the entry: retry
+		// with backoff for as long as it takes, outside the budget.
+		if !errors.Is(err, charts.ErrUnreachable) {
+			cur.n++
+		}
 		r.attempts[id] = cur
 		r.mu.Unlock()
 		r.metrics.entryErrors.WithLabelValues(reason).Inc()
@@ -378,8 +402,11 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		}
 		r.cfg.Log.Warn("state write failed", "deployment", id, "error", err)
 	}
+	r.mu.Lock()
+	confiner := r.cfg.Confine
+	r.mu.Unlock()
 	spec := helmexec.Spec{Name: name, Chart: ch, Values: helmValues(dep.Values), Labels: plan.Labels(digest),
-		Timeout: r.cfg.Timeout, PostRenderer: r.cfg.Confine}
+		Timeout: r.cfg.Timeout, PostRenderer: confiner}
 	var rel *release.Release
 	err = r.act(act, id, name, func() error {
 		var aerr error

@@ -1,0 +1,145 @@
+// Package app wires the release-manager's parts: the Helm runner, the
+// release index, the chart source and the reconciler, and runs them while
+// this replica leads.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/releaseindex"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+)
+
+// Options are the release-manager's command-line settings.
+type Options struct {
+	Reconciler reconciler.Options
+	// PlainHTTPRegistry pulls oci:// charts without TLS.
+	PlainHTTPRegistry bool
+	// CacheDir holds the chart repository index.
+	CacheDir string
+	// Resync is the informer resync period of the release index.
+	Resync time.Duration
+}
+
+// Bind registers the options on fs.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	o.Reconciler.Bind(fs)
+	fs.BoolVar(&o.PlainHTTPRegistry, "oci-plain-http", false, "pull oci:// charts over plain HTTP (local registries)")
+	fs.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "release-manager"), "where the chart repository index is kept")
+	fs.DurationVar(&o.Resync, "resync", 10*time.Minute, "how often every owned release is looked at again even without a change")
+}
+
+// New builds the release-manager and returns the function that runs it
+// while this replica leads.
+func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
+	helm, err := helmexec.New(cfg, rt.Env.HelmNamespace, rt.Log)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	index := releaseindex.New(mc, rt.Env.HelmNamespace, opts.Resync)
+	var rec atomic.Pointer[reconciler.Reconciler]
+	source, err := charts.New(charts.Options{
+		RepoURL: rt.Env.ChartRepoURL, Refresh: rt.Env.ChartRepoRefresh,
+		HTTPClient: &http.Client{Timeout: time.Minute}, PlainHTTPRegistry: opts.PlainHTTPRegistry,
+		CacheDir: opts.CacheDir, Log: rt.Log,
+		OnIndexChange: func() {
+			if r := rec.Load(); r != nil {
+				r.Resync()
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := reconciler.New(reconciler.Config{
+		Store: rt.Store, Helm: helm, Charts: source, Index: index,
+		Prefix: rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
+	}, rt.Registry)
+	rec.Store(r)
+	if err := index.OnChange(r.ReleaseChanged); err != nil {
+		return nil, fmt.Errorf("release index: %w", err)
+	}
+	var leading atomic.Bool
+	rt.Health.AddReadiness("release-manager", func(ctx context.Context) error {
+		if !leading.Load() {
+			return nil // a standby replica is ready to take over
+		}
+		return r.Ready(ctx)
+	})
+	return func(ctx context.Context) error {
+		leading.Store(true)
+		defer leading.Store(false)
+		// Discovery, capabilities and the validator are loaded before any
+		// work, so the first installs do not pay for them.
+		for {
+			err := helm.WarmUp(ctx)
+			if err == nil {
+				break
+			}
+			rt.Log.Warn("kubernetes API not ready; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(2 * time.Second):
+			}
+		}
+		mapper, err := helmRESTMapper(helm)
+		if err != nil {
+			return err
+		}
+		r.SetConfiner(confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper})
+		go index.Run(ctx)
+		go source.Run(ctx)
+		if !cache.WaitForCacheSync(ctx.Done(), index.HasSynced) {
+			return nil
+		}
+		rt.Log.Info("release index synced", "releases", len(index.Names()))
+		go refreshCapabilities(ctx, rt, helm)
+		return r.Run(ctx)
+	}, nil
+}
+
+func helmRESTMapper(h *helmexec.Runner) (mapperT, error) {
+	m, err := h.RESTMapper()
+	if err != nil {
+		return nil, errors.Join(errors.New("REST mapper"), err)
+	}
+	return m, nil
+}
+
+// refreshCapabilities keeps .Capabilities current for charts that test
+// for APIs, as Helm would by re-reading discovery before each action.
+func refreshCapabilities(ctx context.Context, rt *service.Runtime, h *helmexec.Runner) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := h.RefreshCapabilities(); err != nil {
+				rt.Log.Warn("refresh cluster capabilities", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,334 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+)
+
+// Integration tests: the release-manager as it runs in production — real
+// etcd, the local control plane's kube-apiserver, a chart repository over
+// HTTP and an OCI registry — driven through raw config DB entries the way
+// a processing script writes them.
+
+func TestMain(m *testing.M) { os.Exit(cptest.Main(m, localcp.Options{})) }
+
+type testEnv struct {
+	t     *testing.T
+	cs    kubernetes.Interface
+	etcd  *etcdtest.Server
+	store *configdb.Store
+	repo  *testrepo.Repo
+	oci   *testrepo.Registry
+	ns    string
+	env   configdb.Env
+	rt    *service.Runtime
+}
+
+var cmChart = testrepo.New("cm", "0.1.0", map[string]any{"replicas": 1, "worker": map[string]any{"threads": 1}}, map[string]string{
+	"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n  threads: {{ .Values.worker.threads | quote }}\n",
+})
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	cp := cptest.Get(t)
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(ns) > 50 {
+		ns = ns[:50]
+	}
+	ns = strings.Trim(ns, "-") + "-ns"
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{t: t, cs: cs, etcd: etcdtest.Start(t), repo: testrepo.NewRepo(t), oci: testrepo.NewRegistry(t), ns: ns}
+	e.repo.Add(cmChart)
+	e.repo.Add(testrepo.LoadDir(t, "../../../../charts/examples/demo-receive"))
+	e.repo.Add(testrepo.New("cluster", "0.1.0", nil, map[string]string{
+		"cr.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {{ .Release.Name }}\n",
+	}))
+	e.repo.Add(testrepo.New("elsewhere", "0.1.0", nil, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: default\n",
+	}))
+	e.repo.Add(testrepo.New("named", "0.1.0", map[string]any{"name": "x"}, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n",
+	}))
+	strict := testrepo.New("strict", "0.1.0", map[string]any{"replicas": 1}, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+	})
+	strict.Schema = []byte(`{"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1}}}`)
+	e.repo.Add(strict)
+	e.env = configdb.DefaultEnv()
+	e.env.HelmNamespace, e.env.HelmPrefix, e.env.ChartRepoURL = ns, "sdp", e.repo.URL
+	e.env.HelmTimeout = 30 * time.Second
+	e.env.ChartRepoRefresh = time.Second
+	e.store = e.newStore()
+	return e
+}
+
+func (e *testEnv) newStore() *configdb.Store {
+	s, err := configdb.NewStore(e.etcd.Client(e.t), "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// start runs a release-manager as the leader; stop it with the returned
+// function (also called at the end of the test).
+func (e *testEnv) start() (stop func()) {
+	e.t.Helper()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	reg := prometheus.NewRegistry()
+	rt := &service.Runtime{Name: "release-manager", Env: e.env, Log: log, Client: e.store.Client(), Store: e.newStore(),
+		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
+	e.rt = rt
+	lead, err := New(rt, cptest.Get(e.t).RESTConfig(), Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lead(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("release-manager: %v", err)
+		}
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+func (e *testEnv) put(id, body string) {
+	e.t.Helper()
+	if _, err := e.store.Client().Put(context.Background(), e.store.Layout().DeploymentKey(id), body); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) del(id string) {
+	e.t.Helper()
+	if _, err := e.store.Client().Delete(context.Background(), e.store.Layout().DeploymentKey(id)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) waitState(id string, what string, cond func(st configdb.DeploymentState, found bool) bool) configdb.DeploymentState {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var st configdb.DeploymentState
+	var found bool
+	for time.Now().Before(deadline) {
+		var err error
+		st, found, err = e.store.GetState(context.Background(), id)
+		if err == nil && cond(st, found) {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("%s: timed out waiting for %s; last: found %v release %+v", id, what, found, st.Release)
+	return st
+}
+
+func deployedAt(rev int) func(configdb.DeploymentState, bool) bool {
+	return func(st configdb.DeploymentState, _ bool) bool {
+		return st.Release != nil && st.Release.Status == "deployed" && st.Release.Revision == rev && st.Release.Error == ""
+	}
+}
+
+func hasError(st configdb.DeploymentState, _ bool) bool { return st.Release != nil && st.Release.Error != "" }
+
+// revisions counts a release's revisions as Helm stores them: Secrets.
+func (e *testEnv) revisions(name string) int {
+	e.t.Helper()
+	list, err := e.cs.CoreV1().Secrets(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+func (e *testEnv) configMap(name string) (*corev1.ConfigMap, error) {
+	return e.cs.CoreV1().ConfigMaps(e.ns).Get(context.Background(), name, metav1.GetOptions{})
+}
+
+func entry(id, chartRef, values string) string {
+	return fmt.Sprintf(`{"key": %q, "kind": "helm", "args": {"chart": %q, "values": %s}}`, id, chartRef, values)
+}
+
+func TestLifecycleOfReleases(t *testing.T) {
+	e := newEnv(t)
+	e.put("before", entry("before", "cm", `{"replicas": 2}`))
+	stop := e.start()
+	e.waitState("before", "installed", deployedAt(1))
+	if cm, err := e.configMap("sdp-before"); err != nil || cm.Data["replicas"] != "2" {
+		t.Errorf("configmap: %v %v", cm, err)
+	}
+
+	// Every old and new field name, and dotted values.
+	names := map[string]string{
+		"f-key":       `{"key": "f-key", "kind": "helm", "args": {"chart": "cm", "values": {"worker.threads": 4}}}`,
+		"f-id":        `{"id": "f-id", "type": "helm", "args": {"chart": "cm", "values": {"worker.threads": 4}}}`,
+		"f-dpl-id":    `{"dpl_id": "f-dpl-id", "kind": "helm", "args": {"chart": "cm", "values": {"worker.threads": 4}}}`,
+		"f-deploy-id": `{"deploy_id": "f-deploy-id", "type": "helm", "args": {"chart": "cm", "values": {"worker.threads": 4}}}`,
+	}
+	for id, body := range names {
+		e.put(id, body)
+	}
+	e.put("other-kind", `{"key": "other-kind", "kind": "slurm", "args": {"chart": "cm"}}`)
+	for id := range names {
+		e.waitState(id, "installed", deployedAt(1))
+		if cm, err := e.configMap("sdp-" + id); err != nil || cm.Data["threads"] != "4" {
+			t.Errorf("%s: dotted value not applied: %v %v", id, cm, err)
+		}
+	}
+	if _, err := e.configMap("sdp-other-kind"); err == nil {
+		t.Error("an entry of another kind was installed")
+	}
+
+	// A change: exactly one new revision.
+	e.put("before", entry("before", "cm", `{"replicas": 3}`))
+	e.waitState("before", "upgraded", deployedAt(2))
+	if cm, _ := e.configMap("sdp-before"); cm.Data["replicas"] != "3" {
+		t.Errorf("upgrade not applied: %v", cm.Data)
+	}
+	e.put("before", entry("before", "cm", `{"replicas":3}`))
+	time.Sleep(time.Second)
+	if n := e.revisions("sdp-before"); n != 2 {
+		t.Errorf("%d revisions, want 2", n)
+	}
+
+	// Restart: no revision churn.
+	stop()
+	e.start()
+	time.Sleep(2 * time.Second)
+	if n := e.revisions("sdp-before"); n != 2 {
+		t.Errorf("%d revisions after restart, want 2", n)
+	}
+	if n := e.revisions("sdp-f-key"); n != 1 {
+		t.Errorf("%d revisions of f-key after restart, want 1", n)
+	}
+
+	// Uninstall, and no state left.
+	e.del("before")
+	e.waitState("before", "state removed", func(_ configdb.DeploymentState, found bool) bool { return !found })
+	deadline := time.Now().Add(30 * time.Second)
+	for e.revisions("sdp-before") > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := e.revisions("sdp-before"); n != 0 {
+		t.Errorf("uninstalled release has %d revisions", n)
+	}
+	if _, err := e.configMap("sdp-before"); err == nil {
+		t.Error("the release's ConfigMap is still there")
+	}
+	problems, err := testutil.GatherAndLint(e.rt.Registry)
+	if err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
+	}
+}
+
+func TestChartSources(t *testing.T) {
+	e := newEnv(t)
+	ociRef := e.oci.Push(t, testrepo.New("oci-chart", "1.0.0", nil, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  from: oci\n",
+	}))
+	local := testrepo.WriteDir(t, testrepo.New("local-chart", "1.0.0", nil, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  from: local\n",
+	}))
+	e.start()
+	e.put("from-oci", fmt.Sprintf(`{"key": "from-oci", "kind": "helm", "args": {"chart": %q, "version": "1.0.0"}}`, ociRef))
+	e.put("from-path", entry("from-path", local, "{}"))
+	e.put("from-repo", entry("from-repo", "demo-receive", `{"replicas": 0}`))
+	for _, id := range []string{"from-oci", "from-path", "from-repo"} {
+		e.waitState(id, "installed", deployedAt(1))
+	}
+	if cm, err := e.configMap("sdp-from-oci"); err != nil || cm.Data["from"] != "oci" {
+		t.Errorf("oci chart: %v %v", cm, err)
+	}
+	// A chart published after the entry was written is picked up.
+	e.put("late", entry("late", "late-chart", "{}"))
+	e.waitState("late", "missing chart reported", hasError)
+	e.repo.Add(testrepo.New("late-chart", "0.1.0", nil, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+	}))
+	e.put("late", entry("late", "late-chart", `{"x": 1}`))
+	e.waitState("late", "installed once published", deployedAt(1))
+}
+
+func TestBadInputs(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	long := strings.Repeat("a", 60)
+	cases := []struct{ id, body, says string }{
+		{"bad-json", `{"key": "bad-json", "kind": "helm", "args": {"chart": `, "not valid JSON"},
+		{"Bad-Case", entry("Bad-Case", "cm", "{}"), "invalid release name"},
+		{long, entry(long, "cm", "{}"), "at most 53"},
+		{"unknown-chart", entry("unknown-chart", "no-such-chart", "{}"), `no chart "no-such-chart"`},
+		{"rejected-values", entry("rejected-values", "strict", `{"replicas": "many"}`), "replicas"},
+		{"api-rejects", entry("api-rejects", "named", `{"name": "Not_A_Valid_Name"}`), "Not_A_Valid_Name"},
+		{"cluster-scoped", entry("cluster-scoped", "cluster", "{}"), "is cluster-scoped"},
+		{"other-namespace", entry("other-namespace", "elsewhere", "{}"), `is in namespace "default"`},
+		{"bad-version", `{"key": "bad-version", "kind": "helm", "args": {"chart": "cm", "version": "9.9.9"}}`, `version "9.9.9"`},
+	}
+	for _, c := range cases {
+		e.put(c.id, c.body)
+	}
+	e.put("good", entry("good", "cm", "{}"))
+	for _, c := range cases {
+		st := e.waitState(c.id, "error reported", hasError)
+		if !strings.Contains(st.Release.Error, c.says) {
+			t.Errorf("%s: error %q does not say %q", c.id, st.Release.Error, c.says)
+		}
+	}
+	e.waitState("good", "installed beside the bad ones", deployedAt(1))
+	if _, err := e.cs.RbacV1().ClusterRoles().Get(context.Background(), "sdp-cluster-scoped", metav1.GetOptions{}); err == nil {
+		t.Error("the cluster-scoped object was created")
+	}
+	if _, err := e.cs.CoreV1().ConfigMaps("default").Get(context.Background(), "sdp-other-namespace", metav1.GetOptions{}); err == nil {
+		t.Error("the object for another namespace was created")
+	}
+
+	// The repository goes away: a clear error, then recovery when it is back.
+	e.repo.Down.Store(true)
+	e.put("repo-away", entry("repo-away", "not-cached-yet", "{}"))
+	e.waitState("repo-away", "unreachable reported", func(st configdb.DeploymentState, _ bool) bool {
+		return st.Release != nil && strings.Contains(st.Release.Error, "unreachable") && strings.Contains(st.Release.Error, "503")
+	})
+	e.repo.Down.Store(false)
+	e.repo.Add(testrepo.New("not-cached-yet", "0.1.0", nil, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+	}))
+	e.waitState("repo-away", "installed once the repo is back", deployedAt(1))
+}
