@@ -195,3 +195,13 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// Kill sends SIGKILL, as a node failure or the OOM killer would, and waits
+// for the process to be gone.
+func (p *Proc) Kill() error {
+	if err := p.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}

@@ -14,7 +14,11 @@ import (
 // SIGTERM; with bad settings it exits 1 saying why; with etcd away it stays
 // up, not ready, and becomes ready when etcd comes back.
 func CheckLifecycle(t *testing.T, dir, service string, extraEnv ...string) {
-	bin := Build(t, dir)
+	CheckBinary(t, Build(t, dir), service, extraEnv...)
+}
+
+// CheckBinary is CheckLifecycle for a binary already built.
+func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 	srv := etcdtest.Start(t)
 	env := append([]string{
 		"SDP_CONFIG_HOST=127.0.0.1",
