@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,24 @@ func WithClientTLS(certFile, keyFile string) Option {
 // Start starts an etcd server and registers its stop with tb.Cleanup.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
+	// A port found free can be taken by another process before etcd binds
+	// it; try again with new ones rather than fail the test.
+	var s *Server
+	for attempt := 1; ; attempt++ {
+		var err error
+		s, err = tryStart(tb, opts)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			tb.Fatalf("start embedded etcd: %v", err)
+		}
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func tryStart(tb testing.TB, opts []Option) (*Server, error) {
 	clientPort, peerPort := freePort(tb), freePort(tb)
 	cfg := embed.NewConfig()
 	cfg.Dir = tb.TempDir()
@@ -55,6 +74,9 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	// Benchmarks write hundreds of entries in one transaction (a script
+	// creating many deployments at once); etcd's default allows 128.
+	cfg.MaxTxnOps = 10000
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	// No metrics listener or other ports: nothing beyond the two above.
@@ -63,24 +85,29 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		o(cfg)
 	}
 	s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
-	s.start()
-	tb.Cleanup(s.Stop)
-	return s
+	return s, s.startErr()
 }
 
 func (s *Server) start() {
 	s.tb.Helper()
+	if err := s.startErr(); err != nil {
+		s.tb.Fatalf("start embedded etcd: %v", err)
+	}
+}
+
+func (s *Server) startErr() error {
 	e, err := embed.StartEtcd(s.cfg)
 	if err != nil {
-		s.tb.Fatalf("start embedded etcd: %v", err)
+		return err
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
 		e.Close()
-		s.tb.Fatal("embedded etcd did not become ready in 30s")
+		return fmt.Errorf("embedded etcd did not become ready in 30s")
 	}
 	s.etcd = e
+	return nil
 }
 
 // Stop stops the server; its data stays for Restart. Stopping twice is fine.

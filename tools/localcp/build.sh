@@ -13,7 +13,7 @@
 # pinned version is not rebuilt. Scratch Go modules live under
 # <cache>/src/; they are generated here, nothing in them is committed.
 #
-# Usage: build.sh [--force] [etcd] [kubernetes] [kwok]   (default: all)
+# Usage: build.sh [--force] [etcd] [kubernetes] [kwok] [helm]   (default: all but helm)
 #
 # Cold build measured on 2 cores: etcd 78 s, kube-apiserver 327 s, kube-controller-manager
 # 132 s, kube-scheduler 20 s, kwok 78 s (~11 min in all); a warm re-run skips everything.
@@ -23,6 +23,8 @@ ETCD_VERSION=v3.7.0
 K8S_VERSION=v1.37.2
 K8S_STAGING_VERSION=v0.37.2
 KWOK_VERSION=v0.8.0
+# The helm CLI, only for the benchmark baseline (the Python deployer ran it).
+HELM_VERSION=v3.22.0
 # go directive of the scratch modules (k8s.io/kubernetes v1.37.2 says go 1.26.0
 # and godebug default=go1.26).
 GO_DIRECTIVE=1.26.0
@@ -42,7 +44,7 @@ want=()
 for a in "$@"; do
 	case $a in
 	--force) force=1 ;;
-	etcd | kubernetes | kwok) want+=("$a") ;;
+	etcd | kubernetes | kwok | helm) want+=("$a") ;;
 	-h | --help)
 		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
@@ -260,6 +262,25 @@ build_kwok() {
 			-ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 	)
 	install_bin kwok "$dir/out/kwok" "$stamp"
+}
+
+# ---------------------------------------------------------------- helm
+build_helm() {
+	local stamp="helm $HELM_VERSION"
+	if up_to_date helm "$stamp"; then
+		log "helm $HELM_VERSION: up to date"
+		return
+	fi
+	check_module helm.sh/helm/v3 "$HELM_VERSION"
+	local dir=$SRC_DIR/helm-$HELM_VERSION
+	mkdir -p "$dir"
+	log "helm $HELM_VERSION: building"
+	(
+		cd "$dir"
+		timed "helm $HELM_VERSION" env GOBIN="$dir/out" GOFLAGS= CGO_ENABLED=0 "$GO" install -trimpath \
+			-ldflags="-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+	)
+	install_bin helm "$dir/out/helm" "$stamp"
 }
 
 t_start=$(date +%s)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(cptest.Main(m, localcp.Options{})) }
 
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	cs    kubernetes.Interface
 	etcd  *etcdtest.Server
 	store *configdb.Store
@@ -44,22 +45,29 @@ type testEnv struct {
 	rt    *service.Runtime
 }
 
+var nsCounter atomic.Int32
+
 var cmChart = testrepo.New("cm", "0.1.0", map[string]any{"replicas": 1, "worker": map[string]any{"threads": 1}}, map[string]string{
 	"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n  threads: {{ .Values.worker.threads | quote }}\n",
 })
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	cp := cptest.Get(t)
 	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(ns) > 50 {
-		ns = ns[:50]
+	ns := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	if len(ns) > 45 {
+		ns = ns[:45]
 	}
-	ns = strings.Trim(ns, "-") + "-ns"
+	ns = fmt.Sprintf("%s-%d", strings.Trim(ns, "-"), nsCounter.Add(1))
 	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,10 @@ type Reconciler struct {
 	mu       sync.Mutex
 	desired  map[string]entry
 	attempts map[string]attempt
+	// written remembers the release state last written per deployment, so
+	// that the echo of our own action from the release index costs no
+	// config DB read. It is cleared at every resync.
+	written map[string]plan.Observed
 
 	synced atomic.Bool
 	listed chan struct{} // closed at the first OnResync
@@ -118,6 +123,7 @@ func New(cfg Config, reg prometheus.Registerer) *Reconciler {
 		metrics:  newMetrics(reg, cfg.Index.CountByStatus),
 		desired:  map[string]entry{},
 		attempts: map[string]attempt{},
+		written:  map[string]plan.Observed{},
 		listed:   make(chan struct{}),
 	}
 }
@@ -206,6 +212,7 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 	r.mu.Lock()
 	previous := r.desired
 	r.desired = next
+	r.written = map[string]plan.Observed{}
 	r.mu.Unlock()
 	// Everything that is, was, or has a release is looked at: a
 	// deployment deleted during a gap is found through its release.
@@ -286,15 +293,30 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 	cached, inCache := r.cfg.Index.Latest(name)
 	if d.Err == nil && (inCache || !present) && plan.Decide(d, cached) == plan.None {
 		if present {
+			r.mu.Lock()
+			last, seen := r.written[id]
+			r.mu.Unlock()
+			if seen && last == cached {
+				return nil
+			}
 			return r.writeState(ctx, id, e.dep, name, cached, "")
 		}
 		return r.dropOrphanState(ctx, id)
 	}
+	// A new deployment whose release the (synced) cache has never seen is
+	// installed without reading first: Helm's install reads the history
+	// itself and refuses a name in use, and then the loop looks again.
+	trustAbsent := d.Present && !inCache
 	for range maxSteps {
-		rel, err := r.cfg.Helm.Last(name)
-		if err != nil && !errors.Is(err, helmexec.ErrNotFound) {
-			return err
+		var rel *release.Release
+		if !trustAbsent {
+			var err error
+			rel, err = r.cfg.Helm.Last(name)
+			if err != nil && !errors.Is(err, helmexec.ErrNotFound) {
+				return err
+			}
 		}
+		trustAbsent = false
 		obs := plan.ObservedFrom(rel)
 		act := plan.Decide(d, obs)
 		switch act {
@@ -333,7 +355,11 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 				return err
 			}
 		case plan.Install, plan.Upgrade:
-			return r.apply(ctx, act, id, name, e.dep, d.Digest, obs)
+			err := r.apply(ctx, act, id, name, e.dep, d.Digest, obs)
+			if errors.Is(err, errNameInUse) {
+				continue
+			}
+			return err
 		}
 	}
 	return fmt.Errorf("deployment %s: not settled after %d steps", id, maxSteps)
@@ -417,6 +443,9 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		}
 		return aerr
 	})
+	if err != nil && act == plan.Install && strings.Contains(err.Error(), "cannot re-use a name that is still in use") {
+		return errNameInUse
+	}
 	if err != nil {
 		reason := "helm"
 		if errors.Is(err, confine.ErrOutside) {
@@ -430,9 +459,18 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 	return r.writeState(ctx, id, dep, name, plan.ObservedFrom(rel), ch.Metadata.Version)
 }
 
+// errNameInUse: an install found a release the cache did not show.
+var errNameInUse = errors.New("release name in use")
+
 // writeState records an observed release in the state entry.
 func (r *Reconciler) writeState(ctx context.Context, id string, dep configdb.Deployment, name string, obs plan.Observed, chartVersion string) error {
-	return r.writeStatus(ctx, id, name, dep, string(obs.Status), obs.Revision, chartVersion, "")
+	if err := r.writeStatus(ctx, id, name, dep, string(obs.Status), obs.Revision, chartVersion, ""); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.written[id] = obs
+	r.mu.Unlock()
+	return nil
 }
 
 // writeError records an error, keeping what is known of the release.
@@ -454,6 +492,9 @@ func (r *Reconciler) writeError(ctx context.Context, id, name string, dep config
 // time would change. An empty chartVersion keeps the recorded one while the
 // revision is the same (the release index does not know versions).
 func (r *Reconciler) writeStatus(ctx context.Context, id, name string, dep configdb.Deployment, status string, revision int, chartVersion, errText string) error {
+	r.mu.Lock()
+	delete(r.written, id)
+	r.mu.Unlock()
 	res, err := r.cfg.Store.UpdateRelease(ctx, id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
 		next := configdb.ReleaseStatus{Name: name, Status: status, Revision: revision, Chart: dep.Chart, Version: chartVersion, Error: errText}
 		if next.Version == "" && cur.Revision == revision {
@@ -487,6 +528,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, id, name string, dep confi
 func (r *Reconciler) dropOrphanState(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.attempts, id)
+	delete(r.written, id)
 	r.mu.Unlock()
 	if _, err := r.cfg.Store.DeleteOrphanState(ctx, id); err != nil {
 		return fmt.Errorf("deployment %s: %w", id, err)
