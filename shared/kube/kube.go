@@ -16,7 +16,9 @@ type Options struct {
 	// in-cluster.
 	Kubeconfig string
 	// QPS and Burst bound the client's request rate. client-go's defaults
-	// (5/10) throttle a controller that acts on hundreds of objects.
+	// (5/10) throttle a controller that acts on hundreds of objects, and
+	// even 200/s capped the release-manager at 90 releases/s; the API
+	// server's own priority and fairness is the real guard.
 	QPS   float64
 	Burst int
 }
@@ -24,8 +26,8 @@ type Options struct {
 // Bind registers the options on fs.
 func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else in-cluster)")
-	fs.Float64Var(&o.QPS, "kube-qps", 200, "Kubernetes API requests per second")
-	fs.IntVar(&o.Burst, "kube-burst", 400, "Kubernetes API request burst")
+	fs.Float64Var(&o.QPS, "kube-qps", 1000, "Kubernetes API requests per second, per client")
+	fs.IntVar(&o.Burst, "kube-burst", 2000, "Kubernetes API request burst, per client")
 }
 
 // RESTConfig returns the client configuration the options name.

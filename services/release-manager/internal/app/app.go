@@ -57,6 +57,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
 	index := releaseindex.New(mc, rt.Env.HelmNamespace, opts.Resync)
+	helm.SetKnown(func(name string) bool { _, ok := index.Latest(name); return ok })
 	var rec atomic.Pointer[reconciler.Reconciler]
 	source, err := charts.New(charts.Options{
 		RepoURL: rt.Env.ChartRepoURL, Refresh: rt.Env.ChartRepoRefresh,

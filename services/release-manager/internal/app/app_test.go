@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
@@ -116,7 +118,12 @@ func (e *testEnv) start() (stop func()) {
 	rt := &service.Runtime{Name: "release-manager", Env: e.env, Log: log, Client: e.store.Client(), Store: e.newStore(),
 		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
 	e.rt = rt
-	lead, err := New(rt, cptest.Get(e.t).RESTConfig(), Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute})
+	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
+	cfg := cptest.Get(e.t).RESTConfig()
+	// As kube.Options sets it for the service.
+	cfg.QPS, cfg.Burst = 1000, 2000
+	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
+		Reconciler: reconciler.Options{Workers: workers}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

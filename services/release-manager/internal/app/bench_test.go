@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -131,6 +132,10 @@ func benchFloor(b *testing.B, n int) {
 		b.StopTimer()
 		e := newEnv(b)
 		ctx := context.Background()
+		// The same client limits as the release-manager's.
+		cfg := cptest.Get(b).RESTConfig()
+		cfg.QPS, cfg.Burst = 1000, 2000
+		cs := kubernetes.NewForConfigOrDie(cfg)
 		payload := strings.Repeat("x", 2048) // about a small release record
 		b.StartTimer()
 		start := time.Now()
@@ -139,20 +144,20 @@ func benchFloor(b *testing.B, n int) {
 		for j := range n {
 			g.Go(func() error {
 				name := fmt.Sprintf("sdp-b%d", j)
-				s, err := e.cs.CoreV1().Secrets(e.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1." + name + ".v1",
+				s, err := cs.CoreV1().Secrets(e.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1." + name + ".v1",
 					Labels: map[string]string{"owner": "helm", "name": name, "status": "pending-install"}}, StringData: map[string]string{"release": payload}}, metav1.CreateOptions{})
 				if err != nil {
 					return err
 				}
-				if _, err := e.cs.CoreV1().ConfigMaps(e.ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"a": "b"}}, metav1.CreateOptions{}); err != nil {
+				if _, err := cs.CoreV1().ConfigMaps(e.ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"a": "b"}}, metav1.CreateOptions{}); err != nil {
 					return err
 				}
-				if _, err := e.cs.CoreV1().Pods(e.ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+				if _, err := cs.CoreV1().Pods(e.ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x:1"}}}}, metav1.CreateOptions{}); err != nil {
 					return err
 				}
 				s.Labels["status"] = "deployed"
-				_, err = e.cs.CoreV1().Secrets(e.ns).Update(ctx, s, metav1.UpdateOptions{})
+				_, err = cs.CoreV1().Secrets(e.ns).Update(ctx, s, metav1.UpdateOptions{})
 				return err
 			})
 		}

@@ -52,7 +52,11 @@ type Runner struct {
 	namespace string
 	getter    action.RESTClientGetter
 	kube      kube.Interface
+	// releases serves Helm's actions; live always reads the API server,
+	// for the reconciler's look before it acts.
 	releases  *storage.Storage
+	live      *storage.Storage
+	known     atomic.Pointer[func(string) bool]
 	caps      atomic.Pointer[chartutil.Capabilities]
 	log       *slog.Logger
 }
@@ -70,15 +74,46 @@ func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runner, error) 
 	}
 	secrets := driver.NewSecrets(cs.CoreV1().Secrets(namespace))
 	secrets.Log = helmLog(log)
-	store := storage.Init(secrets)
-	store.Log = helmLog(log)
-	return &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, releases: store, log: log}, nil
+	r := &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, log: log}
+	r.live = storage.Init(secrets)
+	r.live.Log = helmLog(log)
+	r.releases = storage.Init(&knownFirst{Secrets: secrets, known: r.isKnown})
+	r.releases.Log = helmLog(log)
+	return r, nil
+}
+
+// knownFirst answers Helm's history queries for a release name that the
+// release index has never seen without asking the API server. Every install
+// starts with such a query (is the name free?), which is a label-selected
+// LIST over all release Secrets of the namespace: with hundreds of releases
+// the costliest call of an install, and always empty for a new deployment.
+// If the index lags and a release does exist, Helm's create of the release
+// Secret fails and the reconciler reads the live history before retrying.
+type knownFirst struct {
+	*driver.Secrets
+	known func(name string) bool
+}
+
+func (d *knownFirst) Query(labels map[string]string) ([]*release.Release, error) {
+	if name, ok := labels["name"]; ok && !d.known(name) {
+		return nil, driver.ErrReleaseNotFound
+	}
+	return d.Secrets.Query(labels)
+}
+
+// SetKnown gives the runner the release index's view of which release
+// names exist; until it is set, every query goes to the API server.
+func (r *Runner) SetKnown(known func(name string) bool) { r.known.Store(&known) }
+
+func (r *Runner) isKnown(name string) bool {
+	k := r.known.Load()
+	return k == nil || (*k)(name)
 }
 
 // NewWith returns a Runner over the given parts, for tests: Helm's memory
 // driver and fake kube client, with fixed capabilities.
 func NewWith(namespace string, kc kube.Interface, store *storage.Storage, caps *chartutil.Capabilities, log *slog.Logger) *Runner {
-	r := &Runner{namespace: namespace, kube: kc, releases: store, log: log}
+	r := &Runner{namespace: namespace, kube: kc, releases: store, live: store, log: log}
 	r.caps.Store(caps)
 	return r
 }
@@ -226,7 +261,7 @@ func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Durati
 // Last returns the latest revision of a release, read from storage (not a
 // cache), or ErrNotFound.
 func (r *Runner) Last(name string) (*release.Release, error) {
-	rel, err := r.releases.Last(name)
+	rel, err := r.live.Last(name)
 	if err != nil {
 		if errors.Is(err, driver.ErrReleaseNotFound) {
 			return nil, ErrNotFound
@@ -240,7 +275,7 @@ func (r *Runner) Last(name string) (*release.Release, error) {
 // Flux's helm-controller unlocks one, so that an upgrade may follow.
 func (r *Runner) MarkFailed(rel *release.Release, why string) error {
 	rel.SetStatus(release.StatusFailed, why)
-	if err := r.releases.Update(rel); err != nil {
+	if err := r.live.Update(rel); err != nil {
 		return fmt.Errorf("unlock release %s: %w", rel.Name, err)
 	}
 	return nil

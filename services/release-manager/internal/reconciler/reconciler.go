@@ -32,8 +32,10 @@ import (
 
 // Options are the release-manager's own settings.
 type Options struct {
-	// Workers bounds the deployments handled at once. Beyond ~8 nothing is
-	// gained on 2 cores, where the API server and etcd share the machine.
+	// Workers bounds the deployments handled at once. A worker spends most
+	// of an install waiting on API calls, so more workers than cores pay:
+	// measured here on 2 cores, 16 gave ~25 % more than 8 and 24 no more
+	// than 16 within the noise (docs/benchmarks/release-manager.md).
 	Workers int
 	// MaxAttempts bounds the install/upgrade attempts for one content of
 	// an entry; after that it waits for the entry (or the chart
@@ -43,7 +45,7 @@ type Options struct {
 
 // Bind registers the options on fs.
 func (o *Options) Bind(fs *flag.FlagSet) {
-	fs.IntVar(&o.Workers, "workers", 8, "deployments reconciled in parallel")
+	fs.IntVar(&o.Workers, "workers", 16, "deployments reconciled in parallel")
 	fs.IntVar(&o.MaxAttempts, "max-attempts", 5, "install/upgrade attempts per entry content before giving up until it changes")
 }
 
@@ -109,7 +111,7 @@ type attempt struct {
 // New returns a Reconciler; its metrics are registered on reg.
 func New(cfg Config, reg prometheus.Registerer) *Reconciler {
 	if cfg.Options.Workers <= 0 {
-		cfg.Options.Workers = 8
+		cfg.Options.Workers = 16
 	}
 	if cfg.Options.MaxAttempts <= 0 {
 		cfg.Options.MaxAttempts = 5
@@ -443,7 +445,8 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		}
 		return aerr
 	})
-	if err != nil && act == plan.Install && strings.Contains(err.Error(), "cannot re-use a name that is still in use") {
+	if err != nil && act == plan.Install && (strings.Contains(err.Error(), "cannot re-use a name that is still in use") ||
+		strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "sh.helm.release.v1.")) {
 		return errNameInUse
 	}
 	if err != nil {
