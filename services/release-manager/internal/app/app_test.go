@@ -182,7 +182,9 @@ func deployedAt(rev int) func(configdb.DeploymentState, bool) bool {
 	}
 }
 
-func hasError(st configdb.DeploymentState, _ bool) bool { return st.Release != nil && st.Release.Error != "" }
+func hasError(st configdb.DeploymentState, _ bool) bool {
+	return st.Release != nil && st.Release.Error != ""
+}
 
 // revisions counts a release's revisions as Helm stores them: Secrets.
 func (e *testEnv) revisions(name string) int {

@@ -70,7 +70,7 @@ type Source struct {
 	index       *repo.IndexFile
 	indexDigest string
 	lastRefresh time.Time
-	refreshErr  error // of the last refresh
+	refreshErr  error             // of the last refresh
 	archives    map[string][]byte // by cache key
 }
 

@@ -54,11 +54,11 @@ type Runner struct {
 	kube      kube.Interface
 	// releases serves Helm's actions; live always reads the API server,
 	// for the reconciler's look before it acts.
-	releases  *storage.Storage
-	live      *storage.Storage
-	known     atomic.Pointer[func(string) bool]
-	caps      atomic.Pointer[chartutil.Capabilities]
-	log       *slog.Logger
+	releases *storage.Storage
+	live     *storage.Storage
+	known    atomic.Pointer[func(string) bool]
+	caps     atomic.Pointer[chartutil.Capabilities]
+	log      *slog.Logger
 }
 
 // New returns a Runner for namespace on the cluster cfg points at, with
