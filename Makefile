@@ -53,8 +53,11 @@ verify-tidy:
 tidy:
 	@for m in $(MODULES); do (cd $$m && go mod tidy); done
 
-run: ## local etcd, control plane and the three services with a demo deployment
-	@echo "make run: the local control plane is not wired yet (issue 3)"; exit 1
+DEMO_DIR ?= $(SDP_CACHE_DIR)/demo
+DEMO_FLAGS ?=
+
+run: build controlplane-binaries ## local etcd, control plane and the three services with a demo deployment (Ctrl-C stops all)
+	$(BIN)/sdp-demo --root $(CURDIR) --bin $(BIN) --dir $(DEMO_DIR) $(DEMO_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,283 @@
+// Package demo runs the whole Helm Deployer on one machine, as `make run`
+// does: the local control plane (etcd, kube-apiserver, controller manager,
+// scheduler, kwok), deploy/ applied, a chart repository of the example
+// charts on loopback, the three service binaries, and a demo deployment
+// whose state entry is printed each time it changes. Every process it
+// starts is stopped by its PID when the context ends.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+)
+
+// Services are the binaries started, in order.
+var Services = []string{"release-manager", "pod-monitor", "resource-monitor"}
+
+// Options configure a demo run.
+type Options struct {
+	// Root is the repository root (deploy/, charts/examples/).
+	Root string
+	// BinDir holds the service binaries (make build puts them in bin/).
+	BinDir string
+	// Dir is the work directory for logs, kubeconfig and the chart repo.
+	Dir string
+	// Namespace is the processing namespace (deploy/namespace.yaml's).
+	Namespace string
+	// Deployment is the demo deployment's id and chart.
+	Deployment, Chart string
+	// UntilRunning ends the run, successfully, once a pod of the demo
+	// deployment is RUNNING and the example networks are mirrored: for
+	// tests and CI. Otherwise it runs until the context ends.
+	UntilRunning bool
+	Out          io.Writer
+	Log          *slog.Logger
+}
+
+// Run runs the demo until ctx ends (or, with UntilRunning, until done).
+func Run(ctx context.Context, o Options) (err error) {
+	if o.Namespace == "" {
+		o.Namespace = "sdp"
+	}
+	if o.Deployment == "" {
+		o.Deployment, o.Chart = "demo-receive", "demo-receive"
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
+		return err
+	}
+	o.Log.Info("starting the local control plane")
+	// The control plane outlives ctx until the deferred Stop, so that the
+	// services are stopped first, while the API server they talk to is up.
+	cp, err := localcp.Start(context.WithoutCancel(ctx), localcp.Options{Dir: filepath.Join(o.Dir, "controlplane"), Logger: o.Log}.All())
+	if err != nil {
+		return fmt.Errorf("local control plane: %w", err)
+	}
+	defer func() {
+		if serr := cp.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	if err := Apply(ctx, cp.RESTConfig(), filepath.Join(o.Root, "deploy"), o.Log); err != nil {
+		return err
+	}
+	repoURL, stopRepo, err := ServeCharts(filepath.Join(o.Root, "charts", "examples"), filepath.Join(o.Dir, "charts"))
+	if err != nil {
+		return err
+	}
+	defer stopRepo()
+	o.Log.Info("chart repository serving", "url", repoURL)
+
+	env := append(cp.Env(), "SDP_HELM_NAMESPACE="+o.Namespace, "SDP_CHART_REPO_URL="+repoURL, "SDP_CHART_REPO_REFRESH=10")
+	var procs []*proc
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			procs[i].stop(o.Log)
+		}
+	}()
+	for _, name := range Services {
+		bin := filepath.Join(o.BinDir, name)
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("service binary %s missing (make build): %w", bin, err)
+		}
+		p, err := startProc(name, bin, env, filepath.Join(o.Dir, "logs", name+".log"))
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		o.Log.Info("service started", "service", name, "pid", p.cmd.Process.Pid, "http", p.addr, "log", p.logPath)
+	}
+
+	host, port, _ := strings.Cut(strings.TrimPrefix(cp.EtcdEndpoint, "http://"), ":")
+	cenv := configdb.DefaultEnv()
+	cenv.ConfigHost = host
+	fmt.Sscanf(port, "%d", &cenv.ConfigPort)
+	client, err := configdb.NewClient(cenv)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	store, err := configdb.NewStore(client, "")
+	if err != nil {
+		return err
+	}
+	d := configdb.Deployment{ID: o.Deployment, Kind: configdb.KindHelm, Chart: o.Chart, Values: map[string]any{"replicas": 1}}
+	if err := store.PutDeployment(ctx, d); err != nil {
+		return fmt.Errorf("write the demo deployment: %w", err)
+	}
+	fmt.Fprintf(o.Out, "demo deployment written: /deploy/%s (chart %s); KUBECONFIG=%s\nwatching /deploy/%s/state (Ctrl-C stops everything)\n",
+		d.ID, d.Chart, cp.KubeconfigPath, d.ID)
+	return watch(ctx, o, store, procs)
+}
+
+// watch prints the state entry and the resource entries whenever they
+// change, and checks that the services stay up.
+func watch(ctx context.Context, o Options, store *configdb.Store, procs []*proc) error {
+	var lastState, lastResources string
+	running, mirrored := false, false
+	exited := anyExited(procs)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-exited:
+			for _, p := range procs {
+				if p.exited() {
+					return fmt.Errorf("service %s exited (%v); see %s", p.name, p.err, p.logPath)
+				}
+			}
+		case <-tick.C:
+		}
+		st, found, err := store.GetState(ctx, o.Deployment)
+		if err == nil && found {
+			b, _ := json.MarshalIndent(st, "", "  ")
+			if s := string(b); s != lastState {
+				lastState = s
+				fmt.Fprintf(o.Out, "%s /deploy/%s/state\n%s\n", time.Now().Format("15:04:05.000"), o.Deployment, s)
+			}
+			for _, s := range st.Pods {
+				if s == configdb.PodRunning {
+					running = true
+				}
+			}
+		}
+		if list, err := store.ListResources(ctx); err == nil {
+			ids := make([]string, 0, len(list.Resources))
+			for id := range list.Resources {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			var b strings.Builder
+			for _, id := range ids {
+				j, _ := json.Marshal(list.Resources[id])
+				fmt.Fprintf(&b, "  /resource/%s %s\n", id, j)
+			}
+			if s := b.String(); s != lastResources {
+				lastResources = s
+				fmt.Fprintf(o.Out, "%s /resource/ entries\n%s", time.Now().Format("15:04:05.000"), s)
+			}
+			mirrored = len(ids) > 0
+		}
+		if o.UntilRunning && running && mirrored {
+			fmt.Fprintln(o.Out, "demo: the deployment's pod is RUNNING and the networks are mirrored")
+			return nil
+		}
+	}
+}
+
+// anyExited returns a channel closed when any of the processes exits.
+func anyExited(procs []*proc) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	for _, p := range procs {
+		go func() {
+			<-p.done
+			once.Do(func() { close(ch) })
+		}()
+	}
+	return ch
+}
+
+type proc struct {
+	name, addr, logPath string
+	cmd                 *exec.Cmd
+	done                chan struct{}
+	err                 error
+}
+
+func startProc(name, bin string, env []string, logPath string) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--http-addr="+addr)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, and killed with the demo if the demo dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, addr: addr, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL after 15 s, to the process by its PID.
+func (p *proc) stop(log *slog.Logger) {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	log.Info("service stopped", "service", p.name, "pid", p.cmd.Process.Pid, "result", fmt.Sprint(p.err))
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// ServeCharts packages every chart directory under dir into out, writes
+// an index.yaml, and serves out over HTTP on loopback.
+func ServeCharts(dir, out string) (url string, stop func(), err error) {
+	if err := PackageRepo(dir, out); err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(out)), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Warn("chart repository server", "error", err)
+		}
+	}()
+	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
+}
