@@ -108,7 +108,7 @@ func Start(name string, opts Options) (*Runtime, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	isLeader := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: MetricsNamespace, Name: "leader",
-		Help: "1 while this replica holds the leadership and acts, else 0.",
+		Help: "Whether this replica holds the leadership and acts (1) or stands by (0).",
 	})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: MetricsNamespace, Name: "build_info",

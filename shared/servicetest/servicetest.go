@@ -42,7 +42,6 @@ func mustAbs(t testing.TB, p string) string {
 
 // Proc is a running service.
 type Proc struct {
-	Addr string // the HTTP address, 127.0.0.1:<port>
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	logs bytes.Buffer
@@ -55,8 +54,10 @@ type Proc struct {
 // running.
 func Start(t testing.TB, bin string, env []string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"--http-addr=" + p.Addr}, args...)...)
+	// Port 0, and the address read back from the service's log: a port
+	// found free beforehand can be taken by a process started alongside.
+	p := &Proc{done: make(chan struct{})}
+	p.cmd = exec.Command(bin, append([]string{"--http-addr=127.0.0.1:0"}, args...)...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -99,10 +100,29 @@ func (p *Proc) Logs() string {
 	return p.logs.String()
 }
 
+// Addr is the HTTP address the service logged it serves on, or "" before
+// it has.
+func (p *Proc) Addr() string {
+	for _, line := range strings.Split(p.Logs(), "\n") {
+		if !strings.Contains(line, `"msg":"serving metrics and health"`) {
+			continue
+		}
+		var m struct{ Addr string }
+		if json.Unmarshal([]byte(line), &m) == nil {
+			return m.Addr
+		}
+	}
+	return ""
+}
+
 // Get fetches a path from the process's HTTP server.
 func (p *Proc) Get(path string) (int, string, error) {
+	addr := p.Addr()
+	if addr == "" {
+		return 0, "", fmt.Errorf("not serving yet")
+	}
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + p.Addr + path)
+	resp, err := c.Get("http://" + addr + path)
 	if err != nil {
 		return 0, "", err
 	}

@@ -95,6 +95,69 @@ func TestBinary(t *testing.T) {
 	})
 }
 
+// Two replicas: one leads and acts; when it dies, the other takes over.
+func TestTwoReplicas(t *testing.T) {
+	cp := cptest.Get(t)
+	bin := servicetest.Build(t, ".")
+	cs := kubernetes.NewForConfigOrDie(cp.RESTConfig())
+	namespace(t, cs, "rm-replicas")
+	repo := testrepo.NewRepo(t)
+	repo.Add(testrepo.New("quick", "0.1.0", nil, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+	}))
+	srv := etcdtest.Start(t)
+	store, err := configdb.NewStore(srv.Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=rm-replicas",
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
+	a := servicetest.Start(t, bin, env, "--leader-ttl=2s")
+	b := servicetest.Start(t, bin, env, "--leader-ttl=2s")
+	ctx := context.Background()
+	for i := range 5 {
+		if err := store.CreateDeployment(ctx, configdb.Deployment{ID: fmt.Sprintf("r%d", i), Kind: "helm", Chart: "quick"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		waitRelease(t, store, fmt.Sprintf("r%d", i), func(r *configdb.ReleaseStatus) bool { return r.Status == "deployed" })
+	}
+	leaders := 0
+	var leader, standby *servicetest.Proc
+	for _, p := range []*servicetest.Proc{a, b} {
+		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+		_, m, _ := p.Get("/metrics")
+		if grepLine(m, "sdp_helmdeploy_leader ") == "sdp_helmdeploy_leader 1" {
+			leaders++
+			leader = p
+		} else {
+			standby = p
+		}
+	}
+	if leaders != 1 {
+		_, ma, _ := a.Get("/metrics")
+		_, mb, _ := b.Get("/metrics")
+		t.Fatalf("%d leaders, want 1; a %s: %q; b %s: %q", leaders, a.Addr(), grepLine(ma, "sdp_helmdeploy_leader"), b.Addr(), grepLine(mb, "sdp_helmdeploy_leader"))
+	}
+	if strings.Contains(standby.Logs(), `"msg":"helm action done"`) {
+		t.Error("the standby replica ran Helm actions")
+	}
+	l, _ := cs.CoreV1().Secrets("rm-replicas").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if len(l.Items) != 5 {
+		t.Errorf("%d release revisions, want 5 (one per deployment)", len(l.Items))
+	}
+	start := time.Now()
+	if err := leader.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateDeployment(ctx, configdb.Deployment{ID: "after-failover", Kind: "helm", Chart: "quick"}); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, store, "after-failover", func(r *configdb.ReleaseStatus) bool { return r.Status == "deployed" })
+	t.Logf("failover after kill -9 of the leader (lease 2s): deployed by the standby %v after the kill", time.Since(start))
+}
+
 func waitRelease(t *testing.T, store *configdb.Store, id string, cond func(*configdb.ReleaseStatus) bool) *configdb.ReleaseStatus {
 	t.Helper()
 	var last *configdb.ReleaseStatus
@@ -115,4 +178,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func grepLine(text, prefix string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
 }

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -348,4 +349,57 @@ func TestBadInputs(t *testing.T) {
 		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
 	}))
 	e.waitState("repo-away", "installed once the repo is back", deployedAt(1))
+}
+
+func TestForeignReleaseAndEtcdAway(t *testing.T) {
+	e := newEnv(t)
+	// A release installed by someone else (plain Helm, no ownership label),
+	// both with a name of ours and with another.
+	for _, name := range []string{"sdp-foreign", "not-ours"} {
+		e.helmInstallForeign(name)
+	}
+	e.start()
+	e.put("foreign", entry("foreign", "cm", `{"replicas": 5}`))
+	st := e.waitState("foreign", "refusal reported", hasError)
+	if !strings.Contains(st.Release.Error, "does not own") {
+		t.Errorf("state: %+v", st.Release)
+	}
+	e.del("foreign")
+	time.Sleep(time.Second)
+	for _, name := range []string{"sdp-foreign", "not-ours"} {
+		if n := e.revisions(name); n != 1 {
+			t.Errorf("foreign release %s: %d revisions, want it untouched (1)", name, n)
+		}
+	}
+	if cm, err := e.configMap("sdp-foreign"); err != nil || cm.Data["replicas"] != "1" {
+		t.Errorf("foreign release's object changed: %v %v", cm, err)
+	}
+
+	// The config DB goes away for a while; changes made when it is back are
+	// applied, and nothing crashes.
+	e.put("survivor", entry("survivor", "cm", "{}"))
+	e.waitState("survivor", "installed", deployedAt(1))
+	e.etcd.Stop()
+	time.Sleep(3 * time.Second)
+	e.etcd.Restart()
+	e.put("survivor", entry("survivor", "cm", `{"replicas": 7}`))
+	e.put("newcomer", entry("newcomer", "cm", "{}"))
+	e.waitState("survivor", "upgraded after etcd came back", deployedAt(2))
+	e.waitState("newcomer", "installed after etcd came back", deployedAt(1))
+}
+
+// helmInstallForeign installs the cm chart with the Helm SDK directly, as
+// another tool would, without the release-manager's labels.
+func (e *testEnv) helmInstallForeign(name string) {
+	e.t.Helper()
+	runner, err := helmexec.New(cptest.Get(e.t).RESTConfig(), e.ns, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := runner.RefreshCapabilities(); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := runner.Install(context.Background(), helmexec.Spec{Name: name, Chart: cmChart, Timeout: time.Minute}); err != nil {
+		e.t.Fatal(err)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
@@ -445,8 +446,8 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		}
 		return aerr
 	})
-	if err != nil && act == plan.Install && (strings.Contains(err.Error(), "cannot re-use a name that is still in use") ||
-		strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "sh.helm.release.v1.")) {
+	if err != nil && act == plan.Install && (errors.Is(err, driver.ErrReleaseExists) ||
+		strings.Contains(err.Error(), "cannot re-use a name that is still in use")) {
 		return errNameInUse
 	}
 	if err != nil {
