@@ -28,7 +28,7 @@ build: ## build every binary into bin/
 	@if find tools/cmd -name '*.go' 2>/dev/null | grep -q .; then (cd tools && go build -o $(BIN)/ ./cmd/...); fi
 	@ls $(BIN)
 
-test: lint test-unit fuzz ## everything CI runs: lint, every module's tests, short fuzzing
+test: controlplane-binaries lint test-unit fuzz ## everything CI runs: lint, every module's tests (real etcd and control plane), short fuzzing
 
 test-unit: ## every module's tests
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
