@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
@@ -46,6 +48,7 @@ type testEnv struct {
 	ns    string
 	env   configdb.Env
 	rt    *service.Runtime
+	cfg   *rest.Config // of the control plane the release-manager talks to
 }
 
 var nsCounter atomic.Int32
@@ -74,7 +77,7 @@ func newEnv(t testing.TB) *testEnv {
 	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, cs: cs, etcd: etcdtest.Start(t), repo: testrepo.NewRepo(t), oci: testrepo.NewRegistry(t), ns: ns}
+	e := &testEnv{t: t, cs: cs, etcd: etcdtest.Start(t), repo: testrepo.NewRepo(t), oci: testrepo.NewRegistry(t), ns: ns, cfg: cp.RESTConfig()}
 	e.repo.Add(cmChart)
 	e.repo.Add(testrepo.LoadDir(t, "../../../../charts/examples/demo-receive"))
 	e.repo.Add(testrepo.New("cluster", "0.1.0", nil, map[string]string{
@@ -120,7 +123,7 @@ func (e *testEnv) start() (stop func()) {
 		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
 	e.rt = rt
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
-	cfg := cptest.Get(e.t).RESTConfig()
+	cfg := rest.CopyConfig(e.cfg)
 	// As kube.Options sets it for the service.
 	cfg.QPS, cfg.Burst = 1000, 2000
 	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
@@ -392,7 +395,7 @@ func TestForeignReleaseAndEtcdAway(t *testing.T) {
 // another tool would, without the release-manager's labels.
 func (e *testEnv) helmInstallForeign(name string) {
 	e.t.Helper()
-	runner, err := helmexec.New(cptest.Get(e.t).RESTConfig(), e.ns, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	runner, err := helmexec.New(e.cfg, e.ns, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -402,4 +405,39 @@ func (e *testEnv) helmInstallForeign(name string) {
 	if _, err := runner.Install(context.Background(), helmexec.Spec{Name: name, Chart: cmChart, Timeout: time.Minute}); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// The API server stops answering for a while (SIGSTOP, as a hung or
+// partitioned server looks from the client); entries written meanwhile are
+// deployed once it answers again, and nothing crashes.
+func TestAPIServerAway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	own := cptest.Start(t, ctx, localcp.Options{})
+	e := newEnv(t)
+	e.cfg = own.RESTConfig()
+	e.cs = kubernetes.NewForConfigOrDie(e.cfg)
+	if _, err := e.cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.put("before", entry("before", "cm", "{}"))
+	e.waitState("before", "installed", deployedAt(1))
+	pid := own.PIDs()["kube-apiserver"]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	e.put("during", entry("during", "cm", "{}"))
+	e.put("before", entry("before", "cm", `{"replicas": 2}`))
+	time.Sleep(10 * time.Second)
+	_ = syscall.Kill(pid, syscall.SIGCONT)
+	stopped = false
+	e.waitState("during", "installed after the API server came back", deployedAt(1))
+	e.waitState("before", "upgraded after the API server came back", deployedAt(2))
 }
