@@ -75,6 +75,21 @@ type Runtime struct {
 
 	opts     Options
 	isLeader prometheus.Gauge
+	ctx      context.Context
+}
+
+// SetContext sets the process context, for tests and programs that embed
+// a service without Main.
+func (r *Runtime) SetContext(ctx context.Context) { r.ctx = ctx }
+
+// Context lives as long as the process: for what runs whether or not this
+// replica leads (caches that keep a standby ready to take over). Lead
+// functions use the context they are given, which ends with leadership.
+func (r *Runtime) Context() context.Context {
+	if r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
 }
 
 // Start reads the environment, builds the logger, the etcd client, the
@@ -129,7 +144,9 @@ func Start(name string, opts Options) (*Runtime, error) {
 }
 
 // Run serves HTTP and runs lead, under leader election when enabled, until
-// ctx ends. It returns nil on a clean stop.
+// ctx ends. It returns nil on a clean stop. lead may be called again after
+// it returned for a lost leadership, so it must build what ends with its
+// context (work queues, informers started with it) anew each time.
 func (r *Runtime) Run(ctx context.Context, lead func(ctx context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Health.Serve(gctx) })
@@ -189,6 +206,7 @@ func Main(name string, bind func(fs *flag.FlagSet), setup func(rt *Runtime) (fun
 		os.Exit(1)
 	}
 	defer rt.Close()
+	rt.ctx = ctx
 	lead, err := setup(rt)
 	if err != nil {
 		rt.Log.Error("cannot start", "error", err)

@@ -1,11 +1,12 @@
 // Package app wires the release-manager's parts: the Helm runner, the
-// release index, the chart source and the reconciler, and runs them while
-// this replica leads.
+// release index, the chart source and the reconciler. The index and the
+// chart source run for the life of the process, so a standby replica is
+// ready to take over at once; a reconciler (with its work queue) is built
+// for each term of leadership.
 package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -46,7 +47,7 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 }
 
 // New builds the release-manager and returns the function that runs it
-// while this replica leads.
+// for each term of leadership.
 func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
 	helm, err := helmexec.New(cfg, rt.Env.HelmNamespace, rt.Log)
 	if err != nil {
@@ -58,13 +59,13 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	}
 	index := releaseindex.New(mc, rt.Env.HelmNamespace, opts.Resync)
 	helm.SetKnown(func(name string) bool { _, ok := index.Latest(name); return ok })
-	var rec atomic.Pointer[reconciler.Reconciler]
+	var current atomic.Pointer[reconciler.Reconciler]
 	source, err := charts.New(charts.Options{
 		RepoURL: rt.Env.ChartRepoURL, Refresh: rt.Env.ChartRepoRefresh,
 		HTTPClient: &http.Client{Timeout: time.Minute}, PlainHTTPRegistry: opts.PlainHTTPRegistry,
 		CacheDir: opts.CacheDir, Log: rt.Log,
 		OnIndexChange: func() {
-			if r := rec.Load(); r != nil {
+			if r := current.Load(); r != nil {
 				r.Resync()
 			}
 		},
@@ -72,20 +73,26 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if err != nil {
 		return nil, err
 	}
-	r := reconciler.New(reconciler.Config{
-		Store: rt.Store, Helm: helm, Charts: source, Index: index,
-		Prefix: rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
-	}, rt.Registry)
-	rec.Store(r)
-	if err := index.OnChange(r.ReleaseChanged); err != nil {
+	if err := index.OnChange(func(name string) {
+		if r := current.Load(); r != nil {
+			r.ReleaseChanged(name)
+		}
+	}); err != nil {
 		return nil, fmt.Errorf("release index: %w", err)
 	}
+	metrics := reconciler.NewMetrics(rt.Registry, index.CountByStatus)
+	go index.Run(rt.Context())
+	go source.Run(rt.Context())
+
 	var leading atomic.Bool
 	rt.Health.AddReadiness("release-manager", func(ctx context.Context) error {
 		if !leading.Load() {
 			return nil // a standby replica is ready to take over
 		}
-		return r.Ready(ctx)
+		if r := current.Load(); r != nil {
+			return r.Ready(ctx)
+		}
+		return fmt.Errorf("starting")
 	})
 	return func(ctx context.Context) error {
 		leading.Store(true)
@@ -104,28 +111,23 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 			case <-time.After(2 * time.Second):
 			}
 		}
-		mapper, err := helmRESTMapper(helm)
+		mapper, err := helm.RESTMapper()
 		if err != nil {
-			return err
+			return fmt.Errorf("REST mapper: %w", err)
 		}
-		r.SetConfiner(confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper})
-		go index.Run(ctx)
-		go source.Run(ctx)
 		if !cache.WaitForCacheSync(ctx.Done(), index.HasSynced) {
 			return nil
 		}
 		rt.Log.Info("release index synced", "releases", len(index.Names()))
+		r := reconciler.New(reconciler.Config{
+			Store: rt.Store, Helm: helm, Charts: source, Index: index,
+			Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper},
+			Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
+		}, metrics, rt.Registry)
+		current.Store(r)
 		go refreshCapabilities(ctx, rt, helm)
 		return r.Run(ctx)
 	}, nil
-}
-
-func helmRESTMapper(h *helmexec.Runner) (mapperT, error) {
-	m, err := h.RESTMapper()
-	if err != nil {
-		return nil, errors.Join(errors.New("REST mapper"), err)
-	}
-	return m, nil
 }
 
 // refreshCapabilities keeps .Capabilities current for charts that test

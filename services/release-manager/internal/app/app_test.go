@@ -122,6 +122,8 @@ func (e *testEnv) start() (stop func()) {
 	rt := &service.Runtime{Name: "release-manager", Env: e.env, Log: log, Client: e.store.Client(), Store: e.newStore(),
 		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
 	e.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.SetContext(ctx)
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
 	cfg := rest.CopyConfig(e.cfg)
 	// As kube.Options sets it for the service.
@@ -131,7 +133,6 @@ func (e *testEnv) start() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lead(ctx) }()
 	stopped := false
@@ -440,4 +441,32 @@ func TestAPIServerAway(t *testing.T) {
 	stopped = false
 	e.waitState("during", "installed after the API server came back", deployedAt(1))
 	e.waitState("before", "upgraded after the API server came back", deployedAt(2))
+}
+
+// Leadership lost and won again in the same process: the second term works
+// (it must not reuse the first term's stopped work queue).
+func TestSecondTermOfLeadership(t *testing.T) {
+	e := newEnv(t)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	rt := &service.Runtime{Name: "release-manager", Env: e.env, Log: log, Client: e.store.Client(), Store: e.newStore(),
+		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
+	process, stopProcess := context.WithCancel(context.Background())
+	defer stopProcess()
+	rt.SetContext(process)
+	lead, err := New(rt, e.cfg, Options{CacheDir: t.TempDir(), Resync: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for term, id := range []string{"first-term", "second-term"} {
+		ctx, cancel := context.WithCancel(process)
+		done := make(chan error, 1)
+		go func() { done <- lead(ctx) }()
+		e.put(id, entry(id, "cm", "{}"))
+		e.waitState(id, fmt.Sprintf("installed in term %d", term+1), deployedAt(1))
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("term %d: %v", term+1, err)
+		}
+	}
 }

@@ -6,9 +6,10 @@ import (
 
 const namespace, subsystem = "sdp_helmdeploy", "release_manager"
 
-// metrics of the release-manager. Release counts by status are computed
-// from the release index at scrape time, so they never go stale.
-type metrics struct {
+// Metrics of the release-manager, registered once per process. Release
+// counts by status are computed from the release index at scrape time, so
+// they never go stale.
+type Metrics struct {
 	reconciles       *prometheus.CounterVec
 	reconcileSeconds prometheus.Histogram
 	actions          *prometheus.CounterVec
@@ -17,8 +18,9 @@ type metrics struct {
 	stateWrites      *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, counts func() map[string]int) *metrics {
-	m := &metrics{
+// NewMetrics registers the metrics on reg; counts gives releases by status.
+func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metrics {
+	m := &Metrics{
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "reconciles_total",
 			Help: "Reconciles of a deployment, by result (success, error, permanent)."}, []string{"result"}),
 		reconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "reconcile_duration_seconds",

@@ -82,7 +82,7 @@ type Config struct {
 type Reconciler struct {
 	cfg     Config
 	queue   controller.Queue
-	metrics *metrics
+	metrics *Metrics
 
 	mu       sync.Mutex
 	desired  map[string]entry
@@ -109,8 +109,11 @@ type attempt struct {
 	n      int
 }
 
-// New returns a Reconciler; its metrics are registered on reg.
-func New(cfg Config, reg prometheus.Registerer) *Reconciler {
+// New returns a Reconciler for one term of leadership: its work queue
+// ends with the term, so each term gets a new one. Metrics are shared
+// across terms (NewMetrics, once per process); the queue's are registered on
+// reg.
+func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 	if cfg.Options.Workers <= 0 {
 		cfg.Options.Workers = 16
 	}
@@ -123,20 +126,12 @@ func New(cfg Config, reg prometheus.Registerer) *Reconciler {
 	return &Reconciler{
 		cfg:      cfg,
 		queue:    controller.NewQueue("release-manager", reg, controller.QueueOptions{BaseDelay: 200 * time.Millisecond, MaxDelay: 5 * time.Minute}),
-		metrics:  newMetrics(reg, cfg.Index.CountByStatus),
+		metrics:  m,
 		desired:  map[string]entry{},
 		attempts: map[string]attempt{},
 		written:  map[string]plan.Observed{},
 		listed:   make(chan struct{}),
 	}
-}
-
-// SetConfiner sets the check of rendered manifests; it needs the REST
-// mapper, which is ready only after the Helm runner warmed up.
-func (r *Reconciler) SetConfiner(c postrender.PostRenderer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cfg.Confine = c
 }
 
 // Ready reports whether the first full list of entries has been taken in.
@@ -431,11 +426,8 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		}
 		r.cfg.Log.Warn("state write failed", "deployment", id, "error", err)
 	}
-	r.mu.Lock()
-	confiner := r.cfg.Confine
-	r.mu.Unlock()
 	spec := helmexec.Spec{Name: name, Chart: ch, Values: helmValues(dep.Values), Labels: plan.Labels(digest),
-		Timeout: r.cfg.Timeout, PostRenderer: confiner}
+		Timeout: r.cfg.Timeout, PostRenderer: r.cfg.Confine}
 	var rel *release.Release
 	err = r.act(act, id, name, func() error {
 		var aerr error

@@ -123,11 +123,12 @@ func newHarness(t *testing.T, srv *etcdtest.Server, helmStore *storage.Storage) 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	runner := helmexec.NewWith(ns, &kubefake.PrintingKubeClient{Out: io.Discard}, helmStore, chartutil.DefaultCapabilities.Copy(), log)
 	h := &harness{t: t, store: store, helm: helmStore, reg: prometheus.NewRegistry()}
+	idx := storageIndex{helmStore}
 	h.rec = New(Config{
 		Store: store, Helm: runner, Charts: testCharts, Index: storageIndex{helmStore},
 		Confine: confine.Confiner{Namespace: ns, Mapper: testMapper()},
 		Prefix:  "sdp", Timeout: time.Minute, Options: Options{Workers: 4, MaxAttempts: 3}, Log: log,
-	}, h.reg)
+	}, NewMetrics(h.reg, idx.CountByStatus), h.reg)
 	return h
 }
 

@@ -1,5 +1,0 @@
-package app
-
-import "k8s.io/apimachinery/pkg/api/meta"
-
-type mapperT = meta.RESTMapper
