@@ -1,11 +1,91 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
 
-func TestLifecycle(t *testing.T) {
-	servicetest.CheckLifecycle(t, ".", "pod-monitor")
+func TestMain(m *testing.M) { os.Exit(cptest.Main(m, localcp.Options{})) }
+
+func TestBinary(t *testing.T) {
+	cp := cptest.Get(t)
+	bin := servicetest.Build(t, ".")
+	cs := kubernetes.NewForConfigOrDie(cp.RESTConfig())
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "pm-bin"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("lifecycle", func(t *testing.T) {
+		servicetest.CheckBinary(t, bin, "pod-monitor", "KUBECONFIG="+cp.KubeconfigPath, "SDP_HELM_NAMESPACE=pm-bin")
+	})
+
+	t.Run("two replicas, one acts, the other takes over", func(t *testing.T) {
+		srv := etcdtest.Start(t)
+		store, err := configdb.NewStore(srv.Client(t), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=pm-bin",
+			"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)}
+		a := servicetest.Start(t, bin, env, "--leader-ttl=2s")
+		b := servicetest.Start(t, bin, env, "--leader-ttl=2s")
+		if err := store.PutDeployment(ctx, configdb.Deployment{ID: "rep", Kind: "helm", Chart: "c"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-0", Labels: map[string]string{configdb.LabelInstance: "rep"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPods(t, store, "rep", "rep-0")
+		var leader *servicetest.Proc
+		leaders := 0
+		for _, p := range []*servicetest.Proc{a, b} {
+			p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+			_, m, _ := p.Get("/metrics")
+			if strings.Contains(m, "\nsdp_helmdeploy_leader 1\n") {
+				leaders++
+				leader = p
+			}
+		}
+		if leaders != 1 {
+			t.Fatalf("%d leaders, want 1", leaders)
+		}
+		if err := leader.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-1", Labels: map[string]string{configdb.LabelInstance: "rep"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPods(t, store, "rep", "rep-1")
+		t.Logf("pod reported by the standby %v after kill -9 of the leader (lease 2s)", time.Since(start))
+	})
+}
+
+func waitPods(t *testing.T, store *configdb.Store, id, pod string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st, _, err := store.GetState(context.Background(), id)
+		if err == nil && st.Pods[pod] != "" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("pod %s never reported in %s's state", pod, id)
 }

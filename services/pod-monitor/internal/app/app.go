@@ -1,0 +1,86 @@
+// Package app wires the pod-monitor: the pod cache runs for the life of
+// the process (a standby replica stays warm), and a monitor with its work
+// queue is built for each term of leadership.
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/monitor"
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+)
+
+// Options are the pod-monitor's command-line settings.
+type Options struct {
+	Workers int
+	Resync  time.Duration
+}
+
+// Bind registers the options on fs.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	fs.IntVar(&o.Workers, "workers", 4, "deployments whose pods map is written in parallel")
+	fs.DurationVar(&o.Resync, "resync", 10*time.Minute, "informer resync period")
+}
+
+// New builds the pod-monitor and returns the function that runs it for
+// each term of leadership.
+func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	pods, err := podcache.New(cs, rt.Env.HelmNamespace, rt.Env.HelmPrefix, opts.Resync)
+	if err != nil {
+		return nil, err
+	}
+	pods.SetLogger(rt.Log)
+	var current atomic.Pointer[monitor.Monitor]
+	forward := func(f func(h cache.ResourceEventHandler)) {
+		if m := current.Load(); m != nil {
+			f(m.EventHandler())
+		}
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { forward(func(h cache.ResourceEventHandler) { h.OnAdd(obj, false) }) },
+		UpdateFunc: func(o, n any) { forward(func(h cache.ResourceEventHandler) { h.OnUpdate(o, n) }) },
+		DeleteFunc: func(obj any) { forward(func(h cache.ResourceEventHandler) { h.OnDelete(obj) }) },
+	}); err != nil {
+		return nil, fmt.Errorf("pod events: %w", err)
+	}
+	metrics := monitor.NewMetrics(rt.Registry, pods.CountByStatus)
+	pods.Start(rt.Context().Done())
+
+	var leading atomic.Bool
+	rt.Health.AddReadiness("pod-monitor", func(ctx context.Context) error {
+		if !leading.Load() {
+			return nil // a standby replica is ready to take over
+		}
+		if !pods.HasSynced() {
+			return fmt.Errorf("pod cache not synced")
+		}
+		if m := current.Load(); m != nil {
+			return m.Ready(ctx)
+		}
+		return fmt.Errorf("starting")
+	})
+	return func(ctx context.Context) error {
+		leading.Store(true)
+		defer leading.Store(false)
+		if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced) {
+			return nil
+		}
+		m := monitor.New(monitor.Config{Store: rt.Store, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry)
+		current.Store(m)
+		defer current.Store(nil)
+		return m.Run(ctx)
+	}, nil
+}

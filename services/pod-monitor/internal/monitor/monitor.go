@@ -1,0 +1,267 @@
+// Package monitor keeps the "pods" part of each deployment's state entry
+// equal to what the pod cache says. It is level-triggered: a reconcile of
+// a deployment computes its whole pods map from the cache and writes it only
+// when it differs; pod events and config DB events only say which
+// deployment to look at again. A burst of pod changes for one deployment
+// waits in the work queue as one key, so it becomes one write.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+)
+
+// Pods is the pod cache as the monitor uses it.
+type Pods interface {
+	Pods(id string) (map[string]configdb.PodStatus, error)
+	Deployments() []string
+	DeploymentOf(obj any) (string, bool)
+	CountByStatus() map[configdb.PodStatus]int
+}
+
+// Config is what a Monitor works with.
+type Config struct {
+	Store   *configdb.Store
+	Pods    Pods
+	Workers int
+	Log     *slog.Logger
+}
+
+// Monitor is the pod-monitor's controller.
+type Monitor struct {
+	cfg     Config
+	queue   controller.Queue
+	metrics *Metrics
+
+	mu    sync.Mutex
+	known map[string]bool // helm deployment entries that exist
+	// since holds, per deployment, when the oldest change not yet written
+	// was seen: the start of the event → write latency.
+	since map[string]time.Time
+	// written is the pods map last written (or found equal) per
+	// deployment, so that a reconcile with nothing new costs no config DB
+	// read. Cleared at every resync.
+	written map[string]map[string]configdb.PodStatus
+
+	synced atomic.Bool
+	listed chan struct{}
+}
+
+// New returns a Monitor for one term of leadership (its work queue ends
+// with the term). Metrics come from NewMetrics, once per process; the
+// queue's are registered on reg.
+func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	return &Monitor{
+		cfg:     cfg,
+		queue:   controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
+		metrics: m,
+		known:   map[string]bool{},
+		since:   map[string]time.Time{},
+		written: map[string]map[string]configdb.PodStatus{},
+		listed:  make(chan struct{}),
+	}
+}
+
+// EventHandler is the pod informer's handler: it queues the deployment of
+// each changed pod (both, when a pod's labels moved it).
+func (m *Monitor) EventHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: m.podChanged,
+		UpdateFunc: func(oldObj, newObj any) {
+			oldID, oldOK := m.cfg.Pods.DeploymentOf(oldObj)
+			newID, newOK := m.cfg.Pods.DeploymentOf(newObj)
+			if oldOK && (!newOK || oldID != newID) {
+				m.enqueue(oldID)
+			}
+			if newOK {
+				m.enqueue(newID)
+			}
+		},
+		DeleteFunc: m.podChanged,
+	}
+}
+
+func (m *Monitor) podChanged(obj any) {
+	if id, ok := m.cfg.Pods.DeploymentOf(obj); ok {
+		m.enqueue(id)
+	}
+}
+
+func (m *Monitor) enqueue(id string) {
+	m.mu.Lock()
+	if _, pending := m.since[id]; !pending {
+		m.since[id] = time.Now()
+	}
+	m.mu.Unlock()
+	m.queue.Add(id)
+}
+
+// Ready reports whether the deployment entries have been listed.
+func (m *Monitor) Ready(context.Context) error {
+	if !m.synced.Load() {
+		return errors.New("deployment entries not listed yet")
+	}
+	return nil
+}
+
+// Run follows the config DB and works the queue until ctx ends. The pod
+// cache must be synced first.
+func (m *Monitor) Run(ctx context.Context) error {
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- m.cfg.Store.WatchDeployments(ctx, configdb.DeploymentWatch{OnResync: m.onResync, OnEvent: m.onEvent})
+	}()
+	// Nothing is written before the entries are known: a pod's deployment
+	// that has not been listed yet would look like one that is gone.
+	select {
+	case <-m.listed:
+	case <-ctx.Done():
+	}
+	controller.RunWorkers(ctx, m.queue, m.cfg.Workers, m.cfg.Log, m.reconcile)
+	if err := <-watchDone; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("watch deployments: %w", err)
+	}
+	return nil
+}
+
+func (m *Monitor) onResync(list configdb.DeploymentList, reason string) {
+	known := make(map[string]bool, len(list.Deployments))
+	for _, d := range list.Deployments {
+		if d.IsHelm() {
+			known[d.ID] = true
+		}
+	}
+	// Entries that do not decode still exist: their pods are reported, so
+	// that a script sees them while the entry is fixed.
+	for _, e := range list.Errors {
+		if e.ID != "" {
+			known[e.ID] = true
+		}
+	}
+	m.mu.Lock()
+	previous := m.known
+	m.known = known
+	m.written = map[string]map[string]configdb.PodStatus{}
+	m.mu.Unlock()
+	ids := map[string]bool{}
+	for id := range known {
+		ids[id] = true
+	}
+	for id := range previous {
+		ids[id] = true
+	}
+	for _, id := range m.cfg.Pods.Deployments() {
+		ids[id] = true
+	}
+	// State entries whose deployment is gone are found here and removed.
+	if stateIDs, _, err := m.cfg.Store.StateIDs(context.Background()); err == nil {
+		for _, id := range stateIDs {
+			ids[id] = true
+		}
+	} else {
+		m.cfg.Log.Warn("list state entries", "error", err)
+	}
+	for id := range ids {
+		m.queue.Add(id)
+	}
+	if !m.synced.Swap(true) {
+		close(m.listed)
+	}
+	m.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(known), "revision", list.Revision)
+}
+
+func (m *Monitor) onEvent(ev configdb.DeploymentEvent) {
+	if ev.ID == "" {
+		return
+	}
+	m.mu.Lock()
+	exists := !ev.Deleted && (ev.Err != nil || ev.Deployment.IsHelm())
+	if exists {
+		m.known[ev.ID] = true
+	} else {
+		delete(m.known, ev.ID)
+	}
+	delete(m.written, ev.ID)
+	m.mu.Unlock()
+	m.queue.Add(ev.ID)
+}
+
+func (m *Monitor) reconcile(ctx context.Context, id string) error {
+	m.mu.Lock()
+	known := m.known[id]
+	since, pendingSince := m.since[id]
+	delete(m.since, id)
+	last, haveLast := m.written[id]
+	m.mu.Unlock()
+	if !known {
+		// No entry (or not a helm one): no pods map to keep, and a state
+		// entry left behind is garbage.
+		deleted, err := m.cfg.Store.DeleteOrphanState(ctx, id)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			m.metrics.orphans.Inc()
+			m.cfg.Log.Info("orphan state entry removed", "deployment", id)
+		}
+		return nil
+	}
+	pods, err := m.cfg.Pods.Pods(id)
+	if err != nil {
+		return err
+	}
+	if haveLast && maps.Equal(last, pods) {
+		m.metrics.writes.WithLabelValues("unchanged").Inc()
+		return nil
+	}
+	res, err := m.cfg.Store.UpdatePods(ctx, id, func(map[string]configdb.PodStatus) map[string]configdb.PodStatus { return pods })
+	m.metrics.conflicts.Add(float64(res.Conflicts))
+	switch {
+	case errors.Is(err, configdb.ErrNoDeployment):
+		// Deleted meanwhile; its delete event brings the cleanup.
+		m.metrics.writes.WithLabelValues("no-deployment").Inc()
+		return nil
+	case errors.Is(err, configdb.ErrBadState):
+		m.metrics.writes.WithLabelValues("error").Inc()
+		m.cfg.Log.Warn("state entry unreadable; not overwriting it", "deployment", id, "error", err)
+		return controller.Permanent(err)
+	case err != nil:
+		m.metrics.writes.WithLabelValues("error").Inc()
+		if pendingSince {
+			m.mu.Lock()
+			if _, again := m.since[id]; !again {
+				m.since[id] = since
+			}
+			m.mu.Unlock()
+		}
+		return err
+	}
+	m.mu.Lock()
+	m.written[id] = pods
+	m.mu.Unlock()
+	if !res.Written {
+		m.metrics.writes.WithLabelValues("unchanged").Inc()
+		return nil
+	}
+	m.metrics.writes.WithLabelValues("written").Inc()
+	if pendingSince {
+		m.metrics.latency.Observe(time.Since(since).Seconds())
+	}
+	m.cfg.Log.Debug("pods written", "deployment", id, "pods", len(pods))
+	return nil
+}

@@ -1,0 +1,150 @@
+// Package podcache keeps the pods of the processing namespace in an
+// informer cache, trimmed to what a pod status needs and indexed by the
+// deployment they belong to, so that the pod-monitor computes a
+// deployment's whole pods map from memory.
+package podcache
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+)
+
+const byDeployment = "deployment"
+
+// Cache is the trimmed, indexed pod informer.
+type Cache struct {
+	factory  informers.SharedInformerFactory
+	informer cache.SharedIndexInformer
+	prefix   string
+	log      *slog.Logger
+}
+
+// New returns a cache of the pods in namespace; prefix is SDP_HELM_PREFIX.
+func New(cs kubernetes.Interface, namespace, prefix string, resync time.Duration) (*Cache, error) {
+	f := informers.NewSharedInformerFactoryWithOptions(cs, resync, informers.WithNamespace(namespace), informers.WithTransform(Trim))
+	inf := f.Core().V1().Pods().Informer()
+	c := &Cache{factory: f, informer: inf, prefix: prefix}
+	if err := inf.AddIndexers(cache.Indexers{byDeployment: c.indexFunc}); err != nil {
+		return nil, fmt.Errorf("pod index: %w", err)
+	}
+	return c, nil
+}
+
+// Trim keeps only what the pod status and the deployment lookup need: at
+// thousands of pods, whole pod objects (specs, managed fields, every
+// condition and container status) would be most of the service's memory.
+func Trim(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil // tombstones and the like pass through
+	}
+	labels := map[string]string{}
+	for _, k := range []string{configdb.LabelInstance, configdb.LabelRelease} {
+		if v, ok := pod.Labels[k]; ok {
+			labels[k] = v
+		}
+	}
+	trimmed := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			Labels: labels, DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			trimmed.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return trimmed, nil
+}
+
+func (c *Cache) indexFunc(obj any) ([]string, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	if id, ok := configdb.DeploymentIDOfPod(pod.Labels, c.prefix); ok {
+		return []string{id}, nil
+	}
+	return nil, nil
+}
+
+// DeploymentOf returns the deployment id of a pod object (from an event),
+// or false when it belongs to none. A pod whose release label carries the
+// prefix but cannot name a deployment is logged: a chart labelling its
+// pods wrongly is worth knowing about.
+func (c *Cache) DeploymentOf(obj any) (string, bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return "", false
+	}
+	id, ok := configdb.DeploymentIDOfPod(pod.Labels, c.prefix)
+	if !ok && c.log != nil {
+		if rel := configdb.ReleaseOfPod(pod.Labels); rel != "" && (c.prefix == "" || strings.HasPrefix(rel, c.prefix+"-")) {
+			c.log.Info("pod ignored: its release label names no valid deployment id", "pod", pod.Name, "release", rel)
+		}
+	}
+	return id, ok
+}
+
+// SetLogger sets where ignored pods are reported.
+func (c *Cache) SetLogger(l *slog.Logger) { c.log = l }
+
+// Pods returns the status of every pod of a deployment.
+func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
+	objs, err := c.informer.GetIndexer().ByIndex(byDeployment, id)
+	if err != nil {
+		return nil, fmt.Errorf("pods of %s: %w", id, err)
+	}
+	pods := make(map[string]configdb.PodStatus, len(objs))
+	for _, o := range objs {
+		if pod, ok := o.(*corev1.Pod); ok {
+			pods[pod.Name] = configdb.PodStatusOf(pod)
+		}
+	}
+	return pods, nil
+}
+
+// Deployments lists the deployment ids that have pods.
+func (c *Cache) Deployments() []string {
+	return c.informer.GetIndexer().ListIndexFuncValues(byDeployment)
+}
+
+// CountByStatus counts the cached pods of deployments by status.
+func (c *Cache) CountByStatus() map[configdb.PodStatus]int {
+	counts := map[configdb.PodStatus]int{}
+	for _, o := range c.informer.GetStore().List() {
+		if pod, ok := o.(*corev1.Pod); ok {
+			if _, ours := configdb.DeploymentIDOfPod(pod.Labels, c.prefix); ours {
+				counts[configdb.PodStatusOf(pod)]++
+			}
+		}
+	}
+	return counts
+}
+
+// Informer is the underlying informer, for event handlers.
+func (c *Cache) Informer() cache.SharedIndexInformer { return c.informer }
+
+// Start starts the informer; HasSynced says when its first list is in.
+func (c *Cache) Start(stop <-chan struct{}) { c.factory.Start(stop) }
+
+// HasSynced reports whether the first list has been read.
+func (c *Cache) HasSynced() bool { return c.informer.HasSynced() }
+
+// Shutdown waits for the informer's goroutines after stop was closed.
+func (c *Cache) Shutdown() { c.factory.Shutdown() }

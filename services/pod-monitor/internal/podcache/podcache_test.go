@@ -1,0 +1,53 @@
+package podcache
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+)
+
+func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
+	now := metav1.Now()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "sdp", ResourceVersion: "7", DeletionTimestamp: &now,
+			Labels:        map[string]string{configdb.LabelInstance: "sdp-d", "app": "x", configdb.LabelRelease: "r"},
+			Annotations:   map[string]string{"big": "annotation"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionTrue, Message: "m"}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "c"}}},
+	}
+	out, err := Trim(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := out.(*corev1.Pod)
+	if configdb.PodStatusOf(tp) != configdb.PodStatusOf(pod) {
+		t.Errorf("status changed by trimming: %s vs %s", configdb.PodStatusOf(tp), configdb.PodStatusOf(pod))
+	}
+	if tp.Name != "p" || tp.ResourceVersion != "7" || len(tp.Labels) != 2 || tp.Annotations != nil || tp.ManagedFields != nil ||
+		len(tp.Spec.Containers) != 0 || len(tp.Status.Conditions) != 1 || tp.Status.ContainerStatuses != nil {
+		t.Errorf("trimmed pod keeps too much or too little: %+v", tp)
+	}
+	// Every row of the mapping survives trimming.
+	for _, phase := range []corev1.PodPhase{corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown, ""} {
+		for _, ready := range []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse} {
+			for _, deleting := range []bool{false, true} {
+				p := pod.DeepCopy()
+				p.Status.Phase = phase
+				p.Status.Conditions[1].Status = ready
+				if !deleting {
+					p.DeletionTimestamp = nil
+				}
+				tr, _ := Trim(p)
+				if got, want := configdb.PodStatusOf(tr.(*corev1.Pod)), configdb.PodStatusOf(p); got != want {
+					t.Errorf("phase %q ready %s deleting %v: %s after trim, %s before", phase, ready, deleting, got, want)
+				}
+			}
+		}
+	}
+}
