@@ -63,7 +63,6 @@ require (
 	go.etcd.io/bbolt v1.5.0 // indirect
 	go.etcd.io/etcd/api/v3 v3.7.0 // indirect
 	go.etcd.io/etcd/client/pkg/v3 v3.7.0 // indirect
-	go.etcd.io/etcd/client/v3 v3.7.0 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.7.0 // indirect
 	go.etcd.io/etcd/server/v3 v3.7.0 // indirect
 	go.etcd.io/raft/v3 v3.7.0 // indirect
@@ -83,7 +82,6 @@ require (
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/term v0.46.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
@@ -109,6 +107,8 @@ replace github.com/ska-telescope/sdp-helmdeploy/shared => ../../shared
 require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/ska-telescope/sdp-helmdeploy/tools v0.0.0
+	go.etcd.io/etcd/client/v3 v3.7.0
+	golang.org/x/sync v0.25.0
 )
 
 replace github.com/ska-telescope/sdp-helmdeploy/tools => ../../tools

@@ -5,6 +5,7 @@
 package podcache
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,8 +13,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -23,17 +25,29 @@ const byDeployment = "deployment"
 
 // Cache is the trimmed, indexed pod informer.
 type Cache struct {
-	factory  informers.SharedInformerFactory
 	informer cache.SharedIndexInformer
 	prefix   string
 	log      *slog.Logger
 }
 
 // New returns a cache of the pods in namespace; prefix is SDP_HELM_PREFIX.
-func New(cs kubernetes.Interface, namespace, prefix string, resync time.Duration) (*Cache, error) {
-	f := informers.NewSharedInformerFactoryWithOptions(cs, resync, informers.WithNamespace(namespace), informers.WithTransform(Trim))
-	inf := f.Core().V1().Pods().Informer()
-	c := &Cache{factory: f, informer: inf, prefix: prefix}
+// It takes the core/v1 client alone: the whole clientset and informer
+// factory would link and register every API group, which measured as
+// most of this small service's resident memory.
+func New(pods corev1client.PodsGetter, namespace, prefix string, resync time.Duration) (*Cache, error) {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return pods.Pods(namespace).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return pods.Pods(namespace).Watch(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, resync, cache.Indexers{})
+	if err := inf.SetTransform(Trim); err != nil {
+		return nil, fmt.Errorf("pod informer: %w", err)
+	}
+	c := &Cache{informer: inf, prefix: prefix}
 	if err := inf.AddIndexers(cache.Indexers{byDeployment: c.indexFunc}); err != nil {
 		return nil, fmt.Errorf("pod index: %w", err)
 	}
@@ -140,11 +154,9 @@ func (c *Cache) CountByStatus() map[configdb.PodStatus]int {
 // Informer is the underlying informer, for event handlers.
 func (c *Cache) Informer() cache.SharedIndexInformer { return c.informer }
 
-// Start starts the informer; HasSynced says when its first list is in.
-func (c *Cache) Start(stop <-chan struct{}) { c.factory.Start(stop) }
+// Run runs the informer until ctx ends; HasSynced says when its first
+// list is in.
+func (c *Cache) Run(ctx context.Context) { c.informer.RunWithContext(ctx) }
 
 // HasSynced reports whether the first list has been read.
 func (c *Cache) HasSynced() bool { return c.informer.HasSynced() }
-
-// Shutdown waits for the informer's goroutines after stop was closed.
-func (c *Cache) Shutdown() { c.factory.Shutdown() }

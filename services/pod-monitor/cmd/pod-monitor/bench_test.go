@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+)
+
+// BenchmarkPodStatusToState runs the built pod-monitor binary against the
+// local control plane with SDP_BENCH_PODS pods (default 5000) across
+// SDP_BENCH_DEPLOYMENTS deployments (500), none on a node: like a kubelet,
+// the benchmark writes pod status through the status subresource.
+//
+// Each iteration changes one pod's reported status (Running with Ready
+// flipped: RUNNING ↔ PENDING) and waits until an etcd watch on the state
+// entries shows it; the time is taken from just before the status update
+// is sent, so it includes the API server's own write. Reported besides:
+// etcd writes per change (one at a time, and in bursts of every pod of a
+// deployment), writes while idle and after status updates that change
+// nothing the map shows, and the monitor process's VmRSS / VmHWM.
+//
+//	go test -run '^$' -bench PodStatusToState -benchtime 500x ./cmd/pod-monitor
+func BenchmarkPodStatusToState(b *testing.B) {
+	nPods, nDeps := envInt(b, "SDP_BENCH_PODS", 5000), envInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
+	cp := cptest.Get(b)
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 2000, 4000
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	ns := "pm-bench"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	srv := etcdtest.Start(b)
+	client := srv.Client(b)
+	store, err := configdb.NewStore(client, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
+	podName := func(pod int) string { return fmt.Sprintf("p%d", pod) }
+	for d := range nDeps {
+		if err := store.PutDeployment(ctx, configdb.Deployment{ID: dep(d), Kind: "helm", Chart: "c"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	created := time.Now()
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i := range nPods {
+		g.Go(func() error {
+			_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{configdb.LabelInstance: dep(i), "app": "bench"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}},
+			}, metav1.CreateOptions{})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d pods created in %v", nPods, time.Since(created).Round(time.Millisecond))
+
+	mon := startMonitor(b, servicetest.Build(b, "."), "KUBECONFIG="+cp.KubeconfigPath, "SDP_HELM_NAMESPACE="+ns,
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port))
+	started := time.Now()
+	states := newStateWatch(ctx, b, client, store.Layout())
+	states.waitTotal(b, nPods, 5*time.Minute)
+	b.Logf("every pod reported %v after the monitor started", time.Since(started).Round(time.Millisecond))
+
+	// Nothing changes: nothing is written.
+	time.Sleep(time.Second)
+	w0 := states.writes.Load()
+	time.Sleep(5 * time.Second)
+	idleWrites := states.writes.Load() - w0
+
+	// Status updates a kubelet makes that change no reported status (a
+	// condition other than Ready): pod events, but no writes.
+	const noops = 100
+	w0 = states.writes.Load()
+	for i := range noops {
+		setStatus(b, cs, ns, podName(i*nPods/noops), func(p *corev1.Pod) {
+			p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodScheduled, corev1.ConditionStatus([]string{"True", "False"}[i%2]))
+		})
+	}
+	time.Sleep(2 * time.Second)
+	noopWrites := states.writes.Load() - w0
+
+	// One real change at a time.
+	var lat []time.Duration
+	w0 = states.writes.Load()
+	changes := 0
+	for b.Loop() {
+		i := (changes * 7919) % nPods
+		changes++
+		name := podName(i)
+		var want configdb.PodStatus
+		seen := states.expect(dep(i), name)
+		start := time.Now()
+		setStatus(b, cs, ns, name, func(p *corev1.Pod) {
+			ready := corev1.ConditionTrue
+			if configdb.PodStatusOf(p) == configdb.PodRunning {
+				ready = corev1.ConditionFalse
+			}
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, ready)
+			want = configdb.PodStatusOf(p)
+		})
+		if err := seen.wait(want, 10*time.Second); err != nil {
+			b.Fatalf("change %d: %v", changes, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	time.Sleep(time.Second)
+	perChange := float64(states.writes.Load()-w0) / float64(changes)
+
+	// Bursts: every pod of a deployment changed at once, as when a
+	// deployment's workers all start; the monitor may coalesce them.
+	burstDeps := min(20, nDeps)
+	burstChanges := 0
+	w0 = states.writes.Load()
+	for d := range burstDeps {
+		var waits []*expectation
+		var g errgroup.Group
+		for i := d; i < nPods; i += nDeps {
+			burstChanges++
+			waits = append(waits, states.expect(dep(i), podName(i)))
+			g.Go(func() error {
+				return updateStatus(cs, ns, podName(i), func(p *corev1.Pod) {
+					p.Status.Phase = corev1.PodSucceeded
+					p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, corev1.ConditionFalse)
+				})
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range waits {
+			if err := e.wait(configdb.PodFinished, 10*time.Second); err != nil {
+				b.Fatalf("burst %d: %v", d, err)
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	burstPerChange := float64(states.writes.Load()-w0) / float64(burstChanges)
+
+	rss, hwm := procStatus(b, mon.Process.Pid)
+	slices.Sort(lat)
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(perChange, "writes/change")
+	b.ReportMetric(burstPerChange, "writes/burst-change")
+	b.ReportMetric(float64(idleWrites), "idle-writes/5s")
+	b.ReportMetric(float64(noopWrites), "writes/100-noop-updates")
+	b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
+	b.ReportMetric(float64(hwm)/(1<<20), "peak-RSS-MiB")
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive number", name, v)
+		}
+		return n
+	}
+	return def
+}
+
+// startMonitor runs the binary as its own process, so that its memory is
+// measured alone, without leader election (one replica).
+func startMonitor(b *testing.B, bin string, env ...string) *exec.Cmd {
+	cmd := exec.Command(bin, "--http-addr=127.0.0.1:0", "--leader-elect=false")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// GOGC / GOMEMLIMIT from the benchmark's environment reach the monitor,
+	// for trying other settings.
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v, ok := os.LookupEnv("BENCH_" + k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	var logs lockedBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if b.Failed() {
+			b.Logf("pod-monitor logs:\n%s", logs.String())
+		}
+	})
+	return cmd
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// procStatus reads a process's resident set size and its peak, in bytes.
+func procStatus(b *testing.B, pid int) (rss, hwm int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		for key, dst := range map[string]*int64{"VmRSS:": &rss, "VmHWM:": &hwm} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				if err != nil {
+					b.Fatalf("%s %q: %v", key, rest, err)
+				}
+				*dst = kb * 1024
+			}
+		}
+	}
+	return rss, hwm
+}
+
+func setStatus(b *testing.B, cs kubernetes.Interface, ns, name string, change func(*corev1.Pod)) {
+	if err := updateStatus(cs, ns, name, change); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// updateStatus writes a pod's status as a kubelet does.
+func updateStatus(cs kubernetes.Interface, ns, name string, change func(*corev1.Pod)) error {
+	ctx := context.Background()
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	change(p)
+	_, err = cs.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	return err
+}
+
+func setCondition(conds []corev1.PodCondition, typ corev1.PodConditionType, status corev1.ConditionStatus) []corev1.PodCondition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			conds[i].Status = status
+			return conds
+		}
+	}
+	return append(conds, corev1.PodCondition{Type: typ, Status: status})
+}
+
+// stateWatch follows every write to the state entries through an etcd
+// watch: it counts them and keeps the pods map each one wrote.
+type stateWatch struct {
+	writes atomic.Int64
+	mu     sync.Mutex
+	pods   map[string]map[string]configdb.PodStatus
+	waits  []*expectation
+}
+
+type expectation struct {
+	id, pod string
+	ch      chan configdb.PodStatus
+	done    atomic.Bool
+}
+
+func newStateWatch(ctx context.Context, b *testing.B, client *clientv3.Client, layout configdb.Layout) *stateWatch {
+	w := &stateWatch{pods: map[string]map[string]configdb.PodStatus{}}
+	wctx, cancel := context.WithCancel(ctx)
+	b.Cleanup(cancel)
+	resp, err := client.Get(wctx, layout.StatesPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		w.apply(layout, kv.Key, kv.Value, false)
+	}
+	watch := client.Watch(wctx, layout.StatesPrefix(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	go func() {
+		for r := range watch {
+			for _, ev := range r.Events {
+				w.apply(layout, ev.Kv.Key, ev.Kv.Value, true)
+			}
+		}
+	}()
+	return w
+}
+
+func (w *stateWatch) apply(layout configdb.Layout, key, value []byte, count bool) {
+	id, ok := layout.StateID(string(key))
+	if !ok {
+		return
+	}
+	if count {
+		w.writes.Add(1)
+	}
+	st, err := configdb.DecodeState(value)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil || len(value) == 0 {
+		delete(w.pods, id)
+		return
+	}
+	w.pods[id] = st.Pods
+	kept := w.waits[:0]
+	for _, e := range w.waits {
+		if e.done.Load() {
+			continue
+		}
+		if e.id == id {
+			select {
+			case e.ch <- st.Pods[e.pod]:
+			default:
+			}
+		}
+		kept = append(kept, e)
+	}
+	w.waits = kept
+}
+
+// expect registers interest in a pod's reported status before the change
+// is made, so that no write is missed.
+func (w *stateWatch) expect(id, pod string) *expectation {
+	e := &expectation{id: id, pod: pod, ch: make(chan configdb.PodStatus, 64)}
+	w.mu.Lock()
+	w.waits = append(w.waits, e)
+	w.mu.Unlock()
+	return e
+}
+
+func (e *expectation) wait(want configdb.PodStatus, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case got := <-e.ch:
+			if got == want {
+				e.done.Store(true)
+				return nil
+			}
+		case <-deadline:
+			e.done.Store(true)
+			return fmt.Errorf("%s of %s not %s after %v", e.pod, e.id, want, timeout)
+		}
+	}
+}
+
+func (w *stateWatch) waitTotal(b *testing.B, n int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		total := 0
+		for _, p := range w.pods {
+			total += len(p)
+		}
+		w.mu.Unlock()
+		if total == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d pods reported after %v", total, n, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
