@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -21,8 +19,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
@@ -70,16 +67,10 @@ func newEnv(t testing.TB) *testEnv {
 // (or the test ends).
 func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	}
-	e.reg = prometheus.NewRegistry()
 	store, _ := configdb.NewStore(e.etcd.Client(e.t), "")
-	rt := &service.Runtime{Name: "pod-monitor", Env: e.env, Log: log, Client: store.Client(), Store: store,
-		Registry: e.reg, Health: health.New("127.0.0.1:0", e.reg, log)}
-	ctx, cancel := context.WithCancel(context.Background())
-	rt.SetContext(ctx)
+	rt := servicetest.Runtime(e.t, "pod-monitor", e.env, store)
+	e.reg = rt.Registry
+	ctx, cancel := context.WithCancel(rt.Context())
 	lead, err := New(rt, e.cfg, Options{Workers: 4, Resync: time.Minute})
 	if err != nil {
 		e.t.Fatal(err)

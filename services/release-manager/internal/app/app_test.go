@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,8 +24,8 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
@@ -114,16 +113,9 @@ func (e *testEnv) newStore() *configdb.Store {
 // function (also called at the end of the test).
 func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	reg := prometheus.NewRegistry()
-	rt := &service.Runtime{Name: "release-manager", Env: e.env, Log: log, Client: e.store.Client(), Store: e.newStore(),
-		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
+	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	e.rt = rt
-	ctx, cancel := context.WithCancel(context.Background())
-	rt.SetContext(ctx)
+	ctx, cancel := context.WithCancel(rt.Context())
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
 	cfg := rest.CopyConfig(e.cfg)
 	// As kube.Options sets it for the service.
@@ -447,13 +439,8 @@ func TestAPIServerAway(t *testing.T) {
 // (it must not reuse the first term's stopped work queue).
 func TestSecondTermOfLeadership(t *testing.T) {
 	e := newEnv(t)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
-	rt := &service.Runtime{Name: "release-manager", Env: e.env, Log: log, Client: e.store.Client(), Store: e.newStore(),
-		Registry: reg, Health: health.New("127.0.0.1:0", reg, log)}
-	process, stopProcess := context.WithCancel(context.Background())
-	defer stopProcess()
-	rt.SetContext(process)
+	rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
+	process := rt.Context()
 	lead, err := New(rt, e.cfg, Options{CacheDir: t.TempDir(), Resync: time.Minute})
 	if err != nil {
 		t.Fatal(err)
