@@ -118,7 +118,6 @@ require (
 	go.etcd.io/bbolt v1.5.0 // indirect
 	go.etcd.io/etcd/api/v3 v3.7.0 // indirect
 	go.etcd.io/etcd/client/pkg/v3 v3.7.0 // indirect
-	go.etcd.io/etcd/client/v3 v3.7.0 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.7.0 // indirect
 	go.etcd.io/etcd/server/v3 v3.7.0 // indirect
 	go.etcd.io/raft/v3 v3.7.0 // indirect
@@ -169,6 +168,7 @@ replace github.com/ska-telescope/sdp-helmdeploy/shared => ../../shared
 
 require (
 	github.com/ska-telescope/sdp-helmdeploy/tools v0.0.0
+	go.etcd.io/etcd/client/v3 v3.7.0
 	k8s.io/api v0.37.2
 )
 
