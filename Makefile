@@ -36,7 +36,7 @@ test-unit: ## every module's tests
 fuzz: ## run each fuzz target for FUZZTIME
 	@scripts/fuzz.sh $(FUZZTIME) $(MODULES)
 
-lint: verify-fmt vet ## gofmt and go vet on every module
+lint: verify-fmt vet verify-tidy ## gofmt, go vet and go mod tidy -diff on every module
 
 verify-fmt:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed (make fix-fmt):"; echo "$$out"; exit 1; fi
