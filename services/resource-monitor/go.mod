@@ -2,7 +2,10 @@ module github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor
 
 go 1.26.0
 
-require github.com/ska-telescope/sdp-helmdeploy/shared v0.0.0
+require (
+	github.com/containernetworking/cni v1.3.1
+	github.com/ska-telescope/sdp-helmdeploy/shared v0.0.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
