@@ -40,6 +40,8 @@ import (
 // nothing the map shows, and the monitor process's VmRSS / VmHWM.
 //
 //	go test -run '^$' -bench PodStatusToState -benchtime 500x ./cmd/pod-monitor
+var benchRuns atomic.Int32
+
 func BenchmarkPodStatusToState(b *testing.B) {
 	nPods, nDeps := envInt(b, "SDP_BENCH_PODS", 5000), envInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
 	cp := cptest.Get(b)
@@ -47,10 +49,16 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	cfg.QPS, cfg.Burst = 2000, 4000
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	ns := "pm-bench"
+	// -count runs share the control plane: a namespace each, emptied after.
+	ns := fmt.Sprintf("pm-bench-%d", benchRuns.Add(1))
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() {
+		if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			b.Errorf("delete the benchmark's pods: %v", err)
+		}
+	})
 	srv := etcdtest.Start(b)
 	client := srv.Client(b)
 	store, err := configdb.NewStore(client, "")
