@@ -1,4 +1,6 @@
-// Command resource-monitor mirrors allocatable NetworkAttachmentDefinitions into /resource/ entries.
+// Command resource-monitor mirrors allocatable NetworkAttachmentDefinitions
+// into /resource/ entries of the config DB: one per NAD labelled
+// sdp.skao.int/available-for-allocation=true, one per supernet.
 //
 // It reads the SDP_* environment (see the configdb package), serves
 // /metrics, /healthz and /readyz, and acts only while it holds the
@@ -7,18 +9,26 @@ package main
 
 import (
 	"context"
+	"flag"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/app"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
 func main() {
-	service.Main("resource-monitor", nil, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
-		// The reconciler arrives with its own issue; until then the leader
-		// holds its lease and idles.
-		return func(ctx context.Context) error {
-			rt.Log.Info("leading; no reconciler yet")
-			<-ctx.Done()
-			return nil
-		}, nil
+	var (
+		kubeOpts kube.Options
+		appOpts  app.Options
+	)
+	service.Main("resource-monitor", func(fs *flag.FlagSet) {
+		kubeOpts.Bind(fs)
+		appOpts.Bind(fs)
+	}, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
+		cfg, err := kubeOpts.RESTConfig()
+		if err != nil {
+			return nil, err
+		}
+		return app.New(rt, cfg, appOpts)
 	})
 }

@@ -1,0 +1,76 @@
+// Package app wires the resource-monitor: the NAD cache runs for the life
+// of the process (a standby replica stays warm), and a mirror with its work
+// queue is built for each term of leadership.
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/mirror"
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+)
+
+// Options are the resource-monitor's command-line settings.
+type Options struct {
+	// DBResync is how often the owned /resource/ entries are re-read from
+	// the config DB to repair changes made there by others.
+	DBResync time.Duration
+}
+
+// Bind registers the options on fs.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	fs.DurationVar(&o.DBResync, "db-resync", 10*time.Minute,
+		"how often the owned /resource/ entries are re-read from the config DB, to repair changes made there by others (0: only at start and after errors)")
+}
+
+// New builds the resource-monitor and returns the function that runs it
+// for each term of leadership.
+func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
+	// client-go logs through klog; keep every line JSON, in the service's
+	// logger.
+	klog.SetSlogLogger(rt.Log.With("component", "client-go"))
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	nads, err := nadcache.New(dyn, 0, rt.Log)
+	if err != nil {
+		return nil, err
+	}
+	metrics := mirror.NewMetrics(rt.Registry)
+	go nads.Run(rt.Context())
+
+	var leading atomic.Bool
+	rt.Health.AddReadiness("nad-informer", func(context.Context) error {
+		if leading.Load() && !nads.HasSynced() {
+			return fmt.Errorf("NetworkAttachmentDefinitions not listed yet")
+		}
+		return nil // a standby replica is ready to take over
+	})
+	return func(ctx context.Context) error {
+		leading.Store(true)
+		defer leading.Store(false)
+		if !cache.WaitForCacheSync(ctx.Done(), nads.HasSynced) {
+			return nil
+		}
+		m := mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync}, metrics, rt.Registry)
+		// Registering on a running informer replays every cached NAD as an
+		// add: the first reconcile of the term sees them all.
+		reg, err := nads.Informer().AddEventHandler(m.EventHandler())
+		if err != nil {
+			return fmt.Errorf("NAD events: %w", err)
+		}
+		defer func() { _ = nads.Informer().RemoveEventHandler(reg) }()
+		return m.Run(ctx)
+	}, nil
+}

@@ -1,0 +1,132 @@
+// Package nadtest helps the resource-monitor's tests against a real API
+// server: it installs the NAD CRD from deploy/ and writes NADs.
+package nadtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
+)
+
+// CRDFile is the CRD's manifest, relative to the repository root.
+const CRDFile = "deploy/crds/network-attachment-definition.yaml"
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// RepoFile finds a file by its path from the repository root, looking up
+// from the working directory.
+func RepoFile(tb testing.TB, rel string) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatalf("%s not found above the working directory", rel)
+		}
+		dir = parent
+	}
+}
+
+// Objects decodes every object in a YAML file.
+func Objects(tb testing.TB, path string) []*unstructured.Unstructured {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out
+			}
+			tb.Fatalf("%s: %v", path, err)
+		}
+		if len(obj) > 0 {
+			out = append(out, &unstructured.Unstructured{Object: obj})
+		}
+	}
+}
+
+// InstallCRD creates the NAD CRD from deploy/ (unless it exists) and waits
+// until it is established and its resource is served.
+func InstallCRD(tb testing.TB, cfg *rest.Config) {
+	tb.Helper()
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	for _, crd := range Objects(tb, RepoFile(tb, CRDFile)) {
+		if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			tb.Fatalf("create CRD %s: %v", crd.GetName(), err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if established(ctx, dyn, nadcache.GVR.GroupResource().String()) {
+			// Established can come a moment before the resource is served.
+			if _, err := dyn.Resource(nadcache.GVR).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatal("NAD CRD not established and served within 30s")
+}
+
+func established(ctx context.Context, dyn dynamic.Interface, name string) bool {
+	u, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// NAD builds a NetworkAttachmentDefinition object.
+func NAD(namespace, name string, labels map[string]string, config string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1",
+		"kind":       "NetworkAttachmentDefinition",
+		"metadata":   map[string]any{"name": name, "namespace": namespace},
+		"spec":       map[string]any{"config": config},
+	}}
+	u.SetLabels(labels)
+	return u
+}
+
+// Labels are a mirrored NAD's labels; supernet "" leaves that label off.
+func Labels(supernet string) map[string]string {
+	l := map[string]string{nadcache.LabelAvailable: "true"}
+	if supernet != "" {
+		l[nadcache.LabelSupernet] = supernet
+	}
+	return l
+}
