@@ -51,20 +51,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if err != nil {
 		return nil, err
 	}
-	pods.SetLogger(rt.Log)
 	var current atomic.Pointer[monitor.Monitor]
-	forward := func(f func(h cache.ResourceEventHandler)) {
-		if m := current.Load(); m != nil {
-			f(m.EventHandler())
-		}
-	}
-	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { forward(func(h cache.ResourceEventHandler) { h.OnAdd(obj, false) }) },
-		UpdateFunc: func(o, n any) { forward(func(h cache.ResourceEventHandler) { h.OnUpdate(o, n) }) },
-		DeleteFunc: func(obj any) { forward(func(h cache.ResourceEventHandler) { h.OnDelete(obj) }) },
-	}); err != nil {
-		return nil, fmt.Errorf("pod events: %w", err)
-	}
 	metrics := monitor.NewMetrics(rt.Registry, pods.CountByStatus)
 	go pods.Run(rt.Context())
 
@@ -92,6 +79,13 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		// memory for the life of the process.
 		debug.FreeOSMemory()
 		m := monitor.New(monitor.Config{Store: rt.Store, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry)
+		// A handler added to a running informer is first given every cached
+		// pod, so the term starts from the whole cache and then follows it.
+		handler, err := pods.Informer().AddEventHandler(m.EventHandler())
+		if err != nil {
+			return fmt.Errorf("pod events: %w", err)
+		}
+		defer func() { _ = pods.Informer().RemoveEventHandler(handler) }()
 		current.Store(m)
 		defer current.Store(nil)
 		return m.Run(ctx)

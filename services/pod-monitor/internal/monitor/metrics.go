@@ -13,6 +13,7 @@ type Metrics struct {
 	writes    *prometheus.CounterVec
 	conflicts prometheus.Counter
 	orphans   prometheus.Counter
+	ignored   *prometheus.CounterVec
 	latency   prometheus.Histogram
 }
 
@@ -25,13 +26,15 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[configdb.PodStatus]
 			Help: "Compare-and-swap attempts on state entries lost to another writer and retried."}),
 		orphans: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "orphan_states_removed_total",
 			Help: "State entries removed because their deployment entry was gone."}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "ignored_pods_total",
+			Help: "Pods seen (added or relabelled) that belong to no deployment, by reason (no-release-label, other-prefix, invalid-id)."}, []string{"reason"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "event_to_write_seconds",
 			Help:    "Time from the first unwritten pod change of a deployment to the write of its pods map.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
 	pods := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "pods"),
 		"Pods of deployments in the processing namespace, by status.", []string{"status"}, nil)
-	reg.MustRegister(m.writes, m.conflicts, m.orphans, m.latency, collector{desc: pods, counts: counts})
+	reg.MustRegister(m.writes, m.conflicts, m.orphans, m.ignored, m.latency, collector{desc: pods, counts: counts})
 	return m
 }
 

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 )
@@ -26,10 +28,16 @@ import (
 // Pods is the pod cache as the monitor uses it.
 type Pods interface {
 	Pods(id string) (map[string]configdb.PodStatus, error)
-	Deployments() []string
-	DeploymentOf(obj any) (string, bool)
+	// Classify returns a pod object's deployment id, or why it has none
+	// (podcache.NoReleaseLabel, OtherPrefix, InvalidID).
+	Classify(obj any) (id, ignored string)
 	CountByStatus() map[configdb.PodStatus]int
 }
+
+// sweepKey is the work-queue key of the search for state entries whose
+// deployment is gone; deployment ids are never empty. Through the queue, a
+// failed search is retried with backoff like any reconcile.
+const sweepKey = ""
 
 // Config is what a Monitor works with.
 type Config struct {
@@ -47,6 +55,12 @@ type Monitor struct {
 
 	mu    sync.Mutex
 	known map[string]bool // helm deployment entries that exist
+	// orphans are deployments without an entry that may still have a
+	// state entry (found by the sweep, or whose entry was deleted), each
+	// with the mark it got, so that only they cost a config DB call: the
+	// pods of other unknown deployments are ignored.
+	orphans  map[string]uint64
+	orphaned uint64
 	// since holds, per deployment, when the oldest change not yet written
 	// was seen: the start of the event → write latency.
 	since map[string]time.Time
@@ -71,6 +85,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		queue:   controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
 		metrics: m,
 		known:   map[string]bool{},
+		orphans: map[string]uint64{},
 		since:   map[string]time.Time{},
 		written: map[string]map[string]configdb.PodStatus{},
 		listed:  make(chan struct{}),
@@ -78,36 +93,66 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 }
 
 // EventHandler is the pod informer's handler: it queues the deployment of
-// each changed pod (both, when a pod's labels moved it).
+// each changed pod (both, when a pod's labels moved it). Pods of no
+// deployment are counted and logged once, when they appear or change
+// label, not at every status change.
 func (m *Monitor) EventHandler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc: m.podChanged,
-		UpdateFunc: func(oldObj, newObj any) {
-			oldID, oldOK := m.cfg.Pods.DeploymentOf(oldObj)
-			newID, newOK := m.cfg.Pods.DeploymentOf(newObj)
-			if oldOK && (!newOK || oldID != newID) {
-				m.enqueue(oldID)
-			}
-			if newOK {
-				m.enqueue(newID)
+	return cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			// The pods already cached when the handler is added arrive as
+			// initial adds: not changes, so no latency is measured.
+			m.podChanged(nil, obj, !initial)
+		},
+		UpdateFunc: func(oldObj, newObj any) { m.podChanged(oldObj, newObj, true) },
+		// A pod deleted while the watch was down arrives as a tombstone
+		// (DeletedFinalStateUnknown); either way the cache no longer has
+		// it, so its deployment's map loses it.
+		DeleteFunc: func(obj any) {
+			if id, _ := m.cfg.Pods.Classify(obj); id != "" {
+				m.enqueue(id, true)
 			}
 		},
-		DeleteFunc: m.podChanged,
 	}
 }
 
-func (m *Monitor) podChanged(obj any) {
-	if id, ok := m.cfg.Pods.DeploymentOf(obj); ok {
-		m.enqueue(id)
+func (m *Monitor) podChanged(oldObj, newObj any, timed bool) {
+	id, ignored := m.cfg.Pods.Classify(newObj)
+	reported := false
+	if oldObj != nil {
+		oldID, oldIgnored := m.cfg.Pods.Classify(oldObj)
+		if oldID != "" && oldID != id {
+			m.enqueue(oldID, timed)
+		}
+		reported = oldIgnored != "" && oldIgnored == ignored
+	}
+	if id != "" {
+		m.enqueue(id, timed)
+		return
+	}
+	if reported {
+		return
+	}
+	m.metrics.ignored.WithLabelValues(ignored).Inc()
+	name := ""
+	if pod, ok := newObj.(metav1.Object); ok {
+		name = pod.GetName()
+	}
+	if ignored == podcache.InvalidID {
+		// Our prefix, so a chart of ours labelled it: worth fixing.
+		m.cfg.Log.Warn("pod ignored: its release label names no valid deployment id", "pod", name, "reason", ignored)
+	} else {
+		m.cfg.Log.Debug("pod ignored: not of a deployment", "pod", name, "reason", ignored)
 	}
 }
 
-func (m *Monitor) enqueue(id string) {
-	m.mu.Lock()
-	if _, pending := m.since[id]; !pending {
-		m.since[id] = time.Now()
+func (m *Monitor) enqueue(id string, timed bool) {
+	if timed {
+		m.mu.Lock()
+		if _, pending := m.since[id]; !pending {
+			m.since[id] = time.Now()
+		}
+		m.mu.Unlock()
 	}
-	m.mu.Unlock()
 	m.queue.Add(id)
 }
 
@@ -157,32 +202,29 @@ func (m *Monitor) onResync(list configdb.DeploymentList, reason string) {
 	previous := m.known
 	m.known = known
 	m.written = map[string]map[string]configdb.PodStatus{}
-	m.mu.Unlock()
-	ids := map[string]bool{}
-	for id := range known {
-		ids[id] = true
-	}
 	for id := range previous {
-		ids[id] = true
-	}
-	for _, id := range m.cfg.Pods.Deployments() {
-		ids[id] = true
-	}
-	// State entries whose deployment is gone are found here and removed.
-	if stateIDs, _, err := m.cfg.Store.StateIDs(context.Background()); err == nil {
-		for _, id := range stateIDs {
-			ids[id] = true
+		if !known[id] {
+			m.markOrphan(id)
 		}
-	} else {
-		m.cfg.Log.Warn("list state entries", "error", err)
 	}
-	for id := range ids {
+	m.mu.Unlock()
+	for id := range known {
 		m.queue.Add(id)
 	}
+	for id := range previous {
+		m.queue.Add(id)
+	}
+	m.queue.Add(sweepKey)
 	if !m.synced.Swap(true) {
 		close(m.listed)
 	}
 	m.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(known), "revision", list.Revision)
+}
+
+// markOrphan notes that id may have a state entry to remove. m.mu is held.
+func (m *Monitor) markOrphan(id string) {
+	m.orphaned++
+	m.orphans[id] = m.orphaned
 }
 
 func (m *Monitor) onEvent(ev configdb.DeploymentEvent) {
@@ -195,15 +237,42 @@ func (m *Monitor) onEvent(ev configdb.DeploymentEvent) {
 		m.known[ev.ID] = true
 	} else {
 		delete(m.known, ev.ID)
+		m.markOrphan(ev.ID)
 	}
 	delete(m.written, ev.ID)
 	m.mu.Unlock()
 	m.queue.Add(ev.ID)
 }
 
+// sweep finds the state entries of deployments that are not known and
+// queues them for removal.
+func (m *Monitor) sweep(ctx context.Context) error {
+	ids, _, err := m.cfg.Store.StateIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("orphan sweep: %w", err)
+	}
+	var found []string
+	m.mu.Lock()
+	for _, id := range ids {
+		if !m.known[id] {
+			m.markOrphan(id)
+			found = append(found, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range found {
+		m.queue.Add(id)
+	}
+	return nil
+}
+
 func (m *Monitor) reconcile(ctx context.Context, id string) error {
+	if id == sweepKey {
+		return m.sweep(ctx)
+	}
 	m.mu.Lock()
 	known := m.known[id]
+	mark, orphan := m.orphans[id]
 	since, pendingSince := m.since[id]
 	delete(m.since, id)
 	last, haveLast := m.written[id]
@@ -211,10 +280,18 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	if !known {
 		// No entry (or not a helm one): no pods map to keep, and a state
 		// entry left behind is garbage.
+		if !orphan {
+			return nil
+		}
 		deleted, err := m.cfg.Store.DeleteOrphanState(ctx, id)
 		if err != nil {
 			return err
 		}
+		m.mu.Lock()
+		if m.orphans[id] == mark { // not marked again meanwhile
+			delete(m.orphans, id)
+		}
+		m.mu.Unlock()
 		if deleted {
 			m.metrics.orphans.Inc()
 			m.cfg.Log.Info("orphan state entry removed", "deployment", id)

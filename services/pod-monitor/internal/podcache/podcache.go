@@ -7,7 +7,6 @@ package podcache
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -27,7 +26,6 @@ const byDeployment = "deployment"
 type Cache struct {
 	informer cache.SharedIndexInformer
 	prefix   string
-	log      *slog.Logger
 }
 
 // New returns a cache of the pods in namespace; prefix is SDP_HELM_PREFIX.
@@ -94,29 +92,42 @@ func (c *Cache) indexFunc(obj any) ([]string, error) {
 	return nil, nil
 }
 
-// DeploymentOf returns the deployment id of a pod object (from an event),
-// or false when it belongs to none. A pod whose release label carries the
-// prefix but cannot name a deployment is logged: a chart labelling its
-// pods wrongly is worth knowing about.
-func (c *Cache) DeploymentOf(obj any) (string, bool) {
+// Why a pod belongs to no deployment (see Classify).
+const (
+	NoReleaseLabel = "no-release-label" // neither release label is set
+	OtherPrefix    = "other-prefix"     // a release of another deployer
+	InvalidID      = "invalid-id"       // our prefix, but no valid deployment id
+)
+
+// Classify returns the deployment id of a pod object (from an event,
+// tombstones included), or, when it belongs to none, why not.
+func (c *Cache) Classify(obj any) (id, ignored string) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
-		return "", false
+		return "", NoReleaseLabel
 	}
-	id, ok := configdb.DeploymentIDOfPod(pod.Labels, c.prefix)
-	if !ok && c.log != nil {
-		if rel := configdb.ReleaseOfPod(pod.Labels); rel != "" && (c.prefix == "" || strings.HasPrefix(rel, c.prefix+"-")) {
-			c.log.Info("pod ignored: its release label names no valid deployment id", "pod", pod.Name, "release", rel)
-		}
+	if id, ok := configdb.DeploymentIDOfPod(pod.Labels, c.prefix); ok {
+		return id, ""
 	}
-	return id, ok
+	rel := configdb.ReleaseOfPod(pod.Labels)
+	switch {
+	case rel == "":
+		return "", NoReleaseLabel
+	case c.prefix != "" && !strings.HasPrefix(rel, c.prefix+"-"):
+		return "", OtherPrefix
+	}
+	return "", InvalidID
 }
 
-// SetLogger sets where ignored pods are reported.
-func (c *Cache) SetLogger(l *slog.Logger) { c.log = l }
+// DeploymentOf returns the deployment id of a pod object, or false when it
+// belongs to none.
+func (c *Cache) DeploymentOf(obj any) (string, bool) {
+	id, ignored := c.Classify(obj)
+	return id, ignored == ""
+}
 
 // Pods returns the status of every pod of a deployment.
 func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
@@ -131,11 +142,6 @@ func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
 		}
 	}
 	return pods, nil
-}
-
-// Deployments lists the deployment ids that have pods.
-func (c *Cache) Deployments() []string {
-	return c.informer.GetIndexer().ListIndexFuncValues(byDeployment)
 }
 
 // CountByStatus counts the cached pods of deployments by status.
