@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+)
+
+const (
+	benchNADs      = 200
+	benchSupernets = 20
+	benchIdle      = 10 * time.Second
+)
+
+var benchRuns atomic.Int32
+
+// BenchmarkNADChangeToEntry runs the built resource-monitor binary against
+// the local control plane with 200 labelled whereabouts NADs in 20
+// supernets. Each iteration patches one NAD's spec.config (its range_end
+// flips between two values) and waits until an etcd watch on /resource/
+// shows that NAD's entry rewritten; the time is taken from just before the
+// patch is sent, so it includes the API server's write and the informer's
+// watch. Reported: p50-ms and p99-ms of that, etcd writes per change
+// (events on /resource/ while changing), and etcd writes over 10 s idle
+// afterwards (idle-writes, measured only when b.N > 1).
+//
+//	go test -run '^$' -bench NADChangeToEntry -benchtime 300x ./cmd/resource-monitor
+func BenchmarkNADChangeToEntry(b *testing.B) {
+	cp := cptest.Get(b)
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 1000, 2000
+	nadtest.InstallCRD(b, cfg)
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	dyn := dynamic.NewForConfigOrDie(cfg)
+
+	// Each run (b.N=1 first, then the real one) has its own namespace and
+	// config DB; its NADs go with it, so the next run sees only its own.
+	ns := fmt.Sprintf("rm-bench-%d", benchRuns.Add(1))
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	nads := dyn.Resource(nadcache.GVR).Namespace(ns)
+	b.Cleanup(func() {
+		if err := nads.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			b.Errorf("delete the benchmark's NADs: %v", err)
+		}
+	})
+	config := func(i, end int) string {
+		return fmt.Sprintf(`{"cniVersion":"0.3.1","name":"bench-%d","type":"macvlan","master":"eth1","ipam":{"type":"whereabouts","range":"10.%d.%d.0/24","range_start":"10.%d.%d.10","range_end":"10.%d.%d.%d","gateway":"10.%d.%d.1"}}`,
+			i, 100+i/250, i%250, 100+i/250, i%250, 100+i/250, i%250, end, 100+i/250, i%250)
+	}
+	for i := range benchNADs {
+		sn := fmt.Sprintf("bench-sn-%d", i%benchSupernets)
+		if _, err := nads.Create(ctx, nadtest.NAD(ns, fmt.Sprintf("bench-%d", i), nadtest.Labels(sn), config(i, 200)), metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	srv := etcdtest.Start(b)
+	client := srv.Client(b)
+	store, err := configdb.NewStore(client, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := servicetest.Build(b, ".")
+	p := servicetest.Start(b, bin, []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)})
+	p.WaitFor(b, "/readyz", 200, "ok", 60*time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		list, err := store.ListResources(ctx)
+		if err == nil && len(list.Resources) == benchNADs+benchSupernets {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("entries never reached %d: %v %v", benchNADs+benchSupernets, len(list.Resources), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan string, 1024)
+	watch := client.Watch(wctx, store.Layout().ResourcesPrefix(), clientv3.WithPrefix())
+	go func() {
+		defer close(events)
+		for resp := range watch {
+			for _, ev := range resp.Events {
+				events <- string(ev.Kv.Key)
+			}
+		}
+	}()
+	// A watch is only in place once etcd has answered something on it; a
+	// progress request makes it answer now.
+	if err := client.RequestProgress(wctx); err != nil {
+		b.Fatal(err)
+	}
+
+	lat := make([]time.Duration, 0, b.N)
+	writes := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := i % benchNADs
+		name := fmt.Sprintf("bench-%d", n)
+		end := 150 // from 200, as created, and back on every other round
+		if (i/benchNADs)%2 == 1 {
+			end = 200
+		}
+		patch := fmt.Sprintf(`{"spec":{"config":%q}}`, config(n, end))
+		want := store.Layout().Key(configdb.ResourceDir + configdb.NetworkResourceID(ns, name))
+		start := time.Now()
+		if _, err := nads.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		timeout := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case k, ok := <-events:
+				if !ok {
+					b.Fatal("etcd watch ended")
+				}
+				writes++
+				if k == want {
+					lat = append(lat, time.Since(start))
+					break wait
+				}
+			case <-timeout:
+				b.Fatalf("entry %s not rewritten within 10s of the NAD patch", want)
+			}
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+
+	// Writes that trail the last awaited one (there should be none: a
+	// range_end change touches only the NAD's own entry) count too.
+	settle := time.After(500 * time.Millisecond)
+drain:
+	for {
+		select {
+		case <-events:
+			writes++
+		case <-settle:
+			break drain
+		}
+	}
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/change")
+	b.ReportMetric(0, "ns/op")
+
+	if b.N > 1 {
+		idle := 0
+		end := time.After(benchIdle)
+	idleLoop:
+		for {
+			select {
+			case <-events:
+				idle++
+			case <-end:
+				break idleLoop
+			}
+		}
+		b.ReportMetric(float64(idle), "idle-writes/10s")
+	}
+}
