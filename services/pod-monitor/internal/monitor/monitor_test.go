@@ -1,0 +1,436 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+)
+
+// Fast tests of the monitor against a real etcd, with the pod cache
+// replaced by a map that the test sets and whose events it delivers itself,
+// so that what is queued before the workers start is exact. The informer
+// side is tested against the API server in package app.
+
+const prefix = "sdp"
+
+// fakePods is the pod cache: pod objects by name, classified as the real
+// cache does.
+type fakePods struct {
+	classify *podcache.Cache
+	mu       sync.Mutex
+	pods     map[string]*corev1.Pod
+}
+
+func newFakePods(t *testing.T) *fakePods {
+	c, err := podcache.New(fake.NewClientset().CoreV1(), "ns", prefix, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakePods{classify: c, pods: map[string]*corev1.Pod{}}
+}
+
+func (f *fakePods) set(p *corev1.Pod) { f.mu.Lock(); f.pods[p.Name] = p; f.mu.Unlock() }
+func (f *fakePods) del(name string)   { f.mu.Lock(); delete(f.pods, name); f.mu.Unlock() }
+
+func (f *fakePods) Pods(id string) (map[string]configdb.PodStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]configdb.PodStatus{}
+	for _, p := range f.pods {
+		if pid, _ := f.classify.Classify(p); pid == id {
+			out[p.Name] = configdb.PodStatusOf(p)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakePods) Classify(obj any) (string, string) { return f.classify.Classify(obj) }
+
+func (f *fakePods) CountByStatus() map[configdb.PodStatus]int { return nil }
+
+func pod(name, release string, phase corev1.PodPhase) *corev1.Pod {
+	labels := map[string]string{}
+	if release != "" {
+		labels[configdb.LabelInstance] = release
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Status: corev1.PodStatus{Phase: phase}}
+}
+
+type fixture struct {
+	t     *testing.T
+	etcd  *etcdtest.Server
+	store *configdb.Store
+	pods  *fakePods
+	reg   *prometheus.Registry
+	logs  *bytes.Buffer
+	m     *Monitor
+}
+
+func newFixture(t *testing.T) *fixture {
+	srv := etcdtest.Start(t)
+	store, err := configdb.NewStore(srv.Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, etcd: srv, store: store, pods: newFakePods(t), reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(syncWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.m = New(Config{Store: store, Pods: f.pods, Workers: 2, Log: log}, NewMetrics(f.reg, f.pods.CountByStatus), f.reg)
+	return f
+}
+
+var logMu sync.Mutex
+
+type syncWriter struct{ w *bytes.Buffer }
+
+func (s syncWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return s.w.Write(p)
+}
+
+func (f *fixture) logText() string { logMu.Lock(); defer logMu.Unlock(); return f.logs.String() }
+
+func (f *fixture) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.m.Run(ctx) }()
+	f.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func (f *fixture) deployment(id, kind string) {
+	f.t.Helper()
+	if err := f.store.PutDeployment(context.Background(), configdb.Deployment{ID: id, Kind: kind, Chart: "c"}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// settle waits until the work queue has stayed empty for a while (a key
+// in flight is not in the queue, so empty once is not enough).
+func (f *fixture) settle() {
+	f.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for quiet := 0; quiet < 10; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.t.Fatal("work queue never settled")
+		}
+		if f.m.synced.Load() && f.m.queue.Len() == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+}
+
+// eventually polls cond until it holds or fails the test after a while.
+func (f *fixture) eventually(what string, cond func() (bool, string)) {
+	f.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// observed is how many latencies the histogram holds.
+func (f *fixture) observed() uint64 {
+	var m dto.Metric
+	if err := f.m.metrics.latency.Write(&m); err != nil {
+		f.t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// state returns a deployment's pods map, whether its state entry exists,
+// and how many times the entry was written since it was created.
+func (f *fixture) state(id string) (map[string]configdb.PodStatus, bool, int64) {
+	f.t.Helper()
+	resp, err := f.store.Client().Get(context.Background(), f.store.Layout().StateKey(id))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, false, 0
+	}
+	st, err := configdb.DecodeState(resp.Kvs[0].Value)
+	if err != nil {
+		f.t.Fatalf("state of %s: %v", id, err)
+	}
+	return st.Pods, true, resp.Kvs[0].Version
+}
+
+func (f *fixture) writes(result string) float64 {
+	return testutil.ToFloat64(f.m.metrics.writes.WithLabelValues(result))
+}
+
+func TestBurstIsOneWrite(t *testing.T) {
+	f := newFixture(t)
+	f.deployment("d", "helm")
+	h := f.m.EventHandler()
+	// Ten pods of one deployment appear and go through their phases before
+	// the workers start: one key in the queue, one write of the last map.
+	for i := range 10 {
+		name := string(rune('a' + i))
+		p := pod(name, "sdp-d", corev1.PodPending)
+		f.pods.set(p)
+		h.OnAdd(p, false)
+		q := p.DeepCopy()
+		q.Status.Phase = corev1.PodSucceeded
+		f.pods.set(q)
+		h.OnUpdate(p, q)
+	}
+	f.run()
+	f.eventually("d's pods", func() (bool, string) {
+		pods, _, _ := f.state("d")
+		return len(pods) == 10, fmt.Sprint(pods)
+	})
+	f.settle()
+	pods, found, version := f.state("d")
+	if !found || len(pods) != 10 || pods["a"] != configdb.PodFinished || version != 1 {
+		t.Fatalf("state of d: found %v, pods %v, written %d times; want 10 FINISHED pods written once", found, pods, version)
+	}
+	if n := f.observed(); n != 1 {
+		t.Errorf("%d latencies observed, want 1", n)
+	}
+	if got := f.writes("written"); got != 1 {
+		t.Errorf("writes{written} = %v, want 1", got)
+	}
+	// Events that change nothing the map shows (a resync, a label not
+	// looked at) cost no write.
+	p := pod("a", "sdp-d", corev1.PodSucceeded)
+	h.OnUpdate(p, p)
+	f.settle()
+	if _, _, version := f.state("d"); version != 1 {
+		t.Errorf("state written %d times after an event that changed nothing", version)
+	}
+	problems, err := testutil.GatherAndLint(f.reg)
+	if err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
+	}
+}
+
+func TestPodEvents(t *testing.T) {
+	type step struct {
+		name  string
+		event func(f *fixture, h cache.ResourceEventHandler)
+		want  map[string]map[string]configdb.PodStatus // id → pods; nil map: no state entry
+	}
+	running := func(name, release string) *corev1.Pod { return pod(name, release, corev1.PodRunning) }
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{{
+		name: "a pod relabelled from one deployment to another leaves the first map",
+		steps: []step{{
+			name: "added to d1",
+			event: func(f *fixture, h cache.ResourceEventHandler) {
+				p := running("p", "sdp-d1")
+				f.pods.set(p)
+				h.OnAdd(p, false)
+			},
+			want: map[string]map[string]configdb.PodStatus{"d1": {"p": configdb.PodPending}},
+		}, {
+			name: "moved to d2",
+			event: func(f *fixture, h cache.ResourceEventHandler) {
+				p := running("p", "sdp-d2")
+				f.pods.set(p)
+				h.OnUpdate(running("p", "sdp-d1"), p)
+			},
+			want: map[string]map[string]configdb.PodStatus{"d1": {}, "d2": {"p": configdb.PodPending}},
+		}},
+	}, {
+		name: "a pod deleted while the watch was down (tombstone) leaves the map",
+		steps: []step{{
+			name: "two pods",
+			event: func(f *fixture, h cache.ResourceEventHandler) {
+				for _, n := range []string{"p", "q"} {
+					p := running(n, "sdp-d1")
+					f.pods.set(p)
+					h.OnAdd(p, false)
+				}
+			},
+			want: map[string]map[string]configdb.PodStatus{"d1": {"p": configdb.PodPending, "q": configdb.PodPending}},
+		}, {
+			name: "p gone, known from a re-list",
+			event: func(f *fixture, h cache.ResourceEventHandler) {
+				f.pods.del("p")
+				h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: running("p", "sdp-d1")})
+			},
+			want: map[string]map[string]configdb.PodStatus{"d1": {"q": configdb.PodPending}},
+		}},
+	}, {
+		name: "pods of no known deployment write nothing",
+		steps: []step{{
+			name: "pods of a missing, a non-helm, a foreign and no deployment",
+			event: func(f *fixture, h cache.ResourceEventHandler) {
+				for _, p := range []*corev1.Pod{running("a", "sdp-ghost"), running("b", "sdp-other"), running("c", "x-d1"), running("d", ""), running("e", "sdp-bad_id")} {
+					f.pods.set(p)
+					h.OnAdd(p, false)
+				}
+			},
+			want: map[string]map[string]configdb.PodStatus{"ghost": nil, "other": nil, "d1": nil},
+		}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.deployment("d1", "helm")
+			f.deployment("d2", "helm")
+			f.deployment("other", "slurm")
+			f.run()
+			h := f.m.EventHandler()
+			for _, s := range tc.steps {
+				s.event(f, h)
+				f.settle()
+				f.eventually(s.name, func() (bool, string) {
+					for id, want := range s.want {
+						pods, found, _ := f.state(id)
+						if want == nil && found || want != nil && (!found || !maps.Equal(pods, want)) {
+							return false, fmt.Sprintf("state of %s: found %v, pods %v; want %v", id, found, pods, want)
+						}
+					}
+					return true, ""
+				})
+			}
+		})
+	}
+}
+
+func TestIgnoredPodsAreCountedAndLoggedOnce(t *testing.T) {
+	f := newFixture(t)
+	f.run()
+	h := f.m.EventHandler()
+	for _, p := range []*corev1.Pod{pod("none", "", ""), pod("foreign", "other-x", ""), pod("bad", "sdp-bad_id", "")} {
+		h.OnAdd(p, false)
+		// Status changes of the same pod are not reported again.
+		q := p.DeepCopy()
+		q.Status.Phase = corev1.PodRunning
+		h.OnUpdate(p, q)
+	}
+	// A pod that gets a bad label later is.
+	h.OnUpdate(pod("late", "sdp-ok", ""), pod("late", "sdp-not_ok", ""))
+	f.settle()
+	for reason, want := range map[string]float64{podcache.NoReleaseLabel: 1, podcache.OtherPrefix: 1, podcache.InvalidID: 2} {
+		if got := testutil.ToFloat64(f.m.metrics.ignored.WithLabelValues(reason)); got != want {
+			t.Errorf("ignored_pods_total{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
+	logs := f.logText()
+	if n := strings.Count(logs, `"level":"WARN","msg":"pod ignored: its release label names no valid deployment id","pod":"bad"`); n != 1 {
+		t.Errorf("bad pod logged at warn %d times, want 1:\n%s", n, logs)
+	}
+}
+
+func TestOrphanState(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.deployment("kept", "helm")
+	f.deployment("other", "slurm")
+	raw := map[string]string{
+		"kept":  `{"pods": {}, "release": {"status": "deployed"}}`,
+		"other": `{"whatever": 1}`, // another deployer's, its entry exists
+		"gone":  `{"pods": {"x": "RUNNING"}}`,
+	}
+	for id, v := range raw {
+		if _, err := f.store.Client().Put(ctx, f.store.Layout().StateKey(id), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.run()
+	f.eventually("the sweep", func() (bool, string) {
+		ids, _, err := f.store.StateIDs(ctx)
+		return err == nil && strings.Join(ids, ",") == "kept,other", fmt.Sprint(ids, err)
+	})
+	// An entry deleted behind the store's back (not with its state): the
+	// delete event removes the state.
+	if _, err := f.store.Client().Delete(ctx, f.store.Layout().DeploymentKey("kept")); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually("kept's state removed", func() (bool, string) {
+		_, found, _ := f.state("kept")
+		return !found, "found"
+	})
+	if got := testutil.ToFloat64(f.m.metrics.orphans); got != 2 {
+		t.Errorf("orphan_states_removed_total = %v, want 2", got)
+	}
+}
+
+func TestReconcileEdgeCases(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// Known to the monitor, but the entry is gone (its delete event not yet
+	// seen): no state created, no retry.
+	f.m.known["vanished"] = true
+	f.pods.set(pod("v", "sdp-vanished", corev1.PodRunning))
+	if err := f.m.reconcile(ctx, "vanished"); err != nil {
+		t.Errorf("reconcile of a deployment that went: %v", err)
+	}
+	if _, found, _ := f.state("vanished"); found {
+		t.Error("state created for a deployment without an entry")
+	}
+	// A state entry that is not JSON: left as it is, not retried.
+	f.deployment("broken", "helm")
+	f.m.known["broken"] = true
+	f.pods.set(pod("b", "sdp-broken", corev1.PodRunning))
+	key := f.store.Layout().StateKey("broken")
+	if _, err := f.store.Client().Put(ctx, key, "[1, 2]"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.reconcile(ctx, "broken"); !errors.Is(err, controller.ErrPermanent) || !errors.Is(err, configdb.ErrBadState) {
+		t.Errorf("reconcile over a bad state entry: %v, want a permanent ErrBadState", err)
+	}
+	if resp, _ := f.store.Client().Get(ctx, key); len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "[1, 2]" {
+		t.Errorf("bad state entry overwritten: %v", resp.Kvs)
+	}
+	// etcd away: the error is returned (the queue retries it), nothing lost.
+	f.deployment("later", "helm")
+	f.m.known["later"] = true
+	f.pods.set(pod("l", "sdp-later", corev1.PodPending))
+	f.m.enqueue("later", true)
+	f.etcd.Stop()
+	shortCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := f.m.reconcile(shortCtx, "later"); err == nil {
+		t.Fatal("reconcile with etcd away succeeded")
+	}
+	f.etcd.Restart()
+	if err := f.m.reconcile(ctx, "later"); err != nil {
+		t.Fatalf("reconcile after etcd came back: %v", err)
+	}
+	if pods, _, _ := f.state("later"); pods["l"] != configdb.PodPending {
+		t.Errorf("state of later after etcd came back: %v", pods)
+	}
+	// The latency of the failed attempt's event was kept for the write.
+	if n := f.observed(); n != 1 {
+		t.Errorf("%d latencies observed, want 1 (the failed attempt's event, written later)", n)
+	}
+}
