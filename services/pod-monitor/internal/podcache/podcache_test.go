@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
@@ -50,4 +51,51 @@ func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzTrimAndClassify: whatever a pod's labels and status hold, trimming
+// changes neither its reported status nor its deployment, and a pod either
+// names a deployment or gets a reason why not.
+func FuzzTrimAndClassify(f *testing.F) {
+	f.Add("sdp", "sdp-d1", "", "Running", "True", false)
+	f.Add("sdp", "", "sdp-bad_id", "Pending", "False", true)
+	f.Add("", "x", "y", "Unknown", "", false)
+	f.Add("p", "p-", "p-p-", "", "True", true)
+	f.Fuzz(func(t *testing.T, prefix, instance, release, phase, ready string, deleting bool) {
+		labels := map[string]string{}
+		if instance != "" {
+			labels[configdb.LabelInstance] = instance
+		}
+		if release != "" {
+			labels[configdb.LabelRelease] = release
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: labels},
+			Status: corev1.PodStatus{Phase: corev1.PodPhase(phase), Conditions: []corev1.PodCondition{
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionStatus(ready)}}}}
+		if deleting {
+			now := metav1.Now()
+			pod.DeletionTimestamp = &now
+		}
+		out, err := Trim(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := out.(*corev1.Pod)
+		if got, want := configdb.PodStatusOf(tp), configdb.PodStatusOf(pod); got != want {
+			t.Errorf("status %s after trim, %s before", got, want)
+		}
+		c := &Cache{prefix: prefix}
+		wantID, ok := configdb.DeploymentIDOfPod(labels, prefix)
+		for _, obj := range []any{pod, tp, cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: tp}} {
+			id, ignored := c.Classify(obj)
+			if id != wantID || (ignored == "") != ok {
+				t.Errorf("Classify(%T) = %q, %q; want id %q (ok %v)", obj, id, ignored, wantID, ok)
+			}
+			switch ignored {
+			case "", NoReleaseLabel, OtherPrefix, InvalidID:
+			default:
+				t.Errorf("unknown reason %q", ignored)
+			}
+		}
+	})
 }
