@@ -25,12 +25,16 @@ type Options struct {
 	// DBResync is how often the owned /resource/ entries are re-read from
 	// the config DB to repair changes made there by others.
 	DBResync time.Duration
+	// DBTimeout bounds the config DB calls of one reconcile.
+	DBTimeout time.Duration
 }
 
 // Bind registers the options on fs.
 func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.DBResync, "db-resync", 10*time.Minute,
 		"how often the owned /resource/ entries are re-read from the config DB, to repair changes made there by others (0: only at start and after errors)")
+	fs.DurationVar(&o.DBTimeout, "db-timeout", 10*time.Second,
+		"time limit of the config DB calls of one reconcile; when it runs out the reconcile is retried with backoff")
 }
 
 // New builds the resource-monitor and returns the function that runs it
@@ -63,7 +67,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		if !cache.WaitForCacheSync(ctx.Done(), nads.HasSynced) {
 			return nil
 		}
-		m := mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync}, metrics, rt.Registry)
+		m := mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync, Timeout: opts.DBTimeout}, metrics, rt.Registry)
 		// Registering on a running informer replays every cached NAD as an
 		// add: the first reconcile of the term sees them all.
 		reg, err := nads.Informer().AddEventHandler(m.EventHandler())

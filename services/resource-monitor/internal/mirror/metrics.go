@@ -36,9 +36,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from the first NAD change not yet mirrored to the end of the reconcile that wrote it.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
+	// Every series from the start, at 0, so that rates and alerts work
+	// before the first event.
 	for _, r := range []string{"invalid_json", "invalid_config", "no_subnet"} {
 		m.parseErrors.WithLabelValues(r)
 	}
+	for _, op := range []string{"put", "delete"} {
+		m.writes.WithLabelValues("network", op)
+		m.writes.WithLabelValues("supernet", op)
+		m.dbErrors.WithLabelValues(op)
+	}
+	m.dbErrors.WithLabelValues("list")
 	reg.MustRegister(m.nads, m.supernets, m.nadsRejected, m.snRejected, m.parseErrors, m.writes, m.dbErrors, m.latency)
 	return m
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// never). Between re-reads the mirror trusts its own view, so that a
 	// NAD change costs only its writes, and idle costs nothing.
 	Resync time.Duration
+	// Timeout bounds the config DB calls of one reconcile (default 10s):
+	// with etcd away they would otherwise wait for it, and the failure
+	// would be neither logged nor counted.
+	Timeout time.Duration
 	// Writers bounds the writes of one reconcile that run in parallel.
 	Writers int
 }
@@ -80,6 +84,8 @@ type Mirror struct {
 	parsed map[string]parseResult
 	// supernetErrors are the supernet problems already reported.
 	supernetErrors map[string]string
+	// inSync is set by the first successful reconcile of the term.
+	inSync bool
 }
 
 type parseResult struct {
@@ -94,6 +100,9 @@ type parseResult struct {
 func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 	if cfg.Writers <= 0 {
 		cfg.Writers = 8
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
 	}
 	return &Mirror{
 		cfg:            cfg,
@@ -136,6 +145,7 @@ func (m *Mirror) changed() {
 // would be removed.
 func (m *Mirror) Run(ctx context.Context) error {
 	defer m.clearGauges()
+	m.cfg.Log.Info("mirroring NetworkAttachmentDefinitions into /resource/", "selector", nadcache.Selector)
 	// The first reconcile of a term reads the config DB afresh: entries
 	// left by a previous term, or a crash, that no NAD backs go now.
 	m.queue.Add(key)
@@ -174,7 +184,7 @@ func (m *Mirror) reconcile(ctx context.Context, _ string) error {
 	want := resources.Build(nads)
 	m.reportSupernets(want.SupernetErrors)
 
-	written, err := m.sync(ctx, want.Entries)
+	written, removed, err := m.sync(ctx, want.Entries)
 	if err != nil {
 		if !since.IsZero() {
 			m.mu.Lock()
@@ -189,15 +199,22 @@ func (m *Mirror) reconcile(ctx context.Context, _ string) error {
 	m.metrics.supernets.Set(float64(want.Supernets))
 	m.metrics.nadsRejected.Set(float64(rejected))
 	m.metrics.snRejected.Set(float64(len(want.SupernetErrors)))
-	if written > 0 && !since.IsZero() {
+	if written+removed > 0 && !since.IsZero() {
 		m.metrics.latency.Observe(time.Since(since).Seconds())
+	}
+	if !m.inSync {
+		m.inSync = true
+		m.cfg.Log.Info("resource entries in sync", "nads", want.Networks, "supernets", want.Supernets, "nads_rejected", rejected,
+			"written", written, "removed", removed)
 	}
 	return nil
 }
 
 // sync makes the owned entries in the config DB equal to want and returns
-// how many it changed.
-func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (int, error) {
+// how many it wrote and removed.
+func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (written, removed int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	defer cancel()
 	if m.stale.Swap(false) {
 		m.view = nil
 	}
@@ -205,7 +222,7 @@ func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (i
 		list, err := m.cfg.Store.ListResources(ctx)
 		if err != nil {
 			m.metrics.dbErrors.WithLabelValues("list").Inc()
-			return 0, fmt.Errorf("read owned /resource/ entries: %w", err)
+			return 0, 0, fmt.Errorf("read owned /resource/ entries: %w", err)
 		}
 		view := make(map[string]configdb.Resource, len(list.Resources)+len(list.Undecodable))
 		for id, r := range list.Resources {
@@ -219,7 +236,7 @@ func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (i
 	}
 	put, del := resources.Diff(want, m.view)
 	if len(put)+len(del) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	// Writes go in parallel: a NAD change usually touches its own entry
 	// and its supernet's, and each write is an etcd round trip.
@@ -248,7 +265,6 @@ func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (i
 	}
 	_ = g.Wait()
 	var errs []error
-	written := 0
 	for _, res := range results {
 		op := "put"
 		if res.r == nil {
@@ -267,11 +283,12 @@ func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (i
 		if !res.changed {
 			continue
 		}
-		written++
 		m.metrics.writes.WithLabelValues(kindOf(res.id), op).Inc()
 		if op == "put" {
+			written++
 			m.cfg.Log.Info("resource entry written", "entry", res.id)
 		} else {
+			removed++
 			m.cfg.Log.Info("resource entry removed", "entry", res.id)
 		}
 	}
@@ -279,9 +296,9 @@ func (m *Mirror) sync(ctx context.Context, want map[string]configdb.Resource) (i
 		// What the config DB holds is uncertain now (a write may have
 		// raced another writer): read it again on the retry.
 		m.view = nil
-		return written, fmt.Errorf("mirror NADs into /resource/: %w", errors.Join(errs...))
+		return written, removed, fmt.Errorf("mirror NADs into /resource/: %w", errors.Join(errs...))
 	}
-	return written, nil
+	return written, removed, nil
 }
 
 func kindOf(id string) string {
