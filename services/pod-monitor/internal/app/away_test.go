@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+)
+
+// The API server stops answering for a while (SIGSTOP, as a hung or
+// partitioned server looks from the client). The monitor keeps working
+// from its cache: a deployment written meanwhile gets the map of its pods
+// that already exist. When the server answers again, pod changes flow as
+// before.
+func TestAPIServerAway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	own := cptest.Start(t, ctx, localcp.Options{})
+	e := newEnv(t)
+	e.cfg = own.RESTConfig()
+	e.cs = kubernetes.NewForConfigOrDie(e.cfg)
+	if _, err := e.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.deployment("before")
+	e.pod("a", instance("sdp-before"))
+	e.pod("b", instance("sdp-during"))
+	e.setStatus("b", corev1.PodRunning, nil)
+	e.start()
+	e.waitPods("before", "a", is("a", configdb.PodPending))
+
+	pid := own.PIDs()["kube-apiserver"]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	e.deployment("during")
+	e.waitPods("during", "map from the cache while the API server is away", is("b", configdb.PodPending))
+	time.Sleep(5 * time.Second)
+	_ = syscall.Kill(pid, syscall.SIGCONT)
+	stopped = false
+	yes := true
+	e.setStatus("a", corev1.PodRunning, &yes)
+	e.waitPods("before", "a change after the API server came back", is("a", configdb.PodRunning))
+	e.pod("c", instance("sdp-during"))
+	e.waitPods("during", "a new pod after the API server came back", is("c", configdb.PodPending))
+}
+
+// Leadership lost and won again in the same process: the second term
+// starts from the cache (which kept running) and from what changed in the
+// DB meanwhile; nothing is written between terms.
+func TestSecondTermOfLeadership(t *testing.T) {
+	e := newEnv(t)
+	store, _ := configdb.NewStore(e.etcd.Client(t), "")
+	rt := servicetest.Runtime(t, "pod-monitor", e.env, store)
+	lead, err := New(rt, e.cfg, Options{Workers: 2, Resync: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := func() (end func()) {
+		ctx, cancel := context.WithCancel(rt.Context())
+		done := make(chan error, 1)
+		go func() { done <- lead(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("term: %v", err)
+			}
+		}
+	}
+	e.deployment("d")
+	e.pod("a", instance("sdp-d"))
+	end := term()
+	e.waitPods("d", "first term", is("a", configdb.PodPending))
+	end()
+	// Between terms: a pod changes, a deployment comes, another goes.
+	e.setStatus("a", corev1.PodFailed, nil)
+	e.deployment("new")
+	e.pod("n", instance("sdp-new"))
+	if _, err := e.store.Client().Delete(context.Background(), e.store.Layout().DeploymentKey("d")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st, _, _ := e.store.GetState(context.Background(), "new"); len(st.Pods) != 0 {
+		t.Fatalf("written while no term was running: %v", st.Pods)
+	}
+	end = term()
+	defer end()
+	e.waitPods("new", "second term", is("n", configdb.PodPending))
+	e.waitPods("d", "orphan of the gap removed", func(_ map[string]configdb.PodStatus, found bool) bool { return !found })
+}
