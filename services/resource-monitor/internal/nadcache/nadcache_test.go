@@ -1,0 +1,98 @@
+package nadcache
+
+import (
+	"reflect"
+	"sort"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
+)
+
+func obj(ns, name string, labels map[string]string, spec map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1",
+		"kind":       "NetworkAttachmentDefinition",
+		"metadata": map[string]any{
+			"name": name, "namespace": ns, "resourceVersion": "7", "uid": "u-1",
+			"annotations":   map[string]any{"k8s.v1.cni.cncf.io/resourceName": "x"},
+			"managedFields": []any{map[string]any{"manager": "kubectl"}},
+		},
+	}}
+	if spec != nil {
+		u.Object["spec"] = spec
+	}
+	u.SetLabels(labels)
+	return u
+}
+
+func TestTrimAndFromObject(t *testing.T) {
+	labels := map[string]string{LabelAvailable: "true", LabelSupernet: "sn", "team": "x"}
+	tests := []struct {
+		name string
+		in   *unstructured.Unstructured
+		want NAD
+	}{
+		{"config and supernet", obj("sdp", "a", labels, map[string]any{"config": `{"type":"macvlan"}`}),
+			NAD{Namespace: "sdp", Name: "a", ResourceVersion: "7", Supernet: "sn", Config: `{"type":"macvlan"}`, HasConfig: true}},
+		{"no supernet label", obj("sdp", "b", map[string]string{LabelAvailable: "true"}, map[string]any{"config": "{}"}),
+			NAD{Namespace: "sdp", Name: "b", ResourceVersion: "7", Config: "{}", HasConfig: true}},
+		{"no spec", obj("sdp", "c", labels, nil),
+			NAD{Namespace: "sdp", Name: "c", ResourceVersion: "7", Supernet: "sn"}},
+		{"config not a string", obj("sdp", "d", labels, map[string]any{"config": map[string]any{"type": "macvlan"}}),
+			NAD{Namespace: "sdp", Name: "d", ResourceVersion: "7", Supernet: "sn"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Trim(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := out.(*unstructured.Unstructured)
+			if u.GetAnnotations() != nil || u.GetManagedFields() != nil {
+				t.Errorf("annotations or managed fields kept: %v", u.Object["metadata"])
+			}
+			if _, ok := u.GetLabels()["team"]; ok {
+				t.Errorf("label not read by the service kept: %v", u.GetLabels())
+			}
+			// Read back from the trimmed object: what an entry needs survived.
+			for _, o := range []any{u, cache.DeletedFinalStateUnknown{Key: "x", Obj: u}} {
+				got, ok := FromObject(o)
+				if !ok || got != tt.want {
+					t.Errorf("FromObject(%T) = %+v, %v; want %+v", o, got, ok, tt.want)
+				}
+			}
+		})
+	}
+	if _, ok := FromObject("not an object"); ok {
+		t.Error("FromObject accepted a string")
+	}
+	if out, err := Trim("tombstone-like"); err != nil || out != "tombstone-like" {
+		t.Errorf("Trim changed a non-object: %v, %v", out, err)
+	}
+}
+
+// List keeps only labelled NADs even if the cache holds others (the API
+// server filters by the selector; this is the second line).
+func TestListOnlyLabelled(t *testing.T) {
+	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	c := &Cache{informer: inf}
+	for _, o := range []*unstructured.Unstructured{
+		obj("a", "yes", map[string]string{LabelAvailable: "true"}, map[string]any{"config": "{}"}),
+		obj("b", "false", map[string]string{LabelAvailable: "false"}, map[string]any{"config": "{}"}),
+		obj("b", "none", nil, map[string]any{"config": "{}"}),
+		obj("b", "yes", map[string]string{LabelAvailable: "true", LabelSupernet: "s"}, nil),
+	} {
+		if err := inf.GetStore().Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys []string
+	for _, n := range c.List() {
+		keys = append(keys, n.Key())
+	}
+	sort.Strings(keys)
+	if want := []string{"a/yes", "b/yes"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("List = %v, want %v", keys, want)
+	}
+}
