@@ -27,6 +27,9 @@ const (
 	benchNADs      = 200
 	benchSupernets = 20
 	benchIdle      = 10 * time.Second
+	// benchCIDRRounds rounds of 2×benchSupernets changes that grow and
+	// shrink a supernet's CIDR.
+	benchCIDRRounds = 5
 )
 
 var benchRuns atomic.Int32
@@ -38,8 +41,11 @@ var benchRuns atomic.Int32
 // shows that NAD's entry rewritten; the time is taken from just before the
 // patch is sent, so it includes the API server's write and the informer's
 // watch. Reported: p50-ms and p99-ms of that, etcd writes per change
-// (events on /resource/ while changing), and etcd writes over 10 s idle
-// afterwards (idle-writes, measured only when b.N > 1).
+// (events on /resource/ while changing); then (only when b.N > 1)
+// cidr-p50-ms and cidr-p99-ms of changes that grow or shrink a supernet's
+// CIDR, until both the NAD's and the supernet's entries are rewritten, with
+// their writes per change; and etcd writes over 10 s idle afterwards
+// (idle-writes).
 //
 //	go test -run '^$' -bench NADChangeToEntry -benchtime 300x ./cmd/resource-monitor
 func BenchmarkNADChangeToEntry(b *testing.B) {
@@ -63,10 +69,12 @@ func BenchmarkNADChangeToEntry(b *testing.B) {
 			b.Errorf("delete the benchmark's NADs: %v", err)
 		}
 	})
-	config := func(i, end int) string {
+	// configIn puts NAD i's /24 in 10.<second>.0.0/16.
+	configIn := func(i, second, end int) string {
 		return fmt.Sprintf(`{"cniVersion":"0.3.1","name":"bench-%d","type":"macvlan","master":"eth1","ipam":{"type":"whereabouts","range":"10.%d.%d.0/24","range_start":"10.%d.%d.10","range_end":"10.%d.%d.%d","gateway":"10.%d.%d.1"}}`,
-			i, 100+i/250, i%250, 100+i/250, i%250, 100+i/250, i%250, end, 100+i/250, i%250)
+			i, second, i%250, second, i%250, second, i%250, end, second, i%250)
 	}
+	config := func(i, end int) string { return configIn(i, 100+i/250, end) }
 	for i := range benchNADs {
 		sn := fmt.Sprintf("bench-sn-%d", i%benchSupernets)
 		if _, err := nads.Create(ctx, nadtest.NAD(ns, fmt.Sprintf("bench-%d", i), nadtest.Labels(sn), config(i, 200)), metav1.CreateOptions{}); err != nil {
@@ -168,6 +176,64 @@ drain:
 	}
 	b.ReportMetric(float64(writes)/float64(b.N), "writes/change")
 	b.ReportMetric(0, "ns/op")
+
+	if b.N > 1 {
+		// Changes that move a supernet's CIDR: one member of each supernet
+		// moves its subnet out of 10.100.0.0/16, so that the supernet
+		// grows to 10.100.0.0/15, then back, so that it shrinks again;
+		// each change waits for both its own entry and its supernet's (2
+		// writes, issued in parallel).
+		var cidrLat []time.Duration
+		cidrWrites := 0
+		for round := range benchCIDRRounds {
+			for j := range 2 * benchSupernets {
+				n := (round*benchSupernets + j%benchSupernets) % benchNADs
+				second := 101
+				if j >= benchSupernets {
+					second = 100
+				}
+				name := fmt.Sprintf("bench-%d", n)
+				pending := map[string]bool{
+					store.Layout().Key(configdb.ResourceDir + configdb.NetworkResourceID(ns, name)):                                      true,
+					store.Layout().Key(configdb.ResourceDir + configdb.SupernetResourceID(fmt.Sprintf("bench-sn-%d", n%benchSupernets))): true,
+				}
+				patch := fmt.Sprintf(`{"spec":{"config":%q}}`, configIn(n, second, 200))
+				start := time.Now()
+				if _, err := nads.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				timeout := time.After(10 * time.Second)
+				for len(pending) > 0 {
+					select {
+					case k, ok := <-events:
+						if !ok {
+							b.Fatal("etcd watch ended")
+						}
+						cidrWrites++
+						delete(pending, k)
+					case <-timeout:
+						b.Fatalf("entries %v not rewritten within 10s of the NAD patch", pending)
+					}
+				}
+				cidrLat = append(cidrLat, time.Since(start))
+			}
+		}
+		slices.Sort(cidrLat)
+		cq := func(f float64) float64 { return float64(cidrLat[int(f*float64(len(cidrLat)-1))].Microseconds()) / 1000 }
+		b.ReportMetric(cq(0.5), "cidr-p50-ms")
+		b.ReportMetric(cq(0.99), "cidr-p99-ms")
+		settle := time.After(500 * time.Millisecond)
+	drainCIDR:
+		for {
+			select {
+			case <-events:
+				cidrWrites++
+			case <-settle:
+				break drainCIDR
+			}
+		}
+		b.ReportMetric(float64(cidrWrites)/float64(len(cidrLat)), "cidr-writes/change")
+	}
 
 	if b.N > 1 {
 		idle := 0
