@@ -54,12 +54,21 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	metrics := mirror.NewMetrics(rt.Registry)
 	go nads.Run(rt.Context())
 
-	var leading atomic.Bool
+	var (
+		leading atomic.Bool
+		current atomic.Pointer[mirror.Mirror] // of this term, nil between terms
+	)
 	rt.Health.AddReadiness("nad-informer", func(context.Context) error {
-		if leading.Load() && !nads.HasSynced() {
+		if !leading.Load() {
+			return nil // a standby replica is ready to take over
+		}
+		if !nads.HasSynced() {
 			return fmt.Errorf("NetworkAttachmentDefinitions not listed yet")
 		}
-		return nil // a standby replica is ready to take over
+		if m := current.Load(); m == nil || !m.InSync() {
+			return fmt.Errorf("resource entries not reconciled yet in this term")
+		}
+		return nil
 	})
 	return func(ctx context.Context) error {
 		leading.Store(true)
@@ -68,6 +77,8 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 			return nil
 		}
 		m := mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync, Timeout: opts.DBTimeout}, metrics, rt.Registry)
+		current.Store(m)
+		defer current.Store(nil)
 		// Registering on a running informer replays every cached NAD as an
 		// add: the first reconcile of the term sees them all.
 		reg, err := nads.Informer().AddEventHandler(m.EventHandler())

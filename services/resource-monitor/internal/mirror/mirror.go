@@ -70,6 +70,9 @@ type Mirror struct {
 	since time.Time
 
 	stale atomic.Bool
+	// synced is set once a reconcile of the term has succeeded, for
+	// readiness: until then the entries may not match the NADs.
+	synced atomic.Bool
 
 	// The rest is touched only by reconcile, which the queue never runs
 	// twice at once for one key.
@@ -130,6 +133,10 @@ func (m *Mirror) EventHandler() cache.ResourceEventHandler {
 		DeleteFunc: func(any) { m.changed() },
 	}
 }
+
+// InSync reports whether a reconcile of this term has succeeded: the
+// entries have matched the NADs at least once.
+func (m *Mirror) InSync() bool { return m.synced.Load() }
 
 func (m *Mirror) changed() {
 	m.mu.Lock()
@@ -204,6 +211,7 @@ func (m *Mirror) reconcile(ctx context.Context, _ string) error {
 	}
 	if !m.inSync {
 		m.inSync = true
+		m.synced.Store(true)
 		m.cfg.Log.Info("resource entries in sync", "nads", want.Networks, "supernets", want.Supernets, "nads_rejected", rejected,
 			"written", written, "removed", removed)
 	}

@@ -1,0 +1,69 @@
+package mirror
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/resources"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+)
+
+// InSync (readiness of a leader) turns true only once a reconcile has
+// succeeded: not while the config DB cannot be read at the start of a
+// term, and as soon as it can.
+func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
+	srv := etcdtest.Start(t)
+	store, err := configdb.NewStore(srv.Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nads := &fakeNADs{}
+	nads.set(nad("a", "1", cfgA))
+	srv.Stop()
+
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	m := New(Config{Store: store, NADs: nads, Log: log, Timeout: 300 * time.Millisecond}, NewMetrics(reg), reg)
+	if m.InSync() {
+		t.Fatal("in sync before running")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	waitFor(t, "a failed read of the config DB", func() bool {
+		return testutil.ToFloat64(m.metrics.dbErrors.WithLabelValues("list")) >= 1
+	})
+	if m.InSync() {
+		t.Error("in sync although the config DB could not be read")
+	}
+	srv.Restart()
+	waitFor(t, "in sync after the config DB came back", m.InSync)
+	got, err := store.ListResources(context.Background())
+	if err != nil || len(got.Resources) != 2 || !resources.Equal(got.Resources[entryA.ID()], entryA) || !resources.Equal(got.Resources[snA.ID()], snA) {
+		t.Errorf("entries once in sync: %v %v", got.Resources, err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
