@@ -393,7 +393,7 @@ func TestBrokenConfigs(t *testing.T) {
 	}
 	e.waitLog("mixed supernet", `"msg":"supernet has no covering CIDR`, `"supernet":"mixed"`)
 	for reason, want := range map[string]float64{"invalid_json": 2, "no_subnet": 2, "invalid_config": 1} {
-		if got := e.metric("sdp_helmdeploy_resource_monitor_nad_parse_errors_total", "reason", reason); got != want {
+		if got := e.metric("sdp_helmdeploy_resource_monitor_parse_errors_total", "reason", reason); got != want {
 			t.Errorf("parse errors %s: %v, want %v", reason, got, want)
 		}
 	}
@@ -413,7 +413,7 @@ func TestBrokenConfigs(t *testing.T) {
 		netEntry(e.ns2, "v4", "mixed", "10.70.9.0/24"), snEntry("mixed", "10.70.9.0/24", e.ns2+"/v4"),
 	))
 	e.waitLog("fixed", `"msg":"NAD config usable again"`, `"nad":"not-json"`)
-	if got := e.metric("sdp_helmdeploy_resource_monitor_nad_parse_errors_total", "reason", "invalid_json"); got != 3 {
+	if got := e.metric("sdp_helmdeploy_resource_monitor_parse_errors_total", "reason", "invalid_json"); got != 3 {
 		t.Errorf("invalid_json after breaking good: %v, want 3", got)
 	}
 }

@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		supernets:    gauge("supernets_mirrored", "Supernets that have their resource entry, as of the last reconcile of this replica's term (0 when not leading)."),
 		nadsRejected: gauge("nads_rejected", "Labelled NADs that get no resource entry because their CNI config is unusable."),
 		snRejected:   gauge("supernets_rejected", "Supernets that get no resource entry because no one CIDR covers their members (IPv4 and IPv6 mixed)."),
-		parseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "nad_parse_errors_total",
+		parseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "parse_errors_total",
 			Help: "NAD configs rejected, once per version of the NAD, by reason (invalid_json, invalid_config, no_subnet)."}, []string{"reason"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "writes_total",
 			Help: "Changes made to resource entries in the config DB, by entry kind (network, supernet) and operation (put, delete)."}, []string{"kind", "op"}),
