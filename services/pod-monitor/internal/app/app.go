@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -39,15 +38,15 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if os.Getenv("GOGC") == "" {
 		// A small, steady heap (a cache of trimmed pods) whose garbage comes
 		// from decoding pod events: collecting at 50 % growth instead of
-		// 100 % kept resident memory at 5,000 pods near 64 MiB instead of
-		// 70–78 MiB, for a little CPU (docs/benchmarks/pod-monitor.md).
+		// 100 % measured 46 MiB resident at 5,000 pods instead of 52 MiB,
+		// for a little CPU (docs/benchmarks/pod-monitor.md).
 		debug.SetGCPercent(50)
 	}
-	cs, err := corev1client.NewForConfig(cfg)
+	lw, err := podcache.ListWatch(cfg, rt.Env.HelmNamespace)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
-	pods, err := podcache.New(cs, rt.Env.HelmNamespace, rt.Env.HelmPrefix, opts.Resync)
+	pods, err := podcache.New(lw, rt.Env.HelmPrefix, opts.Resync)
 	if err != nil {
 		return nil, err
 	}

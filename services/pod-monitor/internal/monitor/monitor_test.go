@@ -17,7 +17,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
@@ -42,7 +41,7 @@ type fakePods struct {
 }
 
 func newFakePods(t *testing.T) *fakePods {
-	c, err := podcache.New(fake.NewClientset().CoreV1(), "ns", prefix, 0)
+	c, err := podcache.New(&cache.ListWatch{}, prefix, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

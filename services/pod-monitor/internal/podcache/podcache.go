@@ -12,9 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -28,19 +25,9 @@ type Cache struct {
 	prefix   string
 }
 
-// New returns a cache of the pods in namespace; prefix is SDP_HELM_PREFIX.
-// It takes the core/v1 client alone: the whole clientset and informer
-// factory would link and register every API group, which measured as
-// most of this small service's resident memory.
-func New(pods corev1client.PodsGetter, namespace, prefix string, resync time.Duration) (*Cache, error) {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return pods.Pods(namespace).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return pods.Pods(namespace).Watch(ctx, o)
-		},
-	}
+// New returns a cache of the pods that lw lists (see ListWatch); prefix
+// is SDP_HELM_PREFIX.
+func New(lw cache.ListerWatcher, prefix string, resync time.Duration) (*Cache, error) {
 	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, resync, cache.Indexers{})
 	if err := inf.SetTransform(Trim); err != nil {
 		return nil, fmt.Errorf("pod informer: %w", err)
