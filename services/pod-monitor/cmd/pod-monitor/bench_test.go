@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -117,6 +122,7 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	// One real change at a time.
 	var lat, apiWrite []time.Duration
 	w0 = states.writes.Load()
+	histBefore := mon.latencies(b)
 	changes := 0
 	for b.Loop() {
 		i := (changes * 7919) % nPods
@@ -144,6 +150,7 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	b.StopTimer()
 	time.Sleep(time.Second)
 	perChange := float64(states.writes.Load()-w0) / float64(changes)
+	histAfter := mon.latencies(b)
 
 	// Bursts: every pod of a deployment changed at once, as when a
 	// deployment's workers all start; the monitor may coalesce them.
@@ -175,12 +182,17 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	time.Sleep(time.Second)
 	burstPerChange := float64(states.writes.Load()-w0) / float64(burstChanges)
 
-	rss, hwm, anon := procStatus(b, mon.Process.Pid)
+	rss, hwm, anon := procStatus(b, mon.cmd.Process.Pid)
 	b.ReportMetric(quantile(lat, 0.5), "p50-ms")
 	b.ReportMetric(quantile(lat, 0.99), "p99-ms")
 	b.ReportMetric(quantile(lat, 1), "max-ms")
-	// The part of it that is the API server's own write.
+	// The part of it that is the API server's own write, and the part
+	// from the monitor's informer event to its write, as the monitor's
+	// histogram has it (bucket upper bounds).
 	b.ReportMetric(quantile(apiWrite, 0.5), "api-p50-ms")
+	b.ReportMetric(quantile(apiWrite, 0.99), "api-p99-ms")
+	b.ReportMetric(bucketQuantile(histBefore, histAfter, 0.5), "monitor-p50-ms-le")
+	b.ReportMetric(bucketQuantile(histBefore, histAfter, 0.99), "monitor-p99-ms-le")
 	b.ReportMetric(perChange, "writes/change")
 	b.ReportMetric(burstPerChange, "writes/burst-change")
 	b.ReportMetric(float64(idleWrites), "idle-writes/5s")
@@ -209,7 +221,12 @@ func envInt(b *testing.B, name string, def int) int {
 
 // startMonitor runs the binary as its own process, so that its memory is
 // measured alone, without leader election (one replica).
-func startMonitor(b *testing.B, bin string, env ...string) *exec.Cmd {
+type monitorProc struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+}
+
+func startMonitor(b *testing.B, bin string, env ...string) *monitorProc {
 	cmd := exec.Command(bin, "--http-addr=127.0.0.1:0", "--leader-elect=false")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	// GOGC / GOMEMLIMIT from the benchmark's environment reach the monitor,
@@ -219,8 +236,8 @@ func startMonitor(b *testing.B, bin string, env ...string) *exec.Cmd {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	var logs lockedBuffer
-	cmd.Stderr = &logs
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -231,7 +248,62 @@ func startMonitor(b *testing.B, bin string, env ...string) *exec.Cmd {
 			b.Logf("pod-monitor logs:\n%s", logs.String())
 		}
 	})
-	return cmd
+	return &monitorProc{cmd: cmd, logs: logs}
+}
+
+// latencies reads the monitor's own event → write histogram from its
+// /metrics: cumulative counts by upper bound (seconds).
+func (p *monitorProc) latencies(b *testing.B) map[float64]float64 {
+	var addr string
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"serving metrics and health"`) {
+			var m struct{ Addr string }
+			if json.Unmarshal([]byte(line), &m) == nil {
+				addr = m.Addr
+			}
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	counts := map[float64]float64{}
+	const name = `sdp_helmdeploy_pod_monitor_event_to_write_seconds_bucket{le="`
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok {
+			continue
+		}
+		le, value, _ := strings.Cut(rest, `"} `)
+		bound, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(value, 64)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("bad bucket line %q", line)
+		}
+		counts[bound] = n
+	}
+	if len(counts) == 0 {
+		b.Fatal("no event_to_write_seconds histogram in /metrics")
+	}
+	return counts
+}
+
+// bucketQuantile is the upper bound, in milliseconds, of the bucket that
+// holds the q-quantile of the observations made between two scrapes.
+func bucketQuantile(before, after map[float64]float64, q float64) float64 {
+	bounds := slices.Sorted(maps.Keys(after))
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	for _, le := range bounds {
+		if after[le]-before[le] >= q*total {
+			return le * 1000
+		}
+	}
+	return math.Inf(1)
 }
 
 type lockedBuffer struct {
