@@ -172,6 +172,7 @@ func BenchmarkNADChangeToEntry(b *testing.B) {
 	// reconcile that wrote the entry, as its histogram has it.
 	if sum, count := scrape(b, p, "sdp_helmdeploy_resource_monitor_event_to_write_seconds_sum"), scrape(b, p, "sdp_helmdeploy_resource_monitor_event_to_write_seconds_count"); count > 0 {
 		b.ReportMetric(sum/count*1000, "svc-mean-ms")
+		b.ReportMetric(bucketQuantile(b, p, "sdp_helmdeploy_resource_monitor_event_to_write_seconds", 0.99)*1000, "svc-p99-le-ms")
 	}
 
 	// Writes that trail the last awaited one (there should be none: a
@@ -281,4 +282,42 @@ func scrape(b *testing.B, p *servicetest.Proc, name string) float64 {
 	}
 	b.Fatalf("%s not in /metrics", name)
 	return 0
+}
+
+// bucketQuantile is the upper bound of the histogram bucket that holds the
+// q quantile: with buckets doubling from 0.5 ms, within a factor of two.
+func bucketQuantile(b *testing.B, p *servicetest.Proc, name string, q float64) float64 {
+	b.Helper()
+	_, body, err := p.Get("/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	for line := range strings.Lines(body) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), name+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, n, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			b.Fatalf("bucket line %q", line)
+		}
+		lf, err1 := strconv.ParseFloat(le, 64)
+		nf, err2 := strconv.ParseFloat(n, 64)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("bucket line %q", line)
+		}
+		buckets = append(buckets, bucket{lf, nf})
+	}
+	if len(buckets) == 0 || buckets[len(buckets)-1].n == 0 {
+		b.Fatalf("%s: no observations", name)
+	}
+	total := buckets[len(buckets)-1].n
+	for _, bk := range buckets {
+		if bk.n >= q*total {
+			return bk.le
+		}
+	}
+	return buckets[len(buckets)-1].le
 }
