@@ -11,6 +11,8 @@ import (
 	"context"
 	"flag"
 
+	"k8s.io/klog/v2"
+
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/app"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
@@ -25,6 +27,9 @@ func main() {
 		kubeOpts.Bind(fs)
 		appOpts.Bind(fs)
 	}, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
+		// client-go logs through klog, which is global to the process: set
+		// here, once, so that every line is JSON in the service's logger.
+		klog.SetSlogLogger(rt.Log.With("component", "client-go"))
 		cfg, err := kubeOpts.RESTConfig()
 		if err != nil {
 			return nil, err

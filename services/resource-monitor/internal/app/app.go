@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/mirror"
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
@@ -40,9 +39,6 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 // New builds the resource-monitor and returns the function that runs it
 // for each term of leadership.
 func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
-	// client-go logs through klog; keep every line JSON, in the service's
-	// logger.
-	klog.SetSlogLogger(rt.Log.With("component", "client-go"))
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
