@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/klog/v2"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
@@ -207,6 +208,9 @@ func Main(name string, bind func(fs *flag.FlagSet), setup func(rt *Runtime) (fun
 	}
 	defer rt.Close()
 	rt.ctx = ctx
+	// client-go logs through klog, which is global to the process: routed
+	// here, once, so that every line of every service is JSON in its logger.
+	klog.SetSlogLogger(rt.Log.With("component", "client-go"))
 	lead, err := setup(rt)
 	if err != nil {
 		rt.Log.Error("cannot start", "error", err)

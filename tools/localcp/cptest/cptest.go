@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
@@ -136,4 +137,19 @@ func failOrSkip(t testing.TB, err error) {
 	default:
 		t.Fatalf("cptest: local control plane did not start: %v", err)
 	}
+}
+
+// PauseAPIServer stops the control plane's kube-apiserver with SIGSTOP, as
+// a hung or partitioned server looks from its clients, and returns the
+// function that resumes it (also called at the end of the test).
+func PauseAPIServer(t testing.TB, cp *localcp.ControlPlane) (resume func()) {
+	t.Helper()
+	pid := cp.PIDs()["kube-apiserver"]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("pause kube-apiserver (pid %d): %v", pid, err)
+	}
+	var once sync.Once
+	resume = func() { once.Do(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) }
+	t.Cleanup(resume)
+	return resume
 }

@@ -8,26 +8,16 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/app"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
 func main() {
-	var (
-		kubeOpts kube.Options
-		appOpts  app.Options
-	)
-	service.Main("pod-monitor", func(fs *flag.FlagSet) {
-		kubeOpts.Bind(fs)
-		appOpts.Bind(fs)
-	}, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
-		cfg, err := kubeOpts.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return app.New(rt, cfg, appOpts)
+	var opts app.Options
+	service.MainKube("pod-monitor", opts.Bind, func(rt *service.Runtime, cfg *rest.Config) (func(ctx context.Context) error, error) {
+		return app.New(rt, cfg, opts)
 	})
 }

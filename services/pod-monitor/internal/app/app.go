@@ -73,10 +73,6 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced) {
 			return nil
 		}
-		// The first list decodes every pod whole before trimming; hand that
-		// one-time peak back to the OS rather than keep it as resident
-		// memory for the life of the process.
-		debug.FreeOSMemory()
 		m := monitor.New(monitor.Config{Store: rt.Store, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry)
 		// A handler added to a running informer is first given every cached
 		// pod, so the term starts from the whole cache and then follows it.

@@ -70,25 +70,11 @@ func (e *testEnv) start() (stop func()) {
 	store, _ := configdb.NewStore(e.etcd.Client(e.t), "")
 	rt := servicetest.Runtime(e.t, "pod-monitor", e.env, store)
 	e.reg = rt.Registry
-	ctx, cancel := context.WithCancel(rt.Context())
 	lead, err := New(rt, e.cfg, Options{Workers: 4, Resync: time.Minute})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- lead(ctx) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("pod-monitor: %v", err)
-			}
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return servicetest.RunLead(e.t, rt.Context(), lead)
 }
 
 func (e *testEnv) deployment(id string) {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,21 +37,11 @@ func TestAPIServerAway(t *testing.T) {
 	e.start()
 	e.waitPods("before", "a", is("a", configdb.PodPending))
 
-	pid := own.PIDs()["kube-apiserver"]
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	stopped := true
-	defer func() {
-		if stopped {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}()
+	resume := cptest.PauseAPIServer(t, own)
 	e.deployment("during")
 	e.waitPods("during", "map from the cache while the API server is away", is("b", configdb.PodPending))
 	time.Sleep(5 * time.Second)
-	_ = syscall.Kill(pid, syscall.SIGCONT)
-	stopped = false
+	resume()
 	yes := true
 	e.setStatus("a", corev1.PodRunning, &yes)
 	e.waitPods("before", "a change after the API server came back", is("a", configdb.PodRunning))
@@ -71,17 +60,7 @@ func TestSecondTermOfLeadership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	term := func() (end func()) {
-		ctx, cancel := context.WithCancel(rt.Context())
-		done := make(chan error, 1)
-		go func() { done <- lead(ctx) }()
-		return func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("term: %v", err)
-			}
-		}
-	}
+	term := func() (end func()) { return servicetest.RunLead(t, rt.Context(), lead) }
 	e.deployment("d")
 	e.pod("a", instance("sdp-d"))
 	end := term()

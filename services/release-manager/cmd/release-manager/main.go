@@ -9,26 +9,16 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/app"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
 func main() {
-	var (
-		kubeOpts kube.Options
-		appOpts  app.Options
-	)
-	service.Main("release-manager", func(fs *flag.FlagSet) {
-		kubeOpts.Bind(fs)
-		appOpts.Bind(fs)
-	}, func(rt *service.Runtime) (func(ctx context.Context) error, error) {
-		cfg, err := kubeOpts.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return app.New(rt, cfg, appOpts)
+	var opts app.Options
+	service.MainKube("release-manager", opts.Bind, func(rt *service.Runtime, cfg *rest.Config) (func(ctx context.Context) error, error) {
+		return app.New(rt, cfg, opts)
 	})
 }

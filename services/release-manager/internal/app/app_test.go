@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -115,7 +114,6 @@ func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
 	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	e.rt = rt
-	ctx, cancel := context.WithCancel(rt.Context())
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
 	cfg := rest.CopyConfig(e.cfg)
 	// As kube.Options sets it for the service.
@@ -125,21 +123,7 @@ func (e *testEnv) start() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- lead(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("release-manager: %v", err)
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return servicetest.RunLead(e.t, rt.Context(), lead)
 }
 
 func (e *testEnv) put(id, body string) {
@@ -416,21 +400,11 @@ func TestAPIServerAway(t *testing.T) {
 	e.start()
 	e.put("before", entry("before", "cm", "{}"))
 	e.waitState("before", "installed", deployedAt(1))
-	pid := own.PIDs()["kube-apiserver"]
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	stopped := true
-	defer func() {
-		if stopped {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}()
+	resume := cptest.PauseAPIServer(t, own)
 	e.put("during", entry("during", "cm", "{}"))
 	e.put("before", entry("before", "cm", `{"replicas": 2}`))
 	time.Sleep(10 * time.Second)
-	_ = syscall.Kill(pid, syscall.SIGCONT)
-	stopped = false
+	resume()
 	e.waitState("during", "installed after the API server came back", deployedAt(1))
 	e.waitState("before", "upgraded after the API server came back", deployedAt(2))
 }
@@ -446,14 +420,9 @@ func TestSecondTermOfLeadership(t *testing.T) {
 		t.Fatal(err)
 	}
 	for term, id := range []string{"first-term", "second-term"} {
-		ctx, cancel := context.WithCancel(process)
-		done := make(chan error, 1)
-		go func() { done <- lead(ctx) }()
+		stop := servicetest.RunLead(t, process, lead)
 		e.put(id, entry(id, "cm", "{}"))
 		e.waitState(id, fmt.Sprintf("installed in term %d", term+1), deployedAt(1))
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("term %d: %v", term+1, err)
-		}
+		stop()
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
@@ -66,7 +67,7 @@ func (c Confiner) Check(manifest []byte) error {
 func (c Confiner) check(u unstructured.Unstructured) []string {
 	if u.IsList() {
 		var problems []string
-		_ = u.EachListItem(func(o runtimeObject) error {
+		_ = u.EachListItem(func(o runtime.Object) error {
 			if item, ok := o.(*unstructured.Unstructured); ok {
 				problems = append(problems, c.check(*item)...)
 			}

@@ -24,6 +24,7 @@ import (
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -152,7 +153,7 @@ func (r *Runner) WarmUp(ctx context.Context) error {
 		return err
 	}
 	// One lookup loads the mapper's discovery data.
-	if _, err := mapper.RESTMapping(schemaGK("apps", "Deployment"), "v1"); err != nil {
+	if _, err := mapper.RESTMapping(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "v1"); err != nil {
 		return fmt.Errorf("warm up REST mapper: %w", err)
 	}
 	kc := r.kube.(*kubeClient)

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
@@ -117,21 +117,7 @@ func (e *testEnv) process() func(ctx context.Context) error {
 
 // term runs lead until the returned stop is called (or the test ends).
 func (e *testEnv) term(lead func(ctx context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- lead(ctx) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("resource-monitor: %v", err)
-			}
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return servicetest.RunLead(e.t, context.Background(), lead)
 }
 
 // start runs a new resource-monitor process as leader until the returned
@@ -626,23 +612,13 @@ func TestCRDMissingThenAPIServerAway(t *testing.T) {
 		t.Errorf("not ready with the CRD: %d %s", code, body)
 	}
 
-	pid := own.PIDs()["kube-apiserver"]
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	stopped := true
-	defer func() {
-		if stopped {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}()
+	resume := cptest.PauseAPIServer(t, own)
 	time.Sleep(8 * time.Second)
 	got, err := e.store.ListResources(context.Background())
 	if err != nil || len(got.Resources) != 2 {
 		t.Errorf("entries while the API server is away: %v %v", show(got.Resources), err)
 	}
-	_ = syscall.Kill(pid, syscall.SIGCONT)
-	stopped = false
+	resume()
 	e.create(e.ns1, "b", nadtest.Labels("h"), simple("10.92.2.0/24"))
 	e.waitEntries("after the API server came back", entries(netEntry(e.ns1, "a", "h", "10.92.1.0/24"), netEntry(e.ns1, "b", "h", "10.92.2.0/24"),
 		snEntry("h", "10.92.0.0/22", e.ns1+"/a", e.ns1+"/b")))
