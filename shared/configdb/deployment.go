@@ -124,6 +124,29 @@ func DecodeDeployment(id string, data []byte) (Deployment, error) {
 	return d, nil
 }
 
+// DecodeDeploymentDocument reads a whole deployment entry that carries its
+// id in its body rather than in a key, as an operator writes one to a file
+// (for example the output of Encode). The id is read from the same fields
+// as DecodeDeployment reads, must be present and valid; the rest is checked
+// as DecodeDeployment checks it.
+func DecodeDeploymentDocument(data []byte) (Deployment, error) {
+	top, err := decodeObject(data)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("%w: %v", ErrBadDeployment, err)
+	}
+	id, _, err := firstString(top, idFields)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("%w: %v", ErrBadDeployment, err)
+	}
+	if id == "" {
+		return Deployment{}, fmt.Errorf(`%w: no "key" field naming the deployment id`, ErrBadDeployment)
+	}
+	if err := ValidateID(id); err != nil {
+		return Deployment{ID: id}, err
+	}
+	return DecodeDeployment(id, data)
+}
+
 // Encode writes the entry as ska-sdp-config does, with the current field
 // names. Values are written as they are held (already expanded), with dots
 // and backslashes in top-level keys escaped, so that the entry reads back

@@ -135,3 +135,32 @@ func mustGeneric(t *testing.T, s string) any {
 	}
 	return v
 }
+
+func TestDecodeDeploymentDocument(t *testing.T) {
+	tests := []struct {
+		name, data string
+		id, chart  string // on success
+		err        error  // else
+		says       string
+	}{
+		{"key", `{"key": "d1", "kind": "helm", "args": {"chart": "c"}}`, "d1", "c", nil, ""},
+		{"old id field", `{"dpl_id": "d2", "type": "helm", "args": {"chart": "c"}}`, "d2", "c", nil, ""},
+		{"no id", `{"kind": "helm", "args": {"chart": "c"}}`, "", "", ErrBadDeployment, `no "key" field`},
+		{"id not string", `{"key": 1, "kind": "helm"}`, "", "", ErrBadDeployment, `field "key" must be a string`},
+		{"bad id", `{"key": "a_b", "kind": "helm", "args": {"chart": "c"}}`, "", "", ErrInvalidID, "only letters, digits and '-'"},
+		{"not an object", `[1]`, "", "", ErrBadDeployment, "must be a JSON object"},
+		{"no chart", `{"key": "d1", "kind": "helm", "args": {}}`, "", "", ErrBadDeployment, `"args.chart" is missing`},
+	}
+	for _, tt := range tests {
+		d, err := DecodeDeploymentDocument([]byte(tt.data))
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("%s: err = %v, want %v saying %q", tt.name, err, tt.err, tt.says)
+			}
+			continue
+		}
+		if err != nil || d.ID != tt.id || d.Chart != tt.chart {
+			t.Errorf("%s: got %+v, %v; want id %q chart %q", tt.name, d, err, tt.id, tt.chart)
+		}
+	}
+}

@@ -73,6 +73,57 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 		w.OnResync(list, reason)
 		reason = s.follow(ctx, prefix, list.Revision, func(key, value []byte, deleted bool, rev int64) {
 			w.OnEvent(s.deploymentEvent(key, value, deleted, rev))
+		}, clientv3.WithPrefix())
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !sleep(ctx, WatchBackoff.Min) {
+			return ctx.Err()
+		}
+	}
+}
+
+// StateEvent is a deployment's state entry as WatchState sees it.
+type StateEvent struct {
+	// Found is false when there is no state entry (not yet, or deleted).
+	Found bool
+	// State is the decoded entry when Found and Err is nil.
+	State DeploymentState
+	// Err is set when the entry did not decode (ErrBadState).
+	Err error
+	// Revision is the etcd revision of the read or of the change.
+	Revision int64
+}
+
+// WatchState calls fn with a deployment's state entry as it is, then with
+// each change of it, until ctx ends. After a gap in the watch (compaction,
+// lost connection) it reads the entry again and calls fn with what it finds,
+// so no change is missed, though an unchanged entry may be delivered twice.
+// fn is called from one goroutine, in revision order. It returns ctx's error.
+func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) error {
+	key := s.layout.StateKey(id)
+	backoff := WatchBackoff.Min
+	for {
+		resp, err := s.client.Get(ctx, key)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.logger().Warn("config DB read failed; retrying", "key", key, "error", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				return ctx.Err()
+			}
+			backoff = min(backoff*2, WatchBackoff.Max)
+			continue
+		}
+		backoff = WatchBackoff.Min
+		ev := StateEvent{Revision: resp.Header.Revision}
+		if len(resp.Kvs) > 0 {
+			ev = s.stateEvent(id, resp.Kvs[0].Value, false, resp.Header.Revision)
+		}
+		fn(ev)
+		s.follow(ctx, key, resp.Header.Revision, func(_, value []byte, deleted bool, rev int64) {
+			fn(s.stateEvent(id, value, deleted, rev))
 		})
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -81,6 +132,20 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 			return ctx.Err()
 		}
 	}
+}
+
+func (s *Store) stateEvent(id string, value []byte, deleted bool, rev int64) StateEvent {
+	ev := StateEvent{Found: !deleted, Revision: rev}
+	if deleted {
+		return ev
+	}
+	st, err := DecodeState(value)
+	if err != nil {
+		ev.Err = fmt.Errorf("state of %s: %w", id, err)
+		return ev
+	}
+	ev.State = st
+	return ev
 }
 
 func (s *Store) deploymentEvent(key, value []byte, deleted bool, rev int64) DeploymentEvent {
@@ -98,14 +163,15 @@ func (s *Store) deploymentEvent(key, value []byte, deleted bool, rev int64) Depl
 	return ev
 }
 
-// follow watches prefix from rev+1 and hands each event to fn until the
-// watch ends; it returns why, as a resync reason.
-func (s *Store) follow(ctx context.Context, prefix string, rev int64, fn func(key, value []byte, deleted bool, rev int64)) string {
+// follow watches prefix (one key unless opts hold WithPrefix) from rev+1 and hands each
+// event to fn until the watch ends; it returns why, as a resync reason.
+func (s *Store) follow(ctx context.Context, prefix string, rev int64, fn func(key, value []byte, deleted bool, rev int64), opts ...clientv3.OpOption) string {
 	// WithRequireLeader ends the watch when the member loses its leader,
 	// rather than leaving it silently stale behind a partition.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	opts = append(opts, clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	wch := s.client.Watch(wctx, prefix, opts...)
 	for resp := range wch {
 		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 			s.logger().Warn("config DB watch compacted past; listing again", "prefix", prefix,

@@ -131,3 +131,76 @@ func TestWatchSurvivesEtcdRestart(t *testing.T) {
 	e.putRaw(t, "/deploy/after-restart", `{"key": "after-restart", "kind": "helm", "args": {"chart": "c"}}`)
 	r.waitFor(t, "change after restart", func() bool { return r.seen["after-restart"] })
 }
+
+func TestWatchState(t *testing.T) {
+	e := newStore(t)
+	e.putRaw(t, "/deploy/w", `{"key": "w", "kind": "helm", "args": {"chart": "c"}}`)
+	var mu sync.Mutex
+	var got []string
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.store.WatchState(c, "w", func(ev configdb.StateEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ev.Err != nil:
+				got = append(got, "error")
+			case !ev.Found:
+				got = append(got, "absent")
+			default:
+				got = append(got, fmt.Sprintf("pods=%v", ev.State.Pods))
+			}
+		})
+	}()
+	wait := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			l := len(got)
+			mu.Unlock()
+			if l >= n {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %d events; got %v", n, got)
+	}
+	wait(1)
+	// Each step is what the watcher must report next: an update as a
+	// service writes it, a sibling leaf that is not the state entry (not
+	// seen), garbage, and the removal with the deployment.
+	steps := []struct {
+		do   func()
+		want string
+	}{
+		{func() {
+			if _, err := e.store.UpdatePods(ctx(t), "w", setPods(map[string]configdb.PodStatus{"p": configdb.PodRunning})); err != nil {
+				t.Fatal(err)
+			}
+		}, "pods=map[p:RUNNING]"},
+		{func() {
+			e.putRaw(t, "/deploy/w/statex", `{}`)
+			e.putRaw(t, "/deploy/w/state", `[1]`)
+		}, "error"},
+		{func() {
+			if _, err := e.store.DeleteDeployment(ctx(t), "w"); err != nil {
+				t.Fatal(err)
+			}
+		}, "absent"},
+	}
+	want := []string{"absent"}
+	for i, s := range steps {
+		s.do()
+		want = append(want, s.want)
+		wait(i + 2)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("WatchState returned %v, want context.Canceled", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
