@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+)
+
+// BenchmarkRestartInSync restarts the release-manager binary with
+// SDP_BENCH_RESTART_DEPLOYMENTS (default 1,000) deployments whose
+// releases are all deployed and in sync, as a rollout of a new version
+// would. The releases are installed once, by the service itself; each
+// iteration then stops the running process with SIGTERM and starts a new
+// one, and measures from the new process's start:
+//
+//   - ready-s: /readyz answers 200 after the process, as leader, has listed
+//     the deployment entries (the "deployments listed" log line);
+//   - all-seen-s: every entry has been looked at (the release part of each
+//     state entry compared once: state_writes_total counts one per
+//     deployment after a resync) and the work queue is empty;
+//   - helm-actions/restart: helm_actions_total of the new process by then,
+//     which must be 0, since nothing is out of sync;
+//   - state-writes/restart: state entries actually rewritten (0 expected);
+//   - configdb-writes/restart: etcd revisions the restart cost (leader
+//     election keys included).
+//
+// The target (issue 8) is ready ≤ 5 s with 0 Helm actions.
+//
+//	go test -run '^$' -bench RestartInSync -benchtime 3x ./cmd/release-manager
+func BenchmarkRestartInSync(b *testing.B) {
+	n := benchEnvInt(b, "SDP_BENCH_RESTART_DEPLOYMENTS", 1000)
+	cp := cptest.Get(b)
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 1000, 2000
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	ns := "rm-restart"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	// No namespace controller runs here: empty the namespace by hand, so
+	// that the next benchmark of this binary starts from a clean server.
+	b.Cleanup(func() {
+		del := []func() error{
+			func() error {
+				return cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+			},
+			func() error {
+				return cs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+			},
+			func() error {
+				return cs.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+			},
+		}
+		for _, d := range del {
+			if err := d(); err != nil {
+				b.Errorf("empty namespace %s: %v", ns, err)
+			}
+		}
+	})
+
+	repo := testrepo.NewRepo(b)
+	// One ConfigMap and one Pod, as in the install benchmark.
+	repo.Add(testrepo.New("bench", "0.1.0", map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
+		"cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
+		"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
+	}))
+	srv := etcdtest.Start(b)
+	client := srv.Client(b)
+	store, err := configdb.NewStore(client, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := servicetest.Build(b, ".")
+	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + ns, "SDP_HELM_PREFIX=sdp",
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
+	args := []string{"--cache-dir=" + b.TempDir()}
+
+	// Install: every entry in one transaction, deployed by the service.
+	p := servicetest.Start(b, bin, env, args...)
+	ops := make([]clientv3.Op, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("r%d", i)
+		v, err := configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: "bench"}.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops = append(ops, clientv3.OpPut(store.Layout().DeploymentKey(id), string(v)))
+	}
+	installStart := time.Now()
+	if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
+		b.Fatal(err)
+	}
+	waitDeployed(b, client, store.Layout(), n, 10*time.Minute)
+	b.Logf("%d releases installed by the service in %v", n, time.Since(installStart).Round(time.Millisecond))
+	waitMetrics(b, p, "installs done and queue empty", 2*time.Minute, func(m promText) bool {
+		return m.sum("sdp_helmdeploy_release_manager_helm_actions_total") >= float64(n) && m.sum("sdp_helmdeploy_workqueue_depth") == 0
+	})
+
+	var ready, seen, stopped []float64
+	var actions, stateWrites, dbWrites float64
+	restarts := 0
+	for b.Loop() {
+		stopStart := time.Now()
+		if code := p.Stop(b, time.Minute); code != 0 {
+			b.Fatalf("release-manager exited %d on SIGTERM", code)
+		}
+		stopped = append(stopped, time.Since(stopStart).Seconds())
+		rev0 := revision(b, client)
+		start := time.Now()
+		p = servicetest.Start(b, bin, env, args...)
+		readyAt := waitReady(b, p, start, time.Minute)
+		m := waitMetrics(b, p, "every entry looked at", 5*time.Minute, func(m promText) bool {
+			return m.sum("sdp_helmdeploy_release_manager_state_writes_total") >= float64(n) && m.sum("sdp_helmdeploy_workqueue_depth") == 0
+		})
+		seenAt := time.Since(start)
+		rev1 := revision(b, client)
+		restarts++
+		ready = append(ready, readyAt.Seconds())
+		seen = append(seen, seenAt.Seconds())
+		actions += m.sum("sdp_helmdeploy_release_manager_helm_actions_total")
+		stateWrites += m.get(`sdp_helmdeploy_release_manager_state_writes_total{result="written"}`)
+		dbWrites += float64(rev1 - rev0)
+	}
+	b.ReportMetric(mean(ready), "ready-s")
+	b.ReportMetric(slices.Max(ready), "max-ready-s")
+	b.ReportMetric(mean(seen), "all-seen-s")
+	b.ReportMetric(slices.Max(seen), "max-all-seen-s")
+	b.ReportMetric(mean(stopped), "stop-s")
+	b.ReportMetric(actions/float64(restarts), "helm-actions/restart")
+	b.ReportMetric(stateWrites/float64(restarts), "state-writes/restart")
+	b.ReportMetric(dbWrites/float64(restarts), "configdb-writes/restart")
+	b.ReportMetric(float64(n), "deployments")
+	b.ReportMetric(0, "ns/op")
+}
+
+func benchEnvInt(b *testing.B, name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive number", name, v)
+		}
+		return n
+	}
+	return def
+}
+
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// waitDeployed follows the state entries through an etcd watch until n of
+// them say deployed.
+func waitDeployed(b *testing.B, client *clientv3.Client, layout configdb.Layout, n int, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := client.Get(ctx, layout.StatesPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		b.Fatal(err)
+	}
+	deployed := map[string]bool{}
+	note := func(key, value []byte) {
+		st, err := configdb.DecodeState(value)
+		if err == nil && st.Release != nil && st.Release.Status == "deployed" {
+			deployed[string(key)] = true
+		} else {
+			delete(deployed, string(key))
+		}
+	}
+	for _, kv := range resp.Kvs {
+		note(kv.Key, kv.Value)
+	}
+	if len(deployed) >= n {
+		return
+	}
+	for w := range client.Watch(ctx, layout.StatesPrefix(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+		for _, ev := range w.Events {
+			note(ev.Kv.Key, ev.Kv.Value)
+		}
+		if len(deployed) >= n {
+			return
+		}
+	}
+	b.Fatalf("%d of %d releases deployed after %v", len(deployed), n, timeout)
+}
+
+// revision is the config DB's current revision: the count of its writes.
+func revision(b *testing.B, client *clientv3.Client) int64 {
+	resp, err := client.Get(context.Background(), "revision-probe")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp.Header.Revision
+}
+
+// waitReady polls /readyz until it answers 200 once the process has
+// listed the entries as leader (before it leads, a replica says ready so
+// as to be a standby), and returns the time since start.
+func waitReady(b *testing.B, p *servicetest.Proc, start time.Time, timeout time.Duration) time.Duration {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.Logs(), `"msg":"deployments listed"`) {
+			if code, _, err := p.Get("/readyz"); err == nil && code == 200 {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatalf("not ready within %v", timeout)
+	return 0
+}
+
+// waitMetrics scrapes /metrics until cond holds and returns that scrape.
+func waitMetrics(b *testing.B, p *servicetest.Proc, what string, timeout time.Duration, cond func(promText) bool) promText {
+	deadline := time.Now().Add(timeout)
+	var last promText
+	for time.Now().Before(deadline) {
+		if code, body, err := p.Get("/metrics"); err == nil && code == 200 {
+			last = promText(body)
+			if cond(last) {
+				return last
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	b.Fatalf("%s: not within %v; last scrape:\n%s", what, timeout, last.grep("sdp_helmdeploy_"))
+	return ""
+}
+
+// promText is a /metrics page in the Prometheus text format.
+type promText string
+
+// sum adds every sample of a metric, whatever its labels.
+func (m promText) sum(name string) float64 {
+	total := 0.0
+	for line := range strings.Lines(string(m)) {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest[strings.LastIndexByte(rest, ' ')+1:]), 64); err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+// get is the value of one sample, given as its name and labels as they
+// are printed; 0 if absent.
+func (m promText) get(series string) float64 {
+	for line := range strings.Lines(string(m)) {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return 0
+}
+
+func (m promText) grep(prefix string) string {
+	var out []string
+	for line := range strings.Lines(string(m)) {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
+}
