@@ -1,0 +1,135 @@
+{{/*
+The Deployment of a service. Called with a dict:
+  ctx           the chart's root context
+  env           extra env entries of this service (list)
+  args          extra arguments of this service (list)
+  graceSeconds  default terminationGracePeriodSeconds
+The container runs the image's entrypoint (the service binary) with args
+only, under a restricted securityContext.
+*/}}
+{{- define "sdp-helmdeploy-lib.deployment" -}}
+{{- $ctx := .ctx -}}
+{{- $db := include "sdp-helmdeploy-lib.configDB" $ctx | fromYaml -}}
+{{- $tls := $db.tls | default dict -}}
+{{- $replicas := int $ctx.Values.replicas -}}
+{{- $elect := $ctx.Values.leaderElection.enabled -}}
+{{- if and (gt $replicas 1) (not $elect) -}}
+{{- fail "replicas > 1 needs leaderElection.enabled: only the elected replica may act" -}}
+{{- end -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "sdp-helmdeploy-lib.fullname" $ctx }}
+  labels:
+    {{- include "sdp-helmdeploy-lib.labels" $ctx | nindent 4 }}
+spec:
+  replicas: {{ $replicas }}
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels:
+      {{- include "sdp-helmdeploy-lib.selectorLabels" $ctx | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "sdp-helmdeploy-lib.labels" $ctx | nindent 8 }}
+        {{- with $ctx.Values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        {{- if $ctx.Values.metrics.annotations }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ $ctx.Values.httpPort | int | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
+        {{- with $ctx.Values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "sdp-helmdeploy-lib.serviceAccountName" $ctx }}
+      automountServiceAccountToken: true
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds | default .graceSeconds | default 30 | int }}
+      {{- with $ctx.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $ctx.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: {{ $ctx.Chart.Name }}
+          image: {{ include "sdp-helmdeploy-lib.image" $ctx | quote }}
+          imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+          args:
+            - {{ printf "--leader-elect=%t" $elect | quote }}
+            {{- range .args }}
+            - {{ . | quote }}
+            {{- end }}
+            {{- range $ctx.Values.extraArgs }}
+            - {{ . | quote }}
+            {{- end }}
+          env:
+            {{- include "sdp-helmdeploy-lib.env" $ctx | nindent 12 }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- with $ctx.Values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            - name: http-metrics
+              containerPort: {{ $ctx.Values.httpPort | int }}
+              protocol: TCP
+          startupProbe:
+            httpGet:
+              path: /healthz
+              port: http-metrics
+            periodSeconds: 2
+            failureThreshold: 30
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: http-metrics
+            periodSeconds: 10
+            timeoutSeconds: 3
+            failureThreshold: 3
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: http-metrics
+            periodSeconds: 5
+            timeoutSeconds: 3
+            failureThreshold: 3
+          resources:
+            {{- toYaml $ctx.Values.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $ctx.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+            {{- if $tls.secretName }}
+            - name: config-db-tls
+              mountPath: {{ include "sdp-helmdeploy-lib.tlsDir" $ctx }}
+              readOnly: true
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: {{ $ctx.Values.tmpSizeLimit | default "256Mi" }}
+        {{- if $tls.secretName }}
+        - name: config-db-tls
+          secret:
+            secretName: {{ $tls.secretName }}
+        {{- end }}
+      {{- with $ctx.Values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $ctx.Values.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $ctx.Values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
