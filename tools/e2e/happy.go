@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/release"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+)
+
+// Converge observes the system until Compare finds nothing or timeout
+// passes; it returns how long it took and the mismatches left.
+func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration) (time.Duration, []string, error) {
+	t0 := time.Now()
+	var last []string
+	var lastErr error
+	deadline := t0.Add(timeout)
+	for {
+		o, err := Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace)
+		if err == nil {
+			last = Compare(o, s.Env.HelmPrefix, script.Model())
+			if len(last) == 0 {
+				return time.Since(t0), nil, nil
+			}
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			if len(last) == 0 && lastErr != nil {
+				return time.Since(t0), nil, lastErr
+			}
+			return time.Since(t0), last, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(t0), last, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Deployed is the condition "release deployed at revision rev with n pods
+// RUNNING" on a state entry.
+func Deployed(rev, n int) func(RawState, bool) bool {
+	return func(st RawState, found bool) bool {
+		if !found || st.Release == nil || st.Release.Status != release.StatusDeployed.String() || st.Release.Revision != rev {
+			return false
+		}
+		running := 0
+		for _, s := range st.Pods {
+			if s == string(configdb.PodRunning) {
+				running++
+			}
+		}
+		return running == n && len(st.Pods) == n
+	}
+}
+
+// Gone is the condition "no state entry".
+func Gone(_ RawState, found bool) bool { return !found }
+
+// nadGVR is the NetworkAttachmentDefinition resource.
+var nadGVR = schema.GroupVersionResource{Group: "k8s.cni.cncf.io", Version: "v1", Resource: "network-attachment-definitions"}
+
+// NAD is a NetworkAttachmentDefinition of a macvlan network with
+// whereabouts IPAM, labelled for allocation when supernet is not "".
+func NAD(namespace, name, supernet, subnet string, vlan int) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1",
+		"kind":       "NetworkAttachmentDefinition",
+		"metadata":   map[string]any{"name": name, "namespace": namespace},
+		"spec": map[string]any{"config": fmt.Sprintf(`{"cniVersion": "0.3.1", "name": %q, "type": "macvlan", "master": "eth1", "vlan": %d,
+  "ipam": {"type": "whereabouts", "range": %q}}`, name, vlan, subnet)},
+	}}
+	if supernet != "" {
+		u.SetLabels(map[string]string{"sdp.skao.int/available-for-allocation": "true", "sdp.skao.int/supernet": supernet})
+	}
+	return u
+}
+
+// CreateNAD creates a NetworkAttachmentDefinition.
+func (s *System) CreateNAD(ctx context.Context, u *unstructured.Unstructured) error {
+	dyn, err := dynamic.NewForConfig(s.CP.RESTConfig())
+	if err != nil {
+		return err
+	}
+	_, err = dyn.Resource(nadGVR).Namespace(u.GetNamespace()).Create(ctx, u, metav1.CreateOptions{})
+	return err
+}
+
+// DeleteNAD deletes a NetworkAttachmentDefinition.
+func (s *System) DeleteNAD(ctx context.Context, namespace, name string) error {
+	dyn, err := dynamic.NewForConfig(s.CP.RESTConfig())
+	if err != nil {
+		return err
+	}
+	return dyn.Resource(nadGVR).Namespace(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+}
