@@ -15,6 +15,7 @@ type Metrics struct {
 	orphans   prometheus.Counter
 	ignored   *prometheus.CounterVec
 	latency   prometheus.Histogram
+	writeTime prometheus.Histogram
 }
 
 // NewMetrics registers the metrics on reg; counts gives pods by status.
@@ -31,10 +32,13 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[configdb.PodStatus]
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "event_to_write_seconds",
 			Help:    "Time from the first unwritten pod change of a deployment to the write of its pods map.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		writeTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_write_duration_seconds",
+			Help:    "Time of one write of a deployment's pods map (read, compare-and-swap, retries on conflict).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
 	pods := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "pods"),
 		"Pods of deployments in the processing namespace, by status.", []string{"status"}, nil)
-	reg.MustRegister(m.writes, m.conflicts, m.orphans, m.ignored, m.latency, collector{desc: pods, counts: counts})
+	reg.MustRegister(m.writes, m.conflicts, m.orphans, m.ignored, m.latency, m.writeTime, collector{desc: pods, counts: counts})
 	return m
 }
 

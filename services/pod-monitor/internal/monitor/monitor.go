@@ -306,7 +306,9 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 		m.metrics.writes.WithLabelValues("unchanged").Inc()
 		return nil
 	}
+	start := time.Now()
 	res, err := m.cfg.Store.UpdatePods(ctx, id, func(map[string]configdb.PodStatus) map[string]configdb.PodStatus { return pods })
+	m.metrics.writeTime.Observe(time.Since(start).Seconds())
 	m.metrics.conflicts.Add(float64(res.Conflicts))
 	switch {
 	case errors.Is(err, configdb.ErrNoDeployment):

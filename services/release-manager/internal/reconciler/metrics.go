@@ -16,6 +16,7 @@ type Metrics struct {
 	actionSeconds    *prometheus.HistogramVec
 	entryErrors      *prometheus.CounterVec
 	stateWrites      *prometheus.CounterVec
+	stateWriteTime   prometheus.Histogram
 }
 
 // NewMetrics registers the metrics on reg; counts gives releases by status.
@@ -33,10 +34,12 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 			Help: "Deployments that could not be deployed, by reason (bad-entry, release-name, foreign-release, chart, values, confinement, helm, gave-up)."}, []string{"reason"}),
 		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_writes_total",
 			Help: "Writes of the release part of state entries, by result (written, unchanged, no-deployment, error)."}, []string{"result"}),
+		stateWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_write_duration_seconds",
+			Help: "Time of one write of the release part of a state entry (read, compare-and-swap, retries on conflict).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
 	releases := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "releases"),
 		"Owned Helm releases by the status of their latest revision.", []string{"status"}, nil)
-	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites,
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime,
 		collectorFunc{desc: releases, collect: func(ch chan<- prometheus.Metric) {
 			for status, n := range counts() {
 				ch <- prometheus.MustNewConstMetric(releases, prometheus.GaugeValue, float64(n), status)

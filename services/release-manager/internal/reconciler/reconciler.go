@@ -491,6 +491,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, id, name string, dep confi
 	r.mu.Lock()
 	delete(r.written, id)
 	r.mu.Unlock()
+	start := time.Now()
+	defer func() { r.metrics.stateWriteTime.Observe(time.Since(start).Seconds()) }()
 	res, err := r.cfg.Store.UpdateRelease(ctx, id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
 		next := configdb.ReleaseStatus{Name: name, Status: status, Revision: revision, Chart: dep.Chart, Version: chartVersion, Error: errText}
 		if next.Version == "" && cur.Revision == revision {
