@@ -157,7 +157,11 @@ func readValuesFile(path string) (map[string]any, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("values file %s: must hold a mapping of values (key: value), not %T", path, v)
+		what := "a single value"
+		if _, isList := v.([]any); isList {
+			what = "a list"
+		}
+		return nil, fmt.Errorf("values file %s: must hold a mapping of values (key: value), not %s", path, what)
 	}
 	expanded, err := configdb.ExpandValues(m)
 	if err != nil {
