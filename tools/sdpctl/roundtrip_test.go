@@ -323,3 +323,68 @@ func TestStateWatch(t *testing.T) {
 		})
 	}
 }
+
+// TestResources lists the /resource/ entries as the resource-monitor writes
+// them, in each format.
+func TestResources(t *testing.T) {
+	c := newCLI(t)
+	vlan := 12
+	nad := configdb.NetworkResource{Namespace: "sdp", Name: "rx", CNIType: "macvlan", Master: "eth0", VLAN: &vlan,
+		Subnet: "10.1.0.0/24", RangeStart: "10.1.0.10", RangeEnd: "10.1.0.200", Gateway: "10.1.0.1", Supernet: "net1"}
+	super := configdb.SupernetResource{Name: "net1", CIDR: "10.1.0.0/24", Members: []string{"sdp/rx"}}
+	for _, r := range []configdb.Resource{nad, super} {
+		if _, err := c.store.PutResource(ctxFor(t), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, format := range []string{"table", "json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			out := c.mustRun("resources", "-o", format)
+			if format == "table" {
+				rows := parseTables(t, out)[0]
+				want := []map[string]string{
+					{"ENTRY": nad.ID(), "CIDR": "10.1.0.0/24", "RANGE": "10.1.0.10-10.1.0.200", "GATEWAY": "10.1.0.1", "CNI": "macvlan", "VLAN": "12", "SUPERNET/MEMBERS": "net1"},
+					{"ENTRY": super.ID(), "CIDR": "10.1.0.0/24", "RANGE": "-", "GATEWAY": "-", "CNI": "-", "VLAN": "-", "SUPERNET/MEMBERS": "sdp/rx"},
+				}
+				if !reflect.DeepEqual(rows, want) {
+					t.Errorf("rows %v\nwant %v\n%s", rows, want, out)
+				}
+				return
+			}
+			var got map[string]json.RawMessage
+			if err := json.Unmarshal(decoders[format](t, out), &got); err != nil {
+				t.Fatalf("resources -o %s: %v\n%s", format, err, out)
+			}
+			if len(got) != 2 {
+				t.Fatalf("got %d entries, want 2:\n%s", len(got), out)
+			}
+			for _, want := range []configdb.Resource{nad, super} {
+				r, err := configdb.DecodeResource(want.ID(), got[want.ID()])
+				if err != nil || !reflect.DeepEqual(r, want) {
+					t.Errorf("entry %s: %+v, %v; want %+v", want.ID(), r, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestListWarnsOfBadEntries: an entry no client could read is named on
+// stderr, and the others are still listed.
+func TestListWarnsOfBadEntries(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("create", "good", "--chart", "c")
+	if _, err := c.store.Client().Put(ctxFor(t), c.store.Layout().DeploymentKey("broken"), "{"); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("list")
+	rows := parseTables(t, r.stdout)[0]
+	if r.code != sdpctl.ExitOK || len(rows) != 1 || rows[0]["ID"] != "good" {
+		t.Errorf("list: exit %d rows %v", r.code, rows)
+	}
+	if !strings.HasPrefix(r.stderr, "warning: skipped bad deployment entry /deploy/broken: not valid JSON") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if r := c.run("get", "broken"); r.code != sdpctl.ExitFailure || !strings.Contains(r.stderr, "fix the entry or delete it (sdpctl delete broken)") {
+		t.Errorf("get of a broken entry: %+v", r)
+	}
+}
