@@ -17,12 +17,21 @@ const DialTimeout = 10 * time.Second
 
 // NewClient returns an etcd client for the environment's endpoint, with TLS
 // when the protocol is https and user/password authentication when a user
-// is set. It does not wait for etcd: services start, say they are not ready,
-// and connect when etcd comes (see Ping).
+// is set. Without a user it does not wait for etcd: services start, say they
+// are not ready, and connect when etcd comes (see Ping). With a user and
+// password, the etcd client authenticates before it returns, which waits
+// for etcd up to DialTimeout and fails if etcd does not answer by then.
 func NewClient(env Env) (*clientv3.Client, error) {
+	return NewClientWithin(env, DialTimeout)
+}
+
+// NewClientWithin is NewClient with the bound on that first authentication
+// given, for command-line tools whose own timeout must hold when etcd is
+// away.
+func NewClientWithin(env Env, dialTimeout time.Duration) (*clientv3.Client, error) {
 	cfg := clientv3.Config{
 		Endpoints:   []string{env.Endpoint()},
-		DialTimeout: DialTimeout,
+		DialTimeout: dialTimeout,
 		Username:    env.ConfigUsername,
 		Password:    env.ConfigPassword,
 		// Keepalives notice a dead connection in seconds instead of

@@ -1,12 +1,14 @@
 package configdb_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
@@ -62,6 +66,62 @@ func TestClientUserPassword(t *testing.T) {
 	defer anon.Close()
 	if err := configdb.Ping(c, anon); err == nil {
 		t.Error("anonymous client allowed in with auth enabled")
+	}
+}
+
+// TestClientWithinAuthentication: with a user set the client authenticates
+// before NewClientWithin returns; a wrong password or an absent etcd is an
+// error from it, the latter once the bound has passed, not DialTimeout.
+func TestClientWithinAuthentication(t *testing.T) {
+	srv := etcdtest.Start(t)
+	admin := srv.Client(t)
+	c := ctx(t)
+	if _, err := admin.UserAdd(c, "root", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UserGrantRole(c, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AuthEnable(c); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	tests := []struct {
+		name     string
+		port     int
+		password string
+		want     error // nil: connects
+	}{
+		{"right password", srv.Port, "s3cret", nil},
+		{"wrong password", srv.Port, "wrong", rpctypes.ErrAuthFailed},
+		{"etcd away", closed, "s3cret", context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		client, err := configdb.NewClientWithin(envFor(tt.port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": tt.password}), 500*time.Millisecond)
+		// Not a speed check: DialTimeout (10 s) is what it waited before.
+		if elapsed := time.Since(start); elapsed >= configdb.DialTimeout {
+			t.Errorf("%s: took %v with a 500ms bound", tt.name, elapsed)
+		}
+		if tt.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+				continue
+			}
+			if err := configdb.Ping(c, client); err != nil {
+				t.Errorf("%s: ping: %v", tt.name, err)
+			}
+			_ = client.Close()
+			continue
+		}
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
 	}
 }
 
