@@ -332,7 +332,9 @@ func cases() []*badCase {
 		seen: resourceEntry("supernet:Vis_Net.2"), good: goodNAD})
 	add(&badCase{name: "unicode NAD name", service: rs, input: "NAD `vis-ñet`", where: whereReply + " (API server)",
 		want: "a lowercase RFC 1123 subdomain must consist of",
-		feed: func(r *run) error { return r.e.createNAD("vis-ñet", available(""), goodConfig("vis-ñet", "10.63.2.0/24")) },
+		feed: func(r *run) error {
+			return r.e.createNAD("vis-ñet", available(""), goodConfig("vis-ñet", "10.63.2.0/24"))
+		},
 		seen: replied, good: goodNAD})
 	add(&badCase{name: "unicode in a NAD config (must work)", service: rs,
 		input: "NAD `nad-unicode`, config with `\"name\": \"réseau-ü\"`, `\"master\": \"éth1\"`", where: whereResource,
