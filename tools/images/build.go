@@ -87,13 +87,14 @@ func Build(ctx context.Context, o Options) (v1.Image, error) {
 // It builds in the service's own module (GOWORK=off), as its go.mod pins
 // it and as a release would, and because only outside a workspace does the
 // Go toolchain stamp the binary with the commit (vcs.revision), which is
-// the version the service reports. GOFLAGS is cleared so that a
+// the version the service reports (-buildvcs=auto overrides a
+// -buildvcs=false set for the machine). GOFLAGS is cleared so that a
 // developer's settings do not change what is built.
 func BuildBinary(ctx context.Context, root, service string, plat v1.Platform, out string) error {
 	if err := CheckService(service); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-mod=readonly", "-ldflags=-s -w -buildid=", "-o", out, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=auto", "-mod=readonly", "-ldflags=-s -w -buildid=", "-o", out, ".")
 	cmd.Dir = MainDir(root, service)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=",
 		"GOOS="+plat.OS, "GOARCH="+plat.Architecture)
