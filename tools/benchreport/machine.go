@@ -1,0 +1,108 @@
+package benchreport
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Machine is what the figures depend on besides the code.
+type Machine struct {
+	CPUModel  string
+	Cores     int
+	MemGiB    float64
+	Kernel    string
+	GoVersion string
+	// LoadStart and LoadEnd are the 1, 5 and 15 minute load averages at
+	// the start of the run and when the report was written.
+	LoadStart, LoadEnd string
+}
+
+// ReadMachine reads the machine's facts from a proc file system (/proc,
+// or a copy of its files for tests). The load at the start of the run is
+// given, since the report is written at its end.
+func ReadMachine(proc, loadStart string) (Machine, error) {
+	m := Machine{GoVersion: runtime.Version(), LoadStart: strings.TrimSpace(loadStart)}
+	read := func(name string) ([]byte, error) {
+		data, err := os.ReadFile(filepath.Join(proc, name))
+		if err != nil {
+			return nil, fmt.Errorf("machine facts: %w", err)
+		}
+		return data, nil
+	}
+	cpuinfo, err := read("cpuinfo")
+	if err != nil {
+		return m, err
+	}
+	m.CPUModel, m.Cores = parseCPUInfo(cpuinfo)
+	meminfo, err := read("meminfo")
+	if err != nil {
+		return m, err
+	}
+	if m.MemGiB, err = parseMemTotal(meminfo); err != nil {
+		return m, err
+	}
+	kernel, err := read("sys/kernel/osrelease")
+	if err != nil {
+		return m, err
+	}
+	m.Kernel = strings.TrimSpace(string(kernel))
+	load, err := read("loadavg")
+	if err != nil {
+		return m, err
+	}
+	m.LoadEnd = LoadAverage(load)
+	return m, nil
+}
+
+// LoadAverage is the three load averages of a /proc/loadavg line.
+func LoadAverage(loadavg []byte) string {
+	f := strings.Fields(string(loadavg))
+	if len(f) < 3 {
+		return strings.TrimSpace(string(loadavg))
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// parseCPUInfo returns the first model name and the number of logical
+// processors listed.
+func parseCPUInfo(data []byte) (model string, cores int) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(key) {
+		case "processor":
+			cores++
+		case "model name":
+			if model == "" {
+				model = strings.TrimSpace(value)
+			}
+		}
+	}
+	return model, cores
+}
+
+// parseMemTotal returns MemTotal of /proc/meminfo in GiB.
+func parseMemTotal(data []byte) (float64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+		if err != nil {
+			return 0, fmt.Errorf("MemTotal %q: %w", rest, err)
+		}
+		return kb / (1 << 20), nil
+	}
+	return 0, fmt.Errorf("no MemTotal in meminfo")
+}
