@@ -93,23 +93,30 @@ func (a *app) connect() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := configdb.NewClient(env)
+	s := &session{env: env, stderr: a.stderr, timeout: a.timeout}
+	// With a user set the client authenticates before it returns; the
+	// timeout bounds that too.
+	s.client, err = configdb.NewClientWithin(env, a.timeout)
 	if err != nil {
+		// Etcd away or credentials refused read as they do for any call.
+		if explained := s.dbError("connect to config DB", err); !errors.Is(explained, err) {
+			return nil, explained
+		}
 		hint := "check SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port)"
 		if env.ConfigProtocol == "https" {
 			hint = "set SDP_CONFIG_CERT (or --cert) to the PEM file of the CA that signed etcd's certificate"
 		}
 		return nil, fmt.Errorf("connect to config DB at %s: %w; %s", env.Endpoint(), err, hint)
 	}
-	store, err := configdb.NewStore(client, env.ConfigPrefix)
+	s.store, err = configdb.NewStore(s.client, env.ConfigPrefix)
 	if err != nil {
-		_ = client.Close()
+		_ = s.client.Close()
 		return nil, usagef("--prefix: %v", err)
 	}
 	// The store only logs when a watch is interrupted; the operator sees
 	// that as a warning line, not as JSON.
-	store.SetLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	return &session{env: env, store: store, client: client, stderr: a.stderr, timeout: a.timeout}, nil
+	s.store.SetLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return s, nil
 }
 
 func (s *session) close() { _ = s.client.Close() }
@@ -119,22 +126,27 @@ func (s *session) call(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(ctx, s.timeout)
 }
 
+// authErrors are the etcd errors that mean the credentials are missing or
+// wrong, as the client returns them.
+var authErrors = []error{rpctypes.ErrAuthFailed, rpctypes.ErrUserEmpty, rpctypes.ErrInvalidAuthToken, rpctypes.ErrAuthOldRevision}
+
 // dbError says what failed and, for the failures an operator can fix, what
 // to do about it.
 func (s *session) dbError(what string, err error) error {
 	endpoint := s.env.Endpoint()
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, rpctypes.ErrGRPCNoLeader), errors.Is(err, rpctypes.ErrNoLeader):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, rpctypes.ErrNoLeader):
 		return fmt.Errorf("%s: config DB at %s did not answer within %v; is etcd running there? "+
 			"Set SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port), or raise --timeout", what, endpoint, s.timeout)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: interrupted", what)
-	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrGRPCAuthFailed),
-		errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrGRPCUserEmpty),
-		errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrGRPCInvalidAuthToken):
-		return fmt.Errorf("%s: config DB at %s refused the credentials (%v); set SDP_CONFIG_USERNAME and SDP_CONFIG_PASSWORD", what, endpoint, err)
-	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrGRPCPermissionDenied):
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
 		return fmt.Errorf("%s: config DB at %s: permission denied for user %q; ask for read/write rights on the key prefix", what, endpoint, s.env.ConfigUsername)
+	}
+	for _, authErr := range authErrors {
+		if errors.Is(err, authErr) {
+			return fmt.Errorf("%s: config DB at %s refused the credentials (%v); set SDP_CONFIG_USERNAME and SDP_CONFIG_PASSWORD", what, endpoint, authErr)
+		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -171,3 +171,60 @@ func TestConnectionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCredentials: against an etcd with authentication on, the user and
+// password come from the environment, and a missing or wrong one is said so.
+func TestCredentials(t *testing.T) {
+	c := newCLI(t)
+	admin := c.srv.Client(t)
+	ctx := ctxFor(t)
+	if _, err := admin.UserAdd(ctx, "root", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := c.srv.Endpoint
+	closed := strconv.Itoa(closedPort(t))
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string // the whole of stderr
+	}{
+		{"right password", map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"},
+			[]string{"create", "authed", "--chart", "c"}, sdpctl.ExitOK, ""},
+		{"user from the flag", map[string]string{"SDP_CONFIG_USERNAME": "nobody", "SDP_CONFIG_PASSWORD": "s3cret"},
+			[]string{"--username", "root", "get", "authed"}, sdpctl.ExitOK, ""},
+		{"wrong password", map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "wrong"},
+			[]string{"list"}, sdpctl.ExitFailure,
+			"connect to config DB: config DB at " + endpoint + " refused the credentials (etcdserver: authentication failed, invalid user ID or password); set SDP_CONFIG_USERNAME and SDP_CONFIG_PASSWORD"},
+		{"no user", nil, []string{"list"}, sdpctl.ExitFailure,
+			"list deployments: config DB at " + endpoint + " refused the credentials (etcdserver: user name is empty); set SDP_CONFIG_USERNAME and SDP_CONFIG_PASSWORD"},
+		{"etcd away", map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"},
+			[]string{"--port", closed, "--timeout", "1s", "list"}, sdpctl.ExitFailure,
+			"connect to config DB: config DB at http://127.0.0.1:" + closed + " did not answer within 1s; is etcd running there? Set SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port), or raise --timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.env = tt.env
+			start := time.Now()
+			r := c.run(tt.args...)
+			// Not a speed check: only a hang past --timeout exceeds it.
+			if elapsed := time.Since(start); elapsed > 9*time.Second {
+				t.Errorf("took %v", elapsed)
+			}
+			want := ""
+			if tt.want != "" {
+				want = "sdpctl: " + tt.want + "\n"
+			}
+			if r.code != tt.code || r.stderr != want {
+				t.Errorf("exit %d, stderr\n%q\nwant exit %d, stderr\n%q", r.code, r.stderr, tt.code, want)
+			}
+		})
+	}
+}

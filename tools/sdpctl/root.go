@@ -52,7 +52,14 @@ func (e failure) Unwrap() error { return e.err }
 // Run executes sdpctl with args (without the program name) and returns the
 // process exit code. Errors are written to stderr as one line. lookupEnv
 // reads the SDP_* settings (os.LookupEnv in main).
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (code int) {
+	// An operator gets one line, even from a bug.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "sdpctl: internal error, please report it: %v\n", r)
+			code = ExitFailure
+		}
+	}()
 	root := newRoot(stdin, stdout, stderr, lookupEnv)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
