@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,12 +90,24 @@ func dumpLogs(t *testing.T, sys *System) {
 // TestE2E runs the whole system as deployed and drives it through the
 // config DB as a processing script does: the happy path, then chaos.
 func TestE2E(t *testing.T) {
+	t0 := time.Now()
 	sys, script := startSystem(t)
-	t.Run("happy path", func(t *testing.T) { testHappyPath(t, sys, script) })
-	t.Run("chaos", func(t *testing.T) { testChaos(t, sys, script) })
+	report := &Report{Date: t0, Settings: sys.Settings["release-manager"].From}
+	t.Run("happy path", func(t *testing.T) { testHappyPath(t, sys, script, report) })
+	t.Run("chaos", func(t *testing.T) { testChaos(t, sys, script, report) })
+	report.Total = time.Since(t0)
+	if path := os.Getenv("SDP_E2E_REPORT"); path != "" {
+		if !filepath.IsAbs(path) {
+			path = filepath.Join("..", "..", path)
+		}
+		if err := os.WriteFile(path, report.Markdown(), 0o644); err != nil {
+			t.Errorf("write the report: %v", err)
+		}
+		t.Logf("report written to %s", path)
+	}
 }
 
-func testHappyPath(t *testing.T, sys *System, script *Script) {
+func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const chart = "demo-receive"
@@ -109,11 +122,13 @@ func testHappyPath(t *testing.T, sys *System, script *Script) {
 			t.Fatal(err)
 		}
 	}
+	step := time.Now()
 	for form := range NumForms {
 		if _, err := script.WaitState(ctx, ids[form], 90*time.Second, "deployed, revision 1, 1 pod RUNNING", Deployed(1, 1)); err != nil {
 			t.Errorf("%s entry: %v", form, err)
 		}
 	}
+	report.Happy = append(report.Happy, Timing{"4 entries written → state: deployed, pod RUNNING", time.Since(step)})
 	requireConverged(ctx, t, sys, script, "after create")
 
 	for form := range NumForms {
@@ -121,11 +136,13 @@ func testHappyPath(t *testing.T, sys *System, script *Script) {
 			t.Fatal(err)
 		}
 	}
+	step = time.Now()
 	for form := range NumForms {
 		if _, err := script.WaitState(ctx, ids[form], 90*time.Second, "upgraded to revision 2, 2 pods RUNNING", Deployed(2, 2)); err != nil {
 			t.Errorf("%s entry: %v", form, err)
 		}
 	}
+	report.Happy = append(report.Happy, Timing{"values changed → state: revision 2 deployed, 2 pods RUNNING", time.Since(step)})
 	requireConverged(ctx, t, sys, script, "after change")
 
 	for form := range NumForms {
@@ -135,11 +152,13 @@ func testHappyPath(t *testing.T, sys *System, script *Script) {
 			t.Fatal(err)
 		}
 	}
+	step = time.Now()
 	for form := range NumForms {
 		if _, err := script.WaitState(ctx, ids[form], 90*time.Second, "state entry gone", Gone); err != nil {
 			t.Errorf("%s entry: %v", form, err)
 		}
 	}
+	report.Happy = append(report.Happy, Timing{"entries deleted → state entries gone", time.Since(step)})
 	requireConverged(ctx, t, sys, script, "after delete")
 	o, err := Observe(ctx, sys.Store, sys.Kube, sys.Env.HelmNamespace)
 	if err != nil {
@@ -151,7 +170,9 @@ func testHappyPath(t *testing.T, sys *System, script *Script) {
 		}
 	}
 
+	step = time.Now()
 	t.Run("labelled NAD mirrored", func(t *testing.T) { testNAD(ctx, t, sys) })
+	report.Happy = append(report.Happy, Timing{"labelled NAD created → /resource/ entries; deleted → gone", time.Since(step)})
 }
 
 func requireConverged(ctx context.Context, t *testing.T, sys *System, script *Script, when string) {
@@ -226,6 +247,34 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-func testChaos(t *testing.T, sys *System, script *Script) {
-	t.Skip("not yet")
+func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("SDP_E2E_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("SDP_E2E_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("chaos seed %d (repeat with SDP_E2E_SEED=%d)", seed, seed)
+	opts := ChaosOptions{
+		Seed: seed, Deployments: 300, Churn: 90 * time.Second, PDelete: 0.35,
+		APIServerDown: 30 * time.Second, Converge: 120 * time.Second, Logf: t.Logf,
+		StopAPIServer: func() func() { return cptest.PauseAPIServer(t, sys.CP) },
+	}
+	report.Opts = opts
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	res, err := RunChaos(ctx, sys, script, opts)
+	report.Chaos = res
+	if err != nil {
+		t.Fatalf("chaos (seed %d): %v", seed, err)
+	}
+	for _, f := range res.Failovers {
+		t.Logf("failover %s: %s → %s in %v", f.Service, f.From, f.To, f.Took.Round(time.Millisecond))
+	}
+	if len(res.Mismatches) > 0 {
+		t.Fatalf("seed %d: not converged %v after churn and faults; %d mismatches:\n%s", seed, opts.Converge, len(res.Mismatches), strings.Join(res.Mismatches, "\n"))
+	}
+	t.Logf("converged in %v after churn (%+v, %d left) and %d faults", res.ConvergeTook.Round(time.Millisecond), res.Counts, res.Alive, len(res.Faults))
+	t.Logf("watch resyncs: compacted %v, watch lost %v", res.CompactedResyncs, res.LostResyncs)
 }
