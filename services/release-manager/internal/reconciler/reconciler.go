@@ -198,6 +198,8 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 	for _, d := range list.Deployments {
 		if d.IsHelm() {
 			next[d.ID] = entry{dep: d}
+		} else {
+			r.logOtherKind(d)
 		}
 	}
 	for _, e := range list.Errors {
@@ -241,11 +243,19 @@ func (r *Reconciler) onEvent(ev configdb.DeploymentEvent) {
 	case !ev.Deployment.IsHelm():
 		// Now another deployer's: this one lets go of its release.
 		delete(r.desired, ev.ID)
+		r.logOtherKind(ev.Deployment)
 	default:
 		r.desired[ev.ID] = entry{dep: ev.Deployment}
 	}
 	r.mu.Unlock()
 	r.queue.Add(ev.ID)
+}
+
+// logOtherKind says that an entry is left alone: it writes no state entry
+// for another deployer's entry, so without this line a script whose kind
+// has a typo ("Helm") would see nothing anywhere.
+func (r *Reconciler) logOtherKind(d configdb.Deployment) {
+	r.cfg.Log.Info("deployment entry left to other deployers: not of kind helm", "deployment", d.ID, "kind", d.Kind)
 }
 
 // maxSteps bounds one reconcile's actions: the longest path is unlock (or

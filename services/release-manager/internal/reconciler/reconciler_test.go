@@ -365,3 +365,67 @@ func TestConcurrentDeployments(t *testing.T) {
 		h.waitState(fmt.Sprintf("c%d", i), deployed(1))
 	}
 }
+
+// syncBuffer is a log sink safe for the reconciler's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Entries of another kind get no state entry and no release, so the log
+// is the only place that says they were seen and left alone (a kind
+// written "Helm" would otherwise vanish without a word).
+func TestOtherKindsLogged(t *testing.T) {
+	srv := etcdtest.Start(t)
+	h := newHarness(t, srv, nil)
+	var logs syncBuffer
+	h.rec.cfg.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	tests := []struct {
+		id, kind string
+		atStart  bool // listed at start, or seen through the watch
+	}{
+		{"listed", "slurm", true},
+		{"watched", "Helm", false},
+	}
+	for _, tt := range tests {
+		if tt.atStart {
+			h.put(tt.id, fmt.Sprintf(`{"key": %q, "kind": %q, "args": {"chart": "cm"}}`, tt.id, tt.kind))
+		}
+	}
+	h.start()
+	for _, tt := range tests {
+		if !tt.atStart {
+			h.put(tt.id, fmt.Sprintf(`{"key": %q, "kind": %q, "args": {"chart": "cm"}}`, tt.id, tt.kind))
+		}
+	}
+	h.put("good", entryJSON("good", "cm", "{}"))
+	h.waitState("good", deployed(1))
+	for _, tt := range tests {
+		want := fmt.Sprintf(`"msg":"deployment entry left to other deployers: not of kind helm","deployment":%q,"kind":%q`, tt.id, tt.kind)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(logs.String(), want) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("%s: no log line %s in:\n%s", tt.id, want, logs.String())
+		}
+		if _, found, err := h.getState(tt.id); err != nil || found {
+			t.Errorf("%s: state entry written for another deployer's entry (%v)", tt.id, err)
+		}
+		if n := len(h.revisions("sdp-" + tt.id)); n != 0 {
+			t.Errorf("%s: %d release revisions for another deployer's entry", tt.id, n)
+		}
+	}
+}
