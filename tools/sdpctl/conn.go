@@ -24,11 +24,11 @@ type app struct {
 	host, protocol, cert, username, prefix, helmPrefix string
 	port                                               int
 	timeout                                            time.Duration
-	flags                                              *cobra.Command
+	root                                               *cobra.Command
 }
 
 func (a *app) bindFlags(root *cobra.Command) {
-	a.flags = root
+	a.root = root
 	f := root.PersistentFlags()
 	f.StringVar(&a.host, "host", "", "etcd host (overrides SDP_CONFIG_HOST, default 127.0.0.1)")
 	f.IntVar(&a.port, "port", 0, "etcd client port (overrides SDP_CONFIG_PORT, default 2379)")
@@ -46,7 +46,7 @@ func (a *app) env() (configdb.Env, error) {
 	if err != nil {
 		return env, fmt.Errorf("read settings: %w; fix or unset the variables named", err)
 	}
-	f := a.flags.PersistentFlags()
+	f := a.root.PersistentFlags()
 	set := func(name string, dst *string, v string) {
 		if f.Changed(name) {
 			*dst = v
