@@ -25,9 +25,9 @@ type Machine struct {
 
 // ReadMachine reads the machine's facts from a proc file system (/proc,
 // or a copy of its files for tests). The load at the start of the run is
-// given, since the report is written at its end.
+// given (a /proc/loadavg line), since the report is written at its end.
 func ReadMachine(proc, loadStart string) (Machine, error) {
-	m := Machine{GoVersion: runtime.Version(), LoadStart: strings.TrimSpace(loadStart)}
+	m := Machine{GoVersion: runtime.Version(), LoadStart: LoadAverage([]byte(loadStart))}
 	read := func(name string) ([]byte, error) {
 		data, err := os.ReadFile(filepath.Join(proc, name))
 		if err != nil {

@@ -41,7 +41,7 @@ func run(dir, out, started, loadStart, commit, proc string) error {
 	if err != nil {
 		return err
 	}
-	machine, err := benchreport.ReadMachine(proc, benchreport.LoadAverage([]byte(loadStart)))
+	machine, err := benchreport.ReadMachine(proc, loadStart)
 	if err != nil {
 		return err
 	}
