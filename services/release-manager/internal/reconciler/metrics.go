@@ -37,6 +37,23 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 		stateWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_write_duration_seconds",
 			Help: "Time of one write of the release part of a state entry (read, compare-and-swap, retries on conflict).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
+	// Every series from the start, at 0, so that rates, dashboards and
+	// alerts see them before the first event (an error that never happened
+	// is a 0, not a missing series).
+	for _, r := range []string{"success", "error", "permanent"} {
+		m.reconciles.WithLabelValues(r)
+	}
+	for _, a := range []string{"install", "upgrade", "uninstall", "unlock"} {
+		m.actionSeconds.WithLabelValues(a)
+		m.actions.WithLabelValues(a, "success")
+		m.actions.WithLabelValues(a, "error")
+	}
+	for _, r := range []string{"bad-entry", "release-name", "foreign-release", "chart", "confinement", "helm", "gave-up"} {
+		m.entryErrors.WithLabelValues(r)
+	}
+	for _, r := range []string{"written", "unchanged", "no-deployment", "error"} {
+		m.stateWrites.WithLabelValues(r)
+	}
 	releases := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "releases"),
 		"Owned Helm releases by the status of their latest revision.", []string{"status"}, nil)
 	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime,
