@@ -20,9 +20,10 @@ var (
 	// ErrNoDeployment is returned by state updates when the deployment entry
 	// does not exist: nobody creates state for a deployment that is gone.
 	ErrNoDeployment = errors.New("deployment entry does not exist")
-	// ErrBadState marks a state entry that is not a JSON object. It is never
+	// ErrBadState marks a state entry that cannot be read: not a JSON
+	// object, or a part of the wrong shape. It is never
 	// overwritten, since that would lose whatever another tool put there.
-	ErrBadState = errors.New("state entry is not a JSON object")
+	ErrBadState = errors.New("state entry cannot be read")
 )
 
 // PodStatus is the status of one pod as processing scripts see it.
@@ -112,7 +113,7 @@ func decodeStateDoc(data []byte) (map[string]any, error) {
 	}
 	doc, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: it is %s", ErrBadState, jsonKind(v))
+		return nil, fmt.Errorf("%w: it is %s, not a JSON object", ErrBadState, jsonKind(v))
 	}
 	return doc, nil
 }

@@ -369,22 +369,29 @@ func TestStateRefusesToOverwriteGarbage(t *testing.T) {
 		owner   func() error // refuses, leaving the entry as it is
 		other   func() error // writes its own part, keeping the garbage
 		kept    string
+		says    string // what the owner's error tells the user
 	}{
-		{`not json`, updatePods, updateRelease, ""},
-		{`[1, 2]`, updateRelease, updatePods, ""},
-		{`{"pods": "RUNNING"}`, updatePods, updateRelease, `"pods": "RUNNING"`},
-		{`{"pods": {"p": 5}}`, updatePods, updateRelease, `"p": 5`},
-		{`{"release": 7}`, updateRelease, updatePods, `"release": 7`},
+		{`not json`, updatePods, updateRelease, "", "state entry cannot be read: invalid character"},
+		{`[1, 2]`, updateRelease, updatePods, "", "it is a list, not a JSON object"},
+		{`{"pods": "RUNNING"}`, updatePods, updateRelease, `"pods": "RUNNING"`, `"pods" is a string, not an object`},
+		{`{"pods": {"p": 5}}`, updatePods, updateRelease, `"p": 5`, `pod "p" has status a number, not a string`},
+		{`{"release": 7}`, updateRelease, updatePods, `"release": 7`, `"release" is a number, not an object`},
 	}
 	for _, tt := range tests {
 		e.putRaw(t, "/deploy/d/state", tt.garbage)
-		if err := tt.owner(); !errors.Is(err, configdb.ErrBadState) {
+		err := tt.owner()
+		if !errors.Is(err, configdb.ErrBadState) {
 			t.Errorf("%s: owner's update: %v, want ErrBadState", tt.garbage, err)
+		}
+		// A JSON object with one part of the wrong shape must not be
+		// called "not a JSON object": the message is all the user sees.
+		if err == nil || !strings.Contains(err.Error(), tt.says) || (tt.garbage[0] == '{' && strings.Contains(err.Error(), "not a JSON object")) {
+			t.Errorf("%s: owner's error %q, want it to say %q", tt.garbage, err, tt.says)
 		}
 		if raw, _ := e.getRaw(t, "/deploy/d/state"); raw != tt.garbage {
 			t.Errorf("%s: overwritten by its part's owner: %s", tt.garbage, raw)
 		}
-		err := tt.other()
+		err = tt.other()
 		raw, _ := e.getRaw(t, "/deploy/d/state")
 		if tt.kept == "" {
 			if !errors.Is(err, configdb.ErrBadState) || raw != tt.garbage {
