@@ -207,6 +207,13 @@ handed the finished image), $PLATFORMS the platform (one only).`,
 				}
 				c.platform = p
 			}
+			var docker string
+			if !push {
+				// Before the build, so that a missing daemon is said at once.
+				if docker, err = exec.LookPath("docker"); err != nil {
+					return fmt.Errorf("PUSH_IMAGE=false asks for the image in the local Docker daemon and there is no docker CLI: push instead (skaffold --default-repo=<registry>): %w", err)
+				}
+			}
 			ctx := cmd.Context()
 			src, plat, err := c.resolve(ctx)
 			if err != nil {
@@ -227,7 +234,7 @@ handed the finished image), $PLATFORMS the platform (one only).`,
 				fmt.Fprintf(stdout, "pushed %s@%s\n", ref, digest)
 				return nil
 			}
-			if err := dockerLoad(ctx, img, ref); err != nil {
+			if err := dockerLoad(ctx, docker, img, ref); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "loaded %s (%s) into the Docker daemon\n", ref, digest)
@@ -263,11 +270,7 @@ func skaffoldEnv(insecure bool) (name.Tag, bool, error) {
 
 // dockerLoad hands a built image to the local Docker daemon, which skaffold
 // expects it in when it does not push.
-func dockerLoad(ctx context.Context, img v1.Image, ref name.Tag) error {
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		return fmt.Errorf("PUSH_IMAGE=false asks for the image in the local Docker daemon and there is no docker CLI: push instead (skaffold --default-repo=<registry> --push): %w", err)
-	}
+func dockerLoad(ctx context.Context, docker string, img v1.Image, ref name.Tag) error {
 	dir, err := os.MkdirTemp("", "sdp-image-load-")
 	if err != nil {
 		return err
