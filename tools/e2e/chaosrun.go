@@ -57,6 +57,9 @@ type ChaosResult struct {
 	// found nothing; Mismatches is what it found when it gave up.
 	ConvergeTook time.Duration
 	Mismatches   []string
+	// Unlocks counts releases found pending after a crash and unlocked;
+	// FailedActions the Helm actions that failed (and were retried).
+	Unlocks, FailedActions int
 	// SinceLastWrite is from the last churn step until the check found
 	// nothing (or gave up).
 	SinceLastWrite time.Duration
@@ -174,6 +177,8 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	var err error
 	res.ConvergeTook, res.Mismatches, err = sys.Converge(ctx, script, o.Converge)
 	res.SinceLastWrite = time.Since(t0) - res.ChurnTook
+	res.Unlocks = countLogLines(sys, `"msg":"helm action done"`, `"action":"unlock"`)["release-manager"]
+	res.FailedActions = countLogLines(sys, `"msg":"helm action failed"`)["release-manager"]
 	return res, err
 }
 
@@ -316,8 +321,8 @@ func compactPastServices(ctx context.Context, sys *System) (string, error) {
 }
 
 // countLogLines counts, per service, the log lines of all its replicas'
-// starts that contain s.
-func countLogLines(sys *System, s string) map[string]int {
+// starts that contain every one of subs.
+func countLogLines(sys *System, subs ...string) map[string]int {
 	n := map[string]int{}
 	for _, name := range Services {
 		for _, r := range sys.Replicas[name] {
@@ -326,7 +331,15 @@ func countLogLines(sys *System, s string) map[string]int {
 				if err != nil {
 					continue
 				}
-				n[name] += strings.Count(string(b), s)
+			lines:
+				for _, l := range strings.Split(string(b), "\n") {
+					for _, sub := range subs {
+						if !strings.Contains(l, sub) {
+							continue lines
+						}
+					}
+					n[name]++
+				}
 			}
 		}
 	}

@@ -37,7 +37,12 @@ func startSystem(t *testing.T) (*System, *Script) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	// SDP_E2E_DIR keeps the work directory (service logs) for a look
+	// after the run.
+	dir := os.Getenv("SDP_E2E_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	bins, err := Build(root, filepath.Join(dir, "bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -276,5 +281,5 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 		t.Fatalf("seed %d: not converged %v after churn and faults; %d mismatches:\n%s", seed, opts.Converge, len(res.Mismatches), strings.Join(res.Mismatches, "\n"))
 	}
 	t.Logf("converged in %v after churn (%+v, %d left) and %d faults", res.ConvergeTook.Round(time.Millisecond), res.Counts, res.Alive, len(res.Faults))
-	t.Logf("watch resyncs: compacted %v, watch lost %v", res.CompactedResyncs, res.LostResyncs)
+	t.Logf("watch resyncs: compacted %v, watch lost %v; releases unlocked %d, helm actions failed %d", res.CompactedResyncs, res.LostResyncs, res.Unlocks, res.FailedActions)
 }

@@ -80,6 +80,7 @@ func (r Report) Markdown() []byte {
 	for _, s := range Services {
 		parts = append(parts, fmt.Sprintf("%s %d compacted, %d watch lost", s, c.CompactedResyncs[s], c.LostResyncs[s]))
 	}
+	p("- release-manager: %d releases left pending by a crash unlocked, %d Helm actions failed and retried (from its logs)\n", c.Unlocks, c.FailedActions)
 	p("- Config DB watch resyncs logged by the services (all replicas), by reason: %s\n", strings.Join(parts, "; "))
 	if len(c.Mismatches) == 0 {
 		p("- **Converged %s after the last fault ended, %s after the last churn write** (bound %s): 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact\n\n",
