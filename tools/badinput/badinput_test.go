@@ -33,14 +33,14 @@ func TestBadInput(t *testing.T) {
 	var results []result
 	for i, c := range all {
 		t.Run(c.name, func(t *testing.T) {
-			t0 := time.Now()
 			res := e.runCase(c, i+1)
 			results = append(results, res)
 			if res.err != nil {
 				t.Errorf("%s (%s): %v", c.name, c.service, res.err)
 				return
 			}
-			t.Logf("%s in %s: %s", c.where, time.Since(t0).Round(time.Millisecond), truncate(res.seen, 300))
+			t.Logf("%s after %s (good %s converged after %s): %s", c.where, res.seenAfter.Round(time.Millisecond),
+				c.good, res.goodAfter.Round(time.Millisecond), truncate(res.seen, 300))
 		})
 	}
 	if err := e.alive(); err != nil {
@@ -75,15 +75,15 @@ func report(results []result, took time.Duration) string {
 	b.WriteString("The last column is copied from the run, not written by hand.\n\n")
 	fmt.Fprintf(&b, "Run of %s: %d cases, %d passed, %d failed; %s in all.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), len(results), len(results)-failed, failed, took.Round(time.Second))
-	b.WriteString("| # | case | service | input | where the user sees it | what the user saw |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
+	b.WriteString("| # | case | service | input | where the user sees it | what the user saw | note |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for i, r := range results {
 		seen := r.seen
 		if r.err != nil {
 			seen = "**FAILED**: " + r.err.Error()
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", i+1, cell(r.c.name, 200), cell(r.c.service, 60),
-			cell(r.c.input, 300), cell(r.c.where, 120), cell(seen, 700))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", i+1, cell(r.c.name, 200), cell(r.c.service, 60),
+			cell(r.c.input, 300), cell(r.c.where, 120), cell(seen, 700), cell(r.c.note, 400))
 	}
 	return b.String()
 }

@@ -33,6 +33,9 @@ type badCase struct {
 	// good is the kind of good input fed alongside: goodDeployment or
 	// goodNAD.
 	good string
+	// note, when set, says in the report what the case shows beyond the
+	// message (each is checked by the case, not only claimed).
+	note string
 	// check, when set, asserts what must not be lost (entries kept as
 	// they were, values round-tripped) once seen is ok.
 	check func(r *run) error
@@ -62,6 +65,9 @@ type result struct {
 	c    *badCase
 	seen string
 	err  error
+	// seenAfter and goodAfter are how long after the feed the message
+	// was seen and the good input had converged.
+	seenAfter, goodAfter time.Duration
 }
 
 // runCase feeds a case's bad input and a good one alongside, then waits
@@ -69,7 +75,7 @@ type result struct {
 // and checks that no service crashed.
 func (e *env) runCase(c *badCase, n int) result {
 	r := &run{e: e, c: c, goodName: fmt.Sprintf("ok-%02d", n), logMark: map[string]int{}, metricMark: map[string]float64{}}
-	for _, s := range services {
+	for _, s := range e.names() {
 		r.logMark[s] = len(e.procs[s].Logs())
 	}
 	for _, series := range metricSeries {
@@ -79,6 +85,7 @@ func (e *env) runCase(c *badCase, n int) result {
 		}
 		r.metricMark[series.service+" "+series.name] = v
 	}
+	t0 := time.Now()
 	r.fed = c.feed(r)
 	if err := e.feedGood(c.good, r.goodName); err != nil {
 		return result{c: c, err: fmt.Errorf("good %s %s: %w", c.good, r.goodName, err)}
@@ -92,9 +99,11 @@ func (e *env) runCase(c *badCase, n int) result {
 	if !ok {
 		return result{c: c, seen: msg, err: fmt.Errorf("%s: %q not seen within 60s; last seen: %q (feed error: %v)", c.where, c.want, msg, r.fed)}
 	}
+	seenAfter := time.Since(t0)
 	if err := e.waitGood(c.good, r.goodName); err != nil {
 		return result{c: c, seen: msg, err: fmt.Errorf("nothing lost: %w", err)}
 	}
+	goodAfter := time.Since(t0)
 	if c.check != nil {
 		if err := c.check(r); err != nil {
 			return result{c: c, seen: msg, err: err}
@@ -103,7 +112,7 @@ func (e *env) runCase(c *badCase, n int) result {
 	if err := e.alive(); err != nil {
 		return result{c: c, seen: msg, err: err}
 	}
-	return result{c: c, seen: msg}
+	return result{c: c, seen: msg, seenAfter: seenAfter, goodAfter: goodAfter}
 }
 
 // feedGood writes the good input of a case: a deployment of the good
@@ -166,9 +175,12 @@ func entry(id, value string) func(r *run) error {
 
 // stateError is what the state entry of id says: its release error, or
 // its release status when there is no error.
-func stateError(id string) func(r *run) (string, bool) {
+func stateError(id string) func(r *run) (string, bool) { return stateErrorAt("", id) }
+
+// stateErrorAt is stateError under a global config DB prefix.
+func stateErrorAt(prefix, id string) func(r *run) (string, bool) {
 	return func(r *run) (string, bool) {
-		st, found, err := r.e.state(id)
+		st, found, err := r.e.stateAt(prefix, id)
 		switch {
 		case err != nil:
 			return err.Error(), false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -54,6 +55,7 @@ func cases() []*badCase {
 		value := fmt.Sprintf(`{"key": %q, "kind": %q, "args": {"chart": "good-receive"}}`, k.id, k.kind)
 		add(&badCase{name: k.name, service: rm, input: fmt.Sprintf("`/deploy/%s` = `%s`", k.id, value), where: whereRMLog,
 			want: "not of kind helm", feed: entry(k.id, value), seen: logged(rm, k.id), good: goodDeployment,
+			note:  "No state entry and no release (another deployer's entry). The log line was added with this catalogue: before it, nothing said anywhere that the entry was left alone.",
 			check: func(r *run) error { return r.e.untouched(k.id) }})
 	}
 
@@ -101,15 +103,18 @@ func cases() []*badCase {
 	add(&badCase{name: "values of 1.2 MiB (over the 1 MiB Secret limit)", service: rm,
 		input: "chart `good-receive`, values `{\"blob\": <1.2 MiB of random base64>}`", where: whereState, want: "Too long: may not be more than 1048576 bytes",
 		feed: entry("huge-values", deploymentJSON("huge-values", "good-receive", map[string]any{"blob": hugeValues(1258291)})),
-		seen: stateError("huge-values"), good: goodDeployment})
+		seen: stateError("huge-values"), good: goodDeployment,
+		note: "The config DB takes it; Helm keeps a release (values included, gzipped) in one Secret, which Kubernetes caps at 1 MiB."})
 	add(&badCase{name: "values of 1.6 MiB (over the config DB's request limit)", service: rm,
 		input: "chart `good-receive`, values `{\"blob\": <1.6 MiB of random base64>}`", where: whereReply + " (config DB)", want: "request is too large",
 		feed: entry("huger-values", deploymentJSON("huger-values", "good-receive", map[string]any{"blob": hugeValues(1677722)})),
-		seen: replied, good: goodDeployment})
+		seen: replied, good: goodDeployment,
+		note: "etcd's default request limit (1.5 MiB) refuses the write itself: the script is told at once, and no service sees anything."})
 	add(&badCase{name: "unicode values (must work)", service: rm,
 		input: fmt.Sprintf("chart `echo-values`, values `{\"greeting\": %q}`", unicodeGreeting), where: whereStatus + " and the rendered ConfigMap", want: "deployed",
 		feed: entry("unicode-values", deploymentJSON("unicode-values", "echo-values", map[string]any{"greeting": unicodeGreeting})),
 		seen: stateError("unicode-values"), good: goodDeployment,
+		note: "The rendered ConfigMap holds the greeting exactly as written.",
 		check: func(r *run) error {
 			cm, err := r.e.cs.CoreV1().ConfigMaps(namespace).Get(r.e.ctx, "unicode-values", metav1.GetOptions{})
 			if err != nil {
@@ -136,6 +141,21 @@ func cases() []*badCase {
 	chartCase("chart not in the repository", "no-such-chart", "no-such-chart", "", `no chart "no-such-chart" in the repository`, nil)
 	chartCase("chart version not in the repository", "no-such-version", "good-receive", "9.9.9", `no chart "good-receive" version "9.9.9"`, nil)
 	chartCase("chart archive on a host that is away", "archive-away", "away", "", "chart source unreachable", nil)
+	add(&badCase{name: "chart repository that is away", service: rm + " (a second one, `SDP_CHART_REPO_URL` away)",
+		input: "a release-manager with `SDP_CHART_REPO_URL` on a closed port (config prefix `/away`, namespace `sdp-away`); chart `good-receive`",
+		where: whereState, want: "read chart repository index: chart source unreachable",
+		feed: func(r *run) error {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sdp-away"}}
+			if _, err := r.e.cs.CoreV1().Namespaces().Create(r.e.ctx, ns, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			r.e.startExtra("release-manager (repository away)", rm,
+				[]string{"SDP_CHART_REPO_URL=http://" + r.e.deadAddr, "SDP_CONFIG_PREFIX=/away", "SDP_HELM_NAMESPACE=sdp-away"},
+				"--cache-dir="+r.e.t.TempDir())
+			return r.e.put(rawKey("/away/deploy/repo-away"), deploymentJSON("repo-away", "good-receive", nil))
+		},
+		seen: stateErrorAt("/away", "repo-away"), good: goodDeployment,
+		note: "Started by the case beside the main system, whose release-manager (repository up) goes on: its good deployment converged."})
 	chartCase("OCI registry that is away", "oci-away", "oci://127.0.0.1:9/charts/good-receive", "0.1.0", "chart source unreachable", nil)
 	chartCase("corrupt chart archive", "corrupt-archive", "corrupt", "", "invalid chart", nil)
 	chartCase("archive that does not match the index digest", "tampered-archive", "tampered", "", "archive digest does not match the index", nil)
@@ -163,7 +183,7 @@ func cases() []*badCase {
 	// State entries.
 	add(&badCase{name: "state entry that is not JSON", service: rm + ", " + pm,
 		input: "`/deploy/garbage-state/state` = `}{ not json` written with a valid entry", where: whereRMLog + " and " + wherePMLog,
-		want: "state entry is not a JSON object",
+		want: "state entry cannot be read",
 		feed: func(r *run) error {
 			return r.e.txnPut(map[string]string{
 				rawKey("/deploy/garbage-state/state"): "}{ not json",
@@ -177,7 +197,8 @@ func cases() []*badCase {
 			}
 			// The release is still made: only the report is held back.
 			return r.e.deploymentExists("garbage-state")
-		}})
+		},
+		note: "The entry is left exactly as written (never overwritten) and the release is still installed; only the report is held back."})
 	add(&badCase{name: "state entry whose pods part is a list", service: pm,
 		input: "`/deploy/pods-list/state` = `{\"pods\": [\"x\"]}` written with a valid entry", where: wherePMLog,
 		want: `"pods" is a list, not an object`,
@@ -216,13 +237,28 @@ func cases() []*badCase {
 				return err
 			}
 			// Orphans are looked for when the entries are listed (at start
-			// and after a watch gap), not on every write under /deploy/.
+			// and after a watch gap), not on every write under /deploy/:
+			// once a deployment written after it has converged, the
+			// orphan is shown to be still there; a restart removes it.
+			if err := r.e.feedGood(goodDeployment, "orphan-witness"); err != nil {
+				return err
+			}
+			if err := r.e.waitGood(goodDeployment, "orphan-witness"); err != nil {
+				return err
+			}
+			if _, found, err := r.e.get(rawKey("/deploy/orphan-state/state")); err != nil || !found {
+				return fmt.Errorf("the orphan was removed while the pod-monitor ran (%v): the note is wrong", err)
+			}
 			r.e.restart(pm)
 			r.logMark[pm] = 0
 			return nil
 		},
 		seen: logged(pm, "orphan-state"), good: goodDeployment,
+		note: "Orphans are looked for when the entries are listed (at start and after a watch gap), so one written while the service runs stays until then; here the pod-monitor was restarted to show it removed.",
 		check: func(r *run) error {
+			if r.fed != nil {
+				return r.fed
+			}
 			if _, found, err := r.e.get(rawKey("/deploy/orphan-state/state")); err != nil || found {
 				return fmt.Errorf("orphan state entry still there (%v)", err)
 			}
@@ -251,9 +287,14 @@ func cases() []*badCase {
 			return "pod Running; no state entry for no-such-deployment", true
 		},
 		good: goodDeployment,
+		note: "Pods of no known deployment are ignored (DESIGN.md §2): no state entry, and no line in the pod-monitor's log.",
 		check: func(r *run) error {
 			if _, found, err := r.e.get(rawKey("/deploy/no-such-deployment/state")); err != nil || found {
 				return fmt.Errorf("a state entry was created for a deployment that does not exist (%v)", err)
+			}
+			logs := r.e.procs[pm].Logs()[r.logMark[pm]:]
+			if strings.Contains(logs, "pod-no-deployment") || strings.Contains(logs, "no-such-deployment") {
+				return fmt.Errorf("the pod-monitor logged about the pod, the note is wrong:\n%s", logs)
 			}
 			return nil
 		}})
@@ -353,7 +394,8 @@ func cases() []*badCase {
 	add(&badCase{name: "NAD config of 2 MiB", service: rs, input: "NAD `nad-huger`, a valid config padded to 2 MiB",
 		where: whereReply + " (API server)", want: "larger than max",
 		feed: func(r *run) error { return r.e.createNAD("nad-huger", available(""), padded(2<<20)) },
-		seen: replied, good: goodNAD})
+		seen: replied, good: goodNAD,
+		note: "Refused by the API server's own client of its etcd (2 MiB gRPC limit): the wording is Kubernetes', the resource-monitor never sees the NAD."})
 	return cs
 }
 

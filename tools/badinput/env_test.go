@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,11 +117,33 @@ func (e *env) restart(s string) {
 // stop sends SIGTERM to every service and checks that each exits 0: a
 // service that took all the bad input must still stop cleanly.
 func (e *env) stop() {
-	for _, s := range services {
+	for _, s := range e.names() {
 		if code := e.procs[s].Stop(e.t, 30*time.Second); code != 0 {
 			e.t.Errorf("%s exited %d after SIGTERM", s, code)
 		}
 	}
+}
+
+// names are the running processes' names: the three services and any a
+// case started besides.
+func (e *env) names() []string {
+	names := make([]string, 0, len(e.procs))
+	for n := range e.procs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// startExtra starts another instance of a service binary, with settings
+// that override the shared ones, as the process name; it is checked and
+// stopped with the others.
+func (e *env) startExtra(name, service string, settings []string, args ...string) *servicetest.Proc {
+	e.t.Helper()
+	p := servicetest.Start(e.t, e.bins[service], append(append([]string{}, e.env...), settings...), args...)
+	e.procs[name] = p
+	p.WaitFor(e.t, "/readyz", 200, "ok", 90*time.Second)
+	return p
 }
 
 func repoRoot(t *testing.T) string {
@@ -231,9 +254,12 @@ type state struct {
 	} `json:"release"`
 }
 
-func (e *env) state(id string) (state, bool, error) {
+func (e *env) state(id string) (state, bool, error) { return e.stateAt("", id) }
+
+// stateAt reads a state entry under a global config DB prefix.
+func (e *env) stateAt(prefix, id string) (state, bool, error) {
 	var st state
-	v, ok, err := e.get(rawKey("/deploy/" + id + "/state"))
+	v, ok, err := e.get(rawKey(prefix + "/deploy/" + id + "/state"))
 	if err != nil || !ok {
 		return st, ok, err
 	}
@@ -246,7 +272,7 @@ func (e *env) state(id string) (state, bool, error) {
 // alive checks that every service is still running and healthy, and has
 // logged no panic or fatal error.
 func (e *env) alive() error {
-	for _, s := range services {
+	for _, s := range e.names() {
 		p := e.procs[s]
 		if err := syscall.Kill(p.PID(), 0); err != nil {
 			return fmt.Errorf("%s (pid %d) is gone: %v", s, p.PID(), err)
