@@ -1,0 +1,49 @@
+//go:build unix
+
+package localcp
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// StopAPIServer stops the kube-apiserver for real (SIGTERM by its PID, as a
+// crashed or upgraded server goes away: clients get connection refused, not
+// the silence of a hung one) and returns the function that starts it again
+// with the same flags and waits until it is ready. Components that run
+// beside it (controller manager, scheduler, kwok) are left as they are, to
+// reconnect as they would in a cluster. Not for use while other goroutines
+// call Exited or PIDs.
+func (cp *ControlPlane) StopAPIServer() (start func(ctx context.Context) error, err error) {
+	i := -1
+	for j, p := range cp.procs {
+		if p.name == "kube-apiserver" {
+			i = j
+		}
+	}
+	if i < 0 {
+		return nil, fmt.Errorf("no kube-apiserver in this control plane")
+	}
+	old := cp.procs[i]
+	if err := old.stop(cp.opts.StopTimeout); err != nil {
+		return nil, err
+	}
+	cp.log.Debug("kube-apiserver stopped", "pid", old.pid())
+	return func(ctx context.Context) error {
+		t := time.Now()
+		p, err := startProcess(old.name, old.cmd.Path, old.cmd.Args[1:], old.cmd.Env, old.logPath)
+		if err != nil {
+			return err
+		}
+		cp.procs[i] = p
+		httpc := cp.httpClient()
+		if err := p.waitFor(ctx, "/readyz OK", func(ctx context.Context) error {
+			return checkHTTP(ctx, httpc, cp.APIServerURL+"/readyz", cp.AdminToken)
+		}); err != nil {
+			return err
+		}
+		cp.log.Debug("kube-apiserver started again", "pid", p.pid(), "took", time.Since(t).Round(time.Millisecond))
+		return nil
+	}, nil
+}
