@@ -113,7 +113,7 @@ func (r *Report) Write(w io.Writer) error {
 	v.Restart = unitRows(r.Results, benchRestart, []unitRow{
 		{"ready-s", "start → /readyz ready, mean", "s"}, {"max-ready-s", "start → /readyz ready, worst", "s"},
 		{"all-seen-s", "start → every entry looked at, mean", "s"}, {"max-all-seen-s", "start → every entry looked at, worst", "s"},
-		{"stop-s", "SIGTERM → exit of the old process", "s"}, {"helm-actions/restart", "Helm actions per restart", ""},
+		{"restarts", "restarts measured (one result line)", ""}, {"stop-s", "SIGTERM → exit of the old process", "s"}, {"helm-actions/restart", "Helm actions per restart", ""},
 		{"state-writes/restart", "state entries rewritten per restart", ""}, {"configdb-writes/restart", "config DB writes per restart (leader election included)", ""},
 	})
 	v.Idle = unitRows(r.Results, benchIdle, []unitRow{
@@ -132,6 +132,8 @@ func (r *Report) Write(w io.Writer) error {
 			v.Missed = append(v.Missed, t)
 		case NoData:
 			v.NoDataCount++
+		case Reported:
+			v.ReportedCount++
 		}
 	}
 	if err := tmpl.Execute(w, v); err != nil {
@@ -142,12 +144,12 @@ func (r *Report) Write(w io.Writer) error {
 
 type view struct {
 	*Report
-	Targets               []Target
-	Missed                []Target
-	MetCount, NoDataCount int
-	Install               []installRow
-	Latency               []latencyRow
-	Restart, Idle         []figureRow
+	Targets                              []Target
+	Missed                               []Target
+	MetCount, NoDataCount, ReportedCount int
+	Install                              []installRow
+	Latency                              []latencyRow
+	Restart, Idle                        []figureRow
 }
 
 type installRow struct {

@@ -147,6 +147,7 @@ func BenchmarkRestartInSync(b *testing.B) {
 	b.ReportMetric(stateWrites/float64(restarts), "state-writes/restart")
 	b.ReportMetric(dbWrites/float64(restarts), "configdb-writes/restart")
 	b.ReportMetric(float64(n), "deployments")
+	b.ReportMetric(float64(restarts), "restarts")
 	b.ReportMetric(0, "ns/op")
 }
 
