@@ -199,7 +199,7 @@ func TestDashboardMetricsServed(t *testing.T) {
 	}
 	procs := map[string]*servicetest.Proc{}
 	for _, svc := range services {
-		bin := servicetest.Build(t, filepath.Join(repoRoot(), "services", svc, "cmd", svc))
+		bin := serviceBinary(t, svc)
 		args := []string{"--leader-elect=false", "--kubeconfig=" + cp.KubeconfigPath}
 		if svc == "release-manager" {
 			args = append(args, "--cache-dir="+t.TempDir())

@@ -40,7 +40,15 @@ func TestMain(m *testing.M) {
 	// Helm's chart loader logs each linked library chart through the
 	// standard logger: noise here, where the links are meant.
 	log.SetOutput(io.Discard)
-	os.Exit(cptest.Main(m, localcp.Options{}))
+	dir, err := os.MkdirTemp("", "chartcheck-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := cptest.Main(m, localcp.Options{})
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // Namespaces of the install test: where the services run, where they
@@ -136,30 +144,7 @@ func TestInstallUmbrella(t *testing.T) {
 	})
 
 	t.Run("helm install", func(t *testing.T) {
-		ch, err := loader.Load(chartDir(umbrella))
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals, err := Values(umbrellaSet...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hc := helmConfig(t, cp, systemNS)
-		if _, err := action.NewGet(hc).Run(releaseName); err == nil {
-			// A rerun (-count) in the same control plane: start afresh.
-			if _, err := action.NewUninstall(hc).Run(releaseName); err != nil {
-				t.Fatalf("uninstall the previous run's release: %v", err)
-			}
-		}
-		inst := action.NewInstall(hc)
-		inst.ReleaseName, inst.Namespace, inst.Timeout = releaseName, systemNS, time.Minute
-		rel, err := inst.RunWithContext(ctx, ch, vals)
-		if err != nil {
-			t.Fatalf("helm install: %v", err)
-		}
-		if rel.Info.Status != release.StatusDeployed {
-			t.Errorf("release %s", rel.Info.Status)
-		}
+		installUmbrella(t, cp, umbrellaSet)
 		for _, svc := range services {
 			name := releaseName + "-" + svc
 			d, err := cs.AppsV1().Deployments(systemNS).Get(ctx, name, metav1.GetOptions{})
@@ -191,6 +176,40 @@ func TestInstallUmbrella(t *testing.T) {
 	}
 
 	t.Run("rbac", func(t *testing.T) { checkRBACMatrix(t, cs) })
+}
+
+// installUmbrella installs the umbrella chart as release sdp in systemNS
+// with the Helm SDK, for real, replacing a release of an earlier test or
+// run in the same control plane.
+func installUmbrella(t *testing.T, cp *localcp.ControlPlane, set []string) {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(cp.RESTConfig())
+	createNamespaces(t, cs, systemNS, processingNS, otherNS)
+	ch, err := loader.Load(chartDir(umbrella))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := Values(set...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := helmConfig(t, cp, systemNS)
+	if _, err := action.NewGet(hc).Run(releaseName); err == nil {
+		if _, err := action.NewUninstall(hc).Run(releaseName); err != nil {
+			t.Fatalf("uninstall the earlier release: %v", err)
+		}
+	}
+	inst := action.NewInstall(hc)
+	inst.ReleaseName, inst.Namespace, inst.Timeout = releaseName, systemNS, time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rel, err := inst.RunWithContext(ctx, ch, vals)
+	if err != nil {
+		t.Fatalf("helm install: %v", err)
+	}
+	if rel.Info.Status != release.StatusDeployed {
+		t.Fatalf("release %s", rel.Info.Status)
+	}
 }
 
 func toUnstructured(t *testing.T, obj k8sruntime.Object) *unstructured.Unstructured {
