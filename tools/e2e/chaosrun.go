@@ -25,7 +25,7 @@ type ChaosOptions struct {
 	APIServerDown time.Duration
 	// StopAPIServer stops the kube-apiserver and returns what starts it
 	// again.
-	StopAPIServer func() (resume func())
+	StopAPIServer func() (start func(context.Context) error, err error)
 	// Converge bounds the wait for the system to settle after the churn
 	// and the faults.
 	Converge time.Duration
@@ -220,10 +220,16 @@ func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions
 		}
 		return fmt.Sprintf("etcd pid %d stopped (SIGTERM), pid %d healthy after %v", pid, sys.Etcd.PID(), time.Since(t).Round(time.Millisecond)), nil, nil
 	case chaos.StopAPIServer:
-		resume := o.StopAPIServer()
+		start, err := o.StopAPIServer()
+		if err != nil {
+			return "", nil, err
+		}
 		time.Sleep(o.APIServerDown)
-		resume()
-		return fmt.Sprintf("kube-apiserver stopped (SIGSTOP) for %v", o.APIServerDown), nil, nil
+		t := time.Now()
+		if err := start(ctx); err != nil {
+			return "", nil, err
+		}
+		return fmt.Sprintf("kube-apiserver stopped (SIGTERM) for %v, ready %v after its start", o.APIServerDown, time.Since(t).Round(time.Millisecond)), nil, nil
 	case chaos.Compact:
 		detail, err := compactPastServices(ctx, sys)
 		return detail, nil, err
