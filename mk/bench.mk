@@ -22,7 +22,7 @@ BENCH_DOC ?= $(CURDIR)/docs/benchmarks.md
 # Start time and load average of the run, given by bench to bench-report.
 BENCH_STARTED ?=
 BENCH_LOADAVG ?=
-BENCH_OUTPUTS := release-manager.txt pod-monitor.txt resource-monitor.txt restart.txt idle.txt
+BENCH_OUTPUTS := release-manager.txt pod-monitor.txt resource-monitor.txt restart.txt idle.txt load.txt
 
 .PHONY: bench bench-restart bench-idle bench-report
 
@@ -33,6 +33,7 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 	@started=$$(date -u +%Y-%m-%dT%H:%M:%SZ); loadavg=$$(cat /proc/loadavg); failed=""; \
 	for t in bench-release-manager bench-pod-monitor bench-resource-monitor bench-restart bench-idle; do \
 		echo "== $$t ($$(date -u +%H:%M:%S), load $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+		echo "$$t $$(date -u +%H:%M:%S) $$(cut -d' ' -f1-3 /proc/loadavg)" >>"$(BENCH_OUT)/load.txt"; \
 		if [ "$$t" = bench-resource-monitor ]; then \
 			out=$$(mktemp); \
 			if $(MAKE) --no-print-directory "$$t" | tee "$$out"; then \
@@ -44,6 +45,7 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 		fi; \
 		case "$$failed" in *"$$t"*) f=$$(echo "$$t" | sed 's/^bench-//'); rm -f "$(BENCH_OUT)/$$f.txt";; esac; \
 	done; \
+	echo "end $$(date -u +%H:%M:%S) $$(cut -d' ' -f1-3 /proc/loadavg)" >>"$(BENCH_OUT)/load.txt"; \
 	$(MAKE) --no-print-directory bench-report BENCH_STARTED="$$started" BENCH_LOADAVG="$$loadavg"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (the report says they did not run)"; exit 1; fi
 

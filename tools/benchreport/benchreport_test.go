@@ -144,6 +144,33 @@ func TestReadMachine(t *testing.T) {
 	}
 }
 
+func TestReadLoadLog(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content string
+		want          []LoadMark
+		wantErr       bool
+	}{
+		{"two steps", "bench-idle 04:20:01 1.5 2.5 3.5\nend 04:22:00 0.5 1.0 2.0\n",
+			[]LoadMark{{"bench-idle", "04:20:01", "1.5 2.5 3.5"}, {"end", "04:22:00", "0.5 1.0 2.0"}}, false},
+		{"blank lines", "\nbench-idle 04:20:01 1.5 2.5 3.5\n\n", []LoadMark{{"bench-idle", "04:20:01", "1.5 2.5 3.5"}}, false},
+		{"short line", "bench-idle 04:20:01 1.5\n", nil, true},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadLoadLog(path)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v %v, want %v (error %v)", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if got, err := ReadLoadLog(filepath.Join(dir, "missing")); err != nil || got != nil {
+		t.Errorf("missing file: %v %v, want nothing", got, err)
+	}
+}
+
 func fixture(t *testing.T) *Results {
 	t.Helper()
 	inputs, rs, err := ReadInputs("testdata/results")
@@ -275,7 +302,7 @@ func TestWrite(t *testing.T) {
 		Sizes: SizesFrom(func(k string) (string, bool) {
 			return map[string]string{"SDP_BENCH_PODS": "500"}[k], k == "SDP_BENCH_PODS"
 		}),
-		Inputs: inputs, Results: rs, Dir: "benchmarks"}
+		Inputs: inputs, Results: rs, Dir: "benchmarks", Load: []LoadMark{{"bench-idle", "04:27:00", "1.1 1.2 1.3"}}}
 	var buf bytes.Buffer
 	if err := r.Write(&buf); err != nil {
 		t.Fatal(err)
@@ -288,6 +315,7 @@ func TestWrite(t *testing.T) {
 		"| memory | 23.5 GiB |",
 		"| load average (1, 5, 15 min) at the start | 0.1 0.2 0.3 |",
 		"| load average (1, 5, 15 min) at the end | 0.52 0.61 1.10 |",
+		"| bench-idle | 04:27:00 | 1.1 1.2 1.3 |",
 		"12 of 14 targets met, 1 missed, 1 reported without a number to meet.",
 		"| 5 | pod-monitor | pod status change → state entry, p99 | ≤ 25 ms | 12 (10–30) ms (2 of 3 runs within); p50 6 (5–7) ms | **missed** |",
 		"### Where a target was missed, what limits it",

@@ -3,6 +3,7 @@ package benchreport
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,4 +106,32 @@ func parseMemTotal(data []byte) (float64, error) {
 		return kb / (1 << 20), nil
 	}
 	return 0, fmt.Errorf("no MemTotal in meminfo")
+}
+
+// LoadMark is the load average when a step of the run started ("end":
+// when the last one ended), as mk/bench.mk logs it in load.txt.
+type LoadMark struct{ Step, Time, Load string }
+
+// ReadLoadLog reads load.txt lines "<step> <hh:mm:ss> <1 min> <5 min>
+// <15 min>"; a missing file gives none.
+func ReadLoadLog(path string) ([]LoadMark, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load log: %w", err)
+	}
+	var marks []LoadMark
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 5 {
+			return nil, fmt.Errorf("load log %s line %d: %q: want step, time and three load averages", path, i+1, line)
+		}
+		marks = append(marks, LoadMark{Step: f[0], Time: f[1], Load: strings.Join(f[2:], " ")})
+	}
+	return marks, nil
 }

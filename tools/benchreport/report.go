@@ -36,6 +36,8 @@ const (
 // Report is what docs/benchmarks.md is written from.
 type Report struct {
 	Machine Machine
+	// Load is the load average at each step of the run (load.txt).
+	Load []LoadMark
 	// Started and Finished bound the run; Commit is the code measured.
 	Started, Finished time.Time
 	Commit            string

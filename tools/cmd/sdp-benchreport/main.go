@@ -48,11 +48,15 @@ func run(dir, out, started, loadStart, commit, proc string) error {
 	if results.CPU != "" && machine.CPUModel == "" {
 		machine.CPUModel = results.CPU
 	}
+	load, err := benchreport.ReadLoadLog(filepath.Join(dir, "load.txt"))
+	if err != nil {
+		return err
+	}
 	rel, err := filepath.Rel(filepath.Dir(out), dir)
 	if err != nil {
 		return fmt.Errorf("results directory relative to the document: %w", err)
 	}
-	r := &benchreport.Report{Machine: machine, Started: start, Finished: time.Now(), Commit: commit,
+	r := &benchreport.Report{Machine: machine, Load: load, Started: start, Finished: time.Now(), Commit: commit,
 		Sizes: benchreport.SizesFrom(os.LookupEnv), Inputs: inputs, Results: results, Dir: filepath.ToSlash(rel)}
 	// A plot without data is left out, not an error: the report says
 	// which benchmarks did not run.
