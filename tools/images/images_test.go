@@ -438,3 +438,46 @@ func TestTagsInsecure(t *testing.T) {
 		}
 	}
 }
+
+func TestGitSource(t *testing.T) {
+	out, err := exec.Command("git", "-C", repoRoot(t), "log", "-1", "--format=%ct %H").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commitTime int64
+	var commit string
+	if _, err := fmt.Sscan(string(out), &commitTime, &commit); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		epoch   string // SOURCE_DATE_EPOCH; "" unset
+		want    time.Time
+		wantErr bool
+	}{
+		{"", time.Unix(commitTime, 0).UTC(), false},
+		{"1700000000", time.Unix(1700000000, 0).UTC(), false},
+		{"yesterday", time.Time{}, true},
+	} {
+		t.Run("SOURCE_DATE_EPOCH="+tc.epoch, func(t *testing.T) {
+			t.Setenv("SOURCE_DATE_EPOCH", tc.epoch)
+			src, err := images.GitSource(context.Background(), repoRoot(t))
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("no error for SOURCE_DATE_EPOCH=%q", tc.epoch)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !src.Created.Equal(tc.want) || src.Revision != commit {
+				t.Errorf("created %v revision %s, want %v %s", src.Created, src.Revision, tc.want, commit)
+			}
+			// The clone is clean; git describe names the commit by a tag
+			// (<tag>[-<n>-g<abbrev>]) or, with none, by its abbreviation.
+			if src.Version == "" || strings.HasSuffix(src.Version, "-dirty") || !(strings.HasPrefix(commit, src.Version) || strings.Contains(src.Version, "-g") || !strings.ContainsAny(src.Version, "-")) {
+				t.Errorf("version %q for commit %s", src.Version, commit)
+			}
+		})
+	}
+}
