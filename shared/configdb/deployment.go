@@ -12,6 +12,19 @@ import (
 // other kind belong to other deployers and are left alone.
 const KindHelm = "helm"
 
+// MaxChartRefLen bounds a chart reference (a name, an oci:// reference or a
+// path; PATH_MAX is 4096) and MaxVersionLen a chart version. Longer is a bad
+// entry: error messages quote both, and a message that quotes an 800 KiB
+// chart name no longer fits in a state entry (etcd refuses the write), so
+// the user would see nothing at all.
+const (
+	MaxChartRefLen = 4096
+	MaxVersionLen  = 256
+)
+
+// maxQuoted bounds what an error message quotes of an entry's own text.
+const maxQuoted = 100
+
 // ErrBadDeployment marks a deployment entry that cannot be read; the error
 // text says what is wrong in words a script author can act on.
 var ErrBadDeployment = errors.New("bad deployment entry")
@@ -79,7 +92,7 @@ func DecodeDeployment(id string, data []byte) (Deployment, error) {
 		return fail("%v", err)
 	}
 	if field != "" && bodyID != id {
-		return fail("field %q says the id is %q, but the entry is stored under %q", field, bodyID, id)
+		return fail("field %q says the id is %q, but the entry is stored under %q", field, truncate(bodyID, maxQuoted), id)
 	}
 	d.Kind, _, err = firstString(top, kindFields)
 	if err != nil {
@@ -99,15 +112,25 @@ func DecodeDeployment(id string, data []byte) (Deployment, error) {
 	if err != nil {
 		return fail(`"args": %v`, err)
 	}
-	if d.Chart, _, err = firstString(args, []string{"chart"}); err != nil {
+	chart, _, err := firstString(args, []string{"chart"})
+	if err != nil {
 		return fail(`"args": %v`, err)
 	}
-	if strings.TrimSpace(d.Chart) == "" {
+	switch {
+	case strings.TrimSpace(chart) == "":
 		return fail(`"args.chart" is missing or empty`)
+	case len(chart) > MaxChartRefLen:
+		return fail(`"args.chart" is %d bytes long (%q); a chart reference has at most %d`, len(chart), truncate(chart, maxQuoted), MaxChartRefLen)
 	}
-	if d.Version, _, err = firstString(args, []string{"version"}); err != nil {
+	d.Chart = chart
+	version, _, err := firstString(args, []string{"version"})
+	if err != nil {
 		return fail(`"args": %v`, err)
 	}
+	if len(version) > MaxVersionLen {
+		return fail(`"args.version" is %d bytes long (%q); a chart version has at most %d`, len(version), truncate(version, maxQuoted), MaxVersionLen)
+	}
+	d.Version = version
 	if rawValues, ok := args["values"]; ok && string(rawValues) != "null" {
 		v, err := decodeGeneric(rawValues)
 		if err != nil {
@@ -226,7 +249,7 @@ func splitDotted(key string) ([]string, error) {
 	if len(segments) > 1 {
 		for _, s := range segments {
 			if s == "" {
-				return nil, fmt.Errorf("key %q has an empty part between dots", key)
+				return nil, fmt.Errorf("key %q has an empty part between dots", truncate(key, maxQuoted))
 			}
 		}
 	}
@@ -328,7 +351,8 @@ func whoSet(origin map[string]string, path string) string {
 }
 
 func conflict(first, second, path string) error {
-	return fmt.Errorf("keys %q and %q both set %q (as a value and as an object, or twice); keep one", first, second, path)
+	return fmt.Errorf("keys %q and %q both set %q (as a value and as an object, or twice); keep one",
+		truncate(first, maxQuoted), truncate(second, maxQuoted), truncate(path, maxQuoted))
 }
 
 // decodeObject decodes a JSON object into its raw members.

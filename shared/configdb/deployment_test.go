@@ -3,6 +3,7 @@ package configdb
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,6 +41,7 @@ func TestDecodeDeploymentFieldNames(t *testing.T) {
 }
 
 func TestDecodeDeploymentErrors(t *testing.T) {
+	huge := strings.Repeat("x", 800<<10)
 	tests := []struct {
 		name, data, says string
 	}{
@@ -58,15 +60,25 @@ func TestDecodeDeploymentErrors(t *testing.T) {
 		{"chart number", `{"key": "d1", "kind": "helm", "args": {"chart": 3}}`, `field "chart" must be a string`},
 		{"values list", `{"key": "d1", "kind": "helm", "args": {"chart": "c", "values": [1]}}`, `"args.values" must be an object, not a list`},
 		{"values conflict", `{"key": "d1", "kind": "helm", "args": {"chart": "c", "values": {"a": 1, "a.b": 2}}}`, `keys "a" and "a.b" both set "a"`},
+		// Whatever an entry holds, the message stays short enough to be
+		// written into its state entry and read in a log line.
+		{"huge chart", fmt.Sprintf(`{"key": "d1", "kind": "helm", "args": {"chart": %q}}`, huge), `"args.chart" is 819200 bytes long`},
+		{"huge version", fmt.Sprintf(`{"key": "d1", "kind": "helm", "args": {"chart": "c", "version": %q}}`, huge), `"args.version" is 819200 bytes long`},
+		{"huge id in body", fmt.Sprintf(`{"key": %q, "kind": "helm", "args": {"chart": "c"}}`, huge), `says the id is "xxx`},
+		{"huge key conflict", fmt.Sprintf(`{"key": "d1", "kind": "helm", "args": {"chart": "c", "values": {%q: 1, "%s.b": 2}}}`, huge, huge), `both set "xxx`},
+		{"huge key with empty part", fmt.Sprintf(`{"key": "d1", "kind": "helm", "args": {"chart": "c", "values": {"%s..b": 1}}}`, huge), "has an empty part between dots"},
 	}
 	for _, tt := range tests {
 		_, err := DecodeDeployment("d1", []byte(tt.data))
 		if !errors.Is(err, ErrBadDeployment) {
-			t.Errorf("%s: err = %v, want ErrBadDeployment", tt.name, err)
+			t.Errorf("%s: err = %v, want ErrBadDeployment", tt.name, truncate(fmt.Sprint(err), 300))
 			continue
 		}
 		if !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "/deploy/d1") {
-			t.Errorf("%s: error %q does not name the entry and say %q", tt.name, err, tt.says)
+			t.Errorf("%s: error %q does not name the entry and say %q", tt.name, truncate(err.Error(), 300), tt.says)
+		}
+		if n := len(err.Error()); n > 1024 {
+			t.Errorf("%s: error is %d bytes long", tt.name, n)
 		}
 	}
 }
