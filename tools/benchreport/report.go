@@ -116,7 +116,7 @@ func (r *Report) Write(w io.Writer) error {
 		{"ready-s", "start → /readyz ready, mean", "s"}, {"max-ready-s", "start → /readyz ready, worst", "s"},
 		{"all-seen-s", "start → every entry looked at, mean", "s"}, {"max-all-seen-s", "start → every entry looked at, worst", "s"},
 		{"restarts", "restarts measured (one result line)", ""}, {"stop-s", "SIGTERM → exit of the old process", "s"}, {"helm-actions/restart", "Helm actions per restart", ""},
-		{"state-writes/restart", "state entries rewritten per restart", ""}, {"configdb-writes/restart", "config DB writes per restart (leader election included)", ""},
+		{"state-writes/restart", "state entries rewritten per restart", ""}, {"reconciles/entry", "reconciles per deployment by then", ""}, {"configdb-writes/restart", "config DB writes per restart (leader election included)", ""},
 	})
 	v.Idle = unitRows(r.Results, benchIdle, []unitRow{
 		{"release-manager-cpu-s/min", "release-manager CPU", "s/min"}, {"pod-monitor-cpu-s/min", "pod-monitor CPU", "s/min"},

@@ -37,6 +37,7 @@ import (
 //   - helm-actions/restart: helm_actions_total of the new process by then,
 //     which must be 0, since nothing is out of sync;
 //   - state-writes/restart: state entries actually rewritten (0 expected);
+//   - reconciles/entry: reconciles by then per deployment;
 //   - configdb-writes/restart: etcd revisions the restart cost (leader
 //     election keys included).
 //
@@ -114,7 +115,7 @@ func BenchmarkRestartInSync(b *testing.B) {
 	})
 
 	var ready, seen, stopped []float64
-	var actions, stateWrites, dbWrites float64
+	var actions, reconciles, stateWrites, dbWrites float64
 	restarts := 0
 	for b.Loop() {
 		stopStart := time.Now()
@@ -135,6 +136,7 @@ func BenchmarkRestartInSync(b *testing.B) {
 		ready = append(ready, readyAt.Seconds())
 		seen = append(seen, seenAt.Seconds())
 		actions += m.sum("sdp_helmdeploy_release_manager_helm_actions_total")
+		reconciles += m.sum("sdp_helmdeploy_release_manager_reconciles_total")
 		stateWrites += m.get(`sdp_helmdeploy_release_manager_state_writes_total{result="written"}`)
 		dbWrites += float64(rev1 - rev0)
 	}
@@ -145,6 +147,9 @@ func BenchmarkRestartInSync(b *testing.B) {
 	b.ReportMetric(mean(stopped), "stop-s")
 	b.ReportMetric(actions/float64(restarts), "helm-actions/restart")
 	b.ReportMetric(stateWrites/float64(restarts), "state-writes/restart")
+	// Reconciles per entry: 1 means each was looked at once (an entry and
+	// its release both queue it; the queue merges them).
+	b.ReportMetric(reconciles/float64(restarts*n), "reconciles/entry")
 	b.ReportMetric(dbWrites/float64(restarts), "configdb-writes/restart")
 	b.ReportMetric(float64(n), "deployments")
 	b.ReportMetric(float64(restarts), "restarts")
