@@ -62,6 +62,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := cptest.Main(m, localcp.Options{})
+	if registryServer != nil {
+		registryServer.Close()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -170,126 +173,139 @@ func extract(t testing.TB, img v1.Image, service string) string {
 	return bin
 }
 
+// TestImage checks each service's image, as this package builds it and
+// as `make images` leaves it in its OCI layout.
 func TestImage(t *testing.T) {
 	src := source(t)
-	for _, service := range images.Services {
-		t.Run(service, func(t *testing.T) {
-			img := built(t, service)
-			cf, err := img.ConfigFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			fs := files(t, img)
-
-			t.Run("config", func(t *testing.T) {
-				uid, err := strconv.Atoi(strings.SplitN(cf.Config.User, ":", 2)[0])
-				if err != nil || uid == 0 {
-					t.Errorf("user %q: want a numeric non-root uid", cf.Config.User)
-				}
-				if !strings.Contains(string(fs["etc/passwd"].data), fmt.Sprintf(":x:%d:%d:", uid, uid)) {
-					t.Errorf("/etc/passwd does not name uid %d:\n%s", uid, fs["etc/passwd"].data)
-				}
-				if !strings.Contains(string(fs["etc/group"].data), fmt.Sprintf(":x:%d:", uid)) {
-					t.Errorf("/etc/group does not name gid %d:\n%s", uid, fs["etc/group"].data)
-				}
-				if got := strings.Join(cf.Config.Entrypoint, " "); got != "/"+service {
-					t.Errorf("entrypoint %q, want /%s", got, service)
-				}
-				if cf.Config.WorkingDir != "/" || len(cf.Config.Cmd) != 0 || len(cf.Config.Env) != 0 {
-					t.Errorf("working dir %q, cmd %q, env %q: want /, none, none", cf.Config.WorkingDir, cf.Config.Cmd, cf.Config.Env)
-				}
-				if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
-					t.Errorf("platform %s/%s, want linux/%s", cf.OS, cf.Architecture, runtime.GOARCH)
-				}
-				if !cf.Created.Time.Equal(src.Created) {
-					t.Errorf("created %v, want the commit time %v", cf.Created.Time, src.Created)
-				}
-				want := map[string]string{
-					images.LabelSource:   images.DefaultSourceURL,
-					images.LabelRevision: src.Revision,
-					images.LabelVersion:  src.Version,
-					images.LabelCreated:  src.Created.Format(time.RFC3339),
-				}
-				for k, v := range want {
-					if cf.Config.Labels[k] != v {
-						t.Errorf("label %s = %q, want %q", k, cf.Config.Labels[k], v)
-					}
-				}
-				mt, err := img.MediaType()
-				if err != nil || mt != types.OCIManifestSchema1 {
-					t.Errorf("manifest media type %q (%v), want OCI", mt, err)
-				}
+	for _, from := range []struct {
+		name  string
+		image func(t testing.TB, service string) v1.Image
+	}{
+		{"built", built},
+		{"make images", func(t testing.TB, service string) v1.Image { return madeImages(t).image(t, service) }},
+	} {
+		for _, service := range images.Services {
+			t.Run(from.name+"/"+service, func(t *testing.T) {
+				checkImage(t, from.image(t, service), service, src)
 			})
-
-			t.Run("layer", func(t *testing.T) {
-				want := map[string]struct {
-					typ  byte
-					mode int64
-				}{
-					"etc/":          {tar.TypeDir, 0o755},
-					"etc/passwd":    {tar.TypeReg, 0o644},
-					"etc/group":     {tar.TypeReg, 0o644},
-					"home/":         {tar.TypeDir, 0o755},
-					"home/nonroot/": {tar.TypeDir, 0o700},
-					"tmp/":          {tar.TypeDir, 0o1777},
-					service:         {tar.TypeReg, 0o755},
-				}
-				if len(fs) != len(want) {
-					t.Errorf("%d entries, want %d", len(fs), len(want))
-				}
-				for name, w := range want {
-					f, ok := fs[name]
-					if !ok {
-						t.Errorf("no %s", name)
-						continue
-					}
-					if f.hdr.Typeflag != w.typ || f.hdr.Mode != w.mode {
-						t.Errorf("%s: type %c mode %o, want %c %o", name, f.hdr.Typeflag, f.hdr.Mode, w.typ, w.mode)
-					}
-					if !f.hdr.ModTime.Equal(src.Created) {
-						t.Errorf("%s: mtime %v, want the commit time %v", name, f.hdr.ModTime, src.Created)
-					}
-				}
-			})
-
-			t.Run("static binary", func(t *testing.T) {
-				bin := extract(t, img, service)
-				f, err := elf.Open(bin)
-				if err != nil {
-					t.Fatalf("not an ELF file: %v", err)
-				}
-				defer f.Close()
-				for _, p := range f.Progs {
-					if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
-						t.Errorf("has a %v program header: dynamically linked", p.Type)
-					}
-				}
-				if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
-					t.Errorf("imports shared libraries %v", libs)
-				}
-				bi, err := buildinfo.ReadFile(bin)
-				if err != nil {
-					t.Fatal(err)
-				}
-				settings := map[string]string{}
-				for _, s := range bi.Settings {
-					settings[s.Key] = s.Value
-				}
-				for k, v := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "vcs.revision": src.Revision} {
-					if settings[k] != v {
-						t.Errorf("build setting %s = %q, want %q", k, settings[k], v)
-					}
-				}
-				roots := false
-				for _, d := range bi.Deps {
-					roots = roots || d.Path == "golang.org/x/crypto/x509roots/fallback"
-				}
-				if !roots {
-					t.Error("the binary does not carry CA roots (golang.org/x/crypto/x509roots/fallback): HTTPS fails in a scratch image")
-				}
-			})
-		})
+		}
 	}
+}
+
+func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := files(t, img)
+
+	t.Run("config", func(t *testing.T) {
+		uid, err := strconv.Atoi(strings.SplitN(cf.Config.User, ":", 2)[0])
+		if err != nil || uid == 0 {
+			t.Errorf("user %q: want a numeric non-root uid", cf.Config.User)
+		}
+		if !strings.Contains(string(fs["etc/passwd"].data), fmt.Sprintf(":x:%d:%d:", uid, uid)) {
+			t.Errorf("/etc/passwd does not name uid %d:\n%s", uid, fs["etc/passwd"].data)
+		}
+		if !strings.Contains(string(fs["etc/group"].data), fmt.Sprintf(":x:%d:", uid)) {
+			t.Errorf("/etc/group does not name gid %d:\n%s", uid, fs["etc/group"].data)
+		}
+		if got := strings.Join(cf.Config.Entrypoint, " "); got != "/"+service {
+			t.Errorf("entrypoint %q, want /%s", got, service)
+		}
+		if cf.Config.WorkingDir != "/" || len(cf.Config.Cmd) != 0 || len(cf.Config.Env) != 0 {
+			t.Errorf("working dir %q, cmd %q, env %q: want /, none, none", cf.Config.WorkingDir, cf.Config.Cmd, cf.Config.Env)
+		}
+		if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
+			t.Errorf("platform %s/%s, want linux/%s", cf.OS, cf.Architecture, runtime.GOARCH)
+		}
+		if !cf.Created.Time.Equal(src.Created) {
+			t.Errorf("created %v, want the commit time %v", cf.Created.Time, src.Created)
+		}
+		want := map[string]string{
+			images.LabelSource:   images.DefaultSourceURL,
+			images.LabelRevision: src.Revision,
+			images.LabelVersion:  src.Version,
+			images.LabelCreated:  src.Created.Format(time.RFC3339),
+		}
+		for k, v := range want {
+			if cf.Config.Labels[k] != v {
+				t.Errorf("label %s = %q, want %q", k, cf.Config.Labels[k], v)
+			}
+		}
+		mt, err := img.MediaType()
+		if err != nil || mt != types.OCIManifestSchema1 {
+			t.Errorf("manifest media type %q (%v), want OCI", mt, err)
+		}
+	})
+
+	t.Run("layer", func(t *testing.T) {
+		want := map[string]struct {
+			typ  byte
+			mode int64
+		}{
+			"etc/":          {tar.TypeDir, 0o755},
+			"etc/passwd":    {tar.TypeReg, 0o644},
+			"etc/group":     {tar.TypeReg, 0o644},
+			"home/":         {tar.TypeDir, 0o755},
+			"home/nonroot/": {tar.TypeDir, 0o700},
+			"tmp/":          {tar.TypeDir, 0o1777},
+			service:         {tar.TypeReg, 0o755},
+		}
+		if len(fs) != len(want) {
+			t.Errorf("%d entries, want %d", len(fs), len(want))
+		}
+		for name, w := range want {
+			f, ok := fs[name]
+			if !ok {
+				t.Errorf("no %s", name)
+				continue
+			}
+			if f.hdr.Typeflag != w.typ || f.hdr.Mode != w.mode {
+				t.Errorf("%s: type %c mode %o, want %c %o", name, f.hdr.Typeflag, f.hdr.Mode, w.typ, w.mode)
+			}
+			if !f.hdr.ModTime.Equal(src.Created) {
+				t.Errorf("%s: mtime %v, want the commit time %v", name, f.hdr.ModTime, src.Created)
+			}
+		}
+	})
+
+	t.Run("static binary", func(t *testing.T) {
+		bin := extract(t, img, service)
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatalf("not an ELF file: %v", err)
+		}
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+				t.Errorf("has a %v program header: dynamically linked", p.Type)
+			}
+		}
+		if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+			t.Errorf("imports shared libraries %v", libs)
+		}
+		bi, err := buildinfo.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := map[string]string{}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
+		}
+		for k, v := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "vcs.revision": src.Revision} {
+			if settings[k] != v {
+				t.Errorf("build setting %s = %q, want %q", k, settings[k], v)
+			}
+		}
+		roots := false
+		for _, d := range bi.Deps {
+			roots = roots || d.Path == "golang.org/x/crypto/x509roots/fallback"
+		}
+		if !roots {
+			t.Error("the binary does not carry CA roots (golang.org/x/crypto/x509roots/fallback): HTTPS fails in a scratch image")
+		}
+	})
 }
 
 func TestReproducible(t *testing.T) {

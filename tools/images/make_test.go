@@ -6,54 +6,113 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/ska-telescope/sdp-helmdeploy/tools/images"
 )
 
-// TestMakeImages runs `make images` with a registry, as a developer would,
-// and checks what it leaves: a docker-loadable tarball per service, the
-// OCI layout with all three and the pushed images, each the image this
-// package builds for the commit (same digest).
-func TestMakeImages(t *testing.T) {
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Fatalf("make is needed: %v", err)
-	}
-	root := repoRoot(t)
-	src := source(t)
-	out := t.TempDir()
-	reg := httptest.NewServer(registry.New())
-	t.Cleanup(reg.Close)
-	repo := strings.TrimPrefix(reg.URL, "http://") + "/sdp"
+// makeRun is one `make images` with a registry, shared by the tests.
+type makeRun struct {
+	once   sync.Once
+	out    string // IMAGES_DIR
+	repo   string // REGISTRY
+	output []byte
+	err    error
+}
 
-	cmd := exec.Command("make", "--no-print-directory", "-C", root, "images", "IMAGES_DIR="+out, "REGISTRY="+repo)
-	// A make running this test must not hand its jobserver and variables on.
-	cmd.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "IMAGE_FLAGS")
-	b, err := cmd.CombinedOutput()
+var (
+	makeOnce makeRun
+	// registryServer serves REGISTRY for the make run until TestMain ends.
+	registryServer *httptest.Server
+)
+
+// madeImages runs `make images IMAGES_DIR=<tmp> REGISTRY=<in-process
+// registry>` once, as a developer would, and returns the run.
+func madeImages(t testing.TB) *makeRun {
+	t.Helper()
+	m := &makeOnce
+	m.once.Do(func() {
+		if _, m.err = exec.LookPath("make"); m.err != nil {
+			return
+		}
+		registryServer = httptest.NewServer(registry.New())
+		m.repo = strings.TrimPrefix(registryServer.URL, "http://") + "/sdp"
+		m.out = filepath.Join(workDir, "make-images")
+		cmd := exec.Command("make", "--no-print-directory", "-C", repoRoot(t), "images", "IMAGES_DIR="+m.out, "REGISTRY="+m.repo)
+		// A make running this test must not hand its jobserver and
+		// variables on.
+		cmd.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "IMAGE_FLAGS")
+		m.output, m.err = cmd.CombinedOutput()
+	})
+	if m.err != nil {
+		t.Fatalf("make images: %v\n%s", m.err, m.output)
+	}
+	return m
+}
+
+// tag is the name `make images` gives service's image.
+func (m *makeRun) tag(t testing.TB, service string) name.Tag {
+	t.Helper()
+	tag, err := name.NewTag(m.repo + "/" + service + ":" + source(t).Version)
 	if err != nil {
-		t.Fatalf("make images: %v\n%s", err, b)
+		t.Fatal(err)
 	}
-	t.Logf("make images:\n%s", b)
+	return tag
+}
 
-	refs := layoutRefs(t, filepath.Join(out, "oci"))
+// image is service's image as `make images` left it in the OCI layout.
+func (m *makeRun) image(t testing.TB, service string) v1.Image {
+	t.Helper()
+	want := m.tag(t, service).String()
+	idx, err := layout.ImageIndexFromPath(filepath.Join(m.out, "oci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range im.Manifests {
+		if d.Annotations[images.RefNameAnnotation] == want {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img
+		}
+	}
+	t.Fatalf("no %s in the OCI layout of make images", want)
+	return nil
+}
+
+// TestMakeImages checks what `make images` leaves: a docker-loadable
+// tarball per service, the OCI layout with all three and the pushed
+// images, each the image this package builds for the commit (same digest;
+// TestImage checks that image, TestBinaryInImageStarts runs the binary of
+// the one in make's layout).
+func TestMakeImages(t *testing.T) {
+	m := madeImages(t)
+	t.Logf("make images:\n%s", m.output)
+	refs := layoutRefs(t, filepath.Join(m.out, "oci"))
 	if len(refs) != len(images.Services) {
 		t.Errorf("OCI layout holds %v, want one image per service", refs)
 	}
 	for _, service := range images.Services {
-		want := digest(t, built(t, service))
-		tag, err := name.NewTag(repo + "/" + service + ":" + src.Version)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fromTar, err := tarball.ImageFromPath(filepath.Join(out, service+".tar"), &tag)
+		img := built(t, service)
+		want := digest(t, img)
+		tag := m.tag(t, service)
+		fromTar, err := tarball.ImageFromPath(filepath.Join(m.out, service+".tar"), &tag)
 		if err != nil {
 			t.Errorf("%s: tarball: %v", service, err)
-		} else if got, want := configName(t, fromTar), configName(t, built(t, service)); got != want {
+		} else if got, want := configName(t, fromTar), configName(t, img); got != want {
 			t.Errorf("%s: tarball image id %s, want %s", service, got, want)
 		}
 		if got, ok := refs[tag.String()]; !ok || got != want {

@@ -24,7 +24,8 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
 
-// TestBinaryInImageStarts runs the binary of each image through the
+// TestBinaryInImageStarts runs the binary of each image `make images`
+// built through the
 // lifecycle test every service binary passes (servicetest.CheckBinary):
 // against a real etcd and the local control plane's kube-apiserver it
 // answers /healthz, /readyz and /metrics, leads, logs JSON, exits 1 on bad
@@ -50,7 +51,7 @@ func TestBinaryInImageStarts(t *testing.T) {
 	}
 	for _, service := range images.Services {
 		t.Run(service, func(t *testing.T) {
-			img := built(t, service)
+			img := madeImages(t).image(t, service)
 			t.Run("on the host", func(t *testing.T) {
 				servicetest.CheckBinary(t, extract(t, img, service), service, "KUBECONFIG="+cp.KubeconfigPath, "SDP_HELM_NAMESPACE=sdp")
 			})
