@@ -209,7 +209,7 @@ handed the finished image), $PLATFORMS the platform (one only).`,
 			}
 			var docker string
 			if !push {
-				// Before the build, so that a missing daemon is said at once.
+				// Before the build, so that a missing docker CLI is said at once.
 				if docker, err = exec.LookPath("docker"); err != nil {
 					return fmt.Errorf("PUSH_IMAGE=false asks for the image in the local Docker daemon and there is no docker CLI: push instead (skaffold --default-repo=<registry>): %w", err)
 				}
