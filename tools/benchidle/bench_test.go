@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,7 +81,8 @@ func BenchmarkIdle(b *testing.B) {
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	const ns = "sdp-idle"
+	// -count runs share the control plane: a namespace each.
+	ns := fmt.Sprintf("sdp-idle-%d", idleRuns.Add(1))
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +90,15 @@ func BenchmarkIdle(b *testing.B) {
 	if err := demo.Apply(ctx, cfg, filepath.Join(repoRoot(b), "deploy", "crds"), quiet); err != nil {
 		b.Fatalf("NAD CRD: %v", err)
 	}
-	createNADs(b, dyn.Resource(nadGVR).Namespace(ns), ns, nNADs)
+	nads := dyn.Resource(nadGVR).Namespace(ns)
+	// The resource-monitor watches NADs in every namespace: a later run
+	// must not see these.
+	b.Cleanup(func() {
+		if err := nads.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			b.Errorf("delete the benchmark's NADs: %v", err)
+		}
+	})
+	createNADs(b, nads, ns, nNADs)
 
 	charts := b.TempDir()
 	for name, body := range idleChart {
@@ -188,6 +198,8 @@ func BenchmarkIdle(b *testing.B) {
 	b.ReportMetric(float64(nNADs), "nads")
 	b.ReportMetric(0, "ns/op")
 }
+
+var idleRuns atomic.Int32
 
 func envInt(b *testing.B, name string, def int) int {
 	if v := os.Getenv(name); v != "" {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,7 +52,8 @@ func BenchmarkRestartInSync(b *testing.B) {
 	cfg.QPS, cfg.Burst = 1000, 2000
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	ns := "rm-restart"
+	// -count runs share the control plane: a namespace each.
+	ns := fmt.Sprintf("rm-restart-%d", restartRuns.Add(1))
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -155,6 +157,8 @@ func BenchmarkRestartInSync(b *testing.B) {
 	b.ReportMetric(float64(restarts), "restarts")
 	b.ReportMetric(0, "ns/op")
 }
+
+var restartRuns atomic.Int32
 
 func benchEnvInt(b *testing.B, name string, def int) int {
 	if v := os.Getenv(name); v != "" {
