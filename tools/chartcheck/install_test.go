@@ -99,6 +99,7 @@ var umbrellaSet = []string{
 	"global.configDB.host=etcd." + systemNS,
 	"global.configDB.existingSecret=etcd-credentials",
 	"global.configDB.tls.secretName=etcd-ca",
+	"release-manager.replicas=2", // and so its PodDisruptionBudget and anti-affinity
 }
 
 // The umbrella chart's objects are accepted by the real API server with
@@ -164,6 +165,9 @@ func TestInstallUmbrella(t *testing.T) {
 			if _, err := cs.CoreV1().ServiceAccounts(systemNS).Get(ctx, name, metav1.GetOptions{}); err != nil {
 				t.Errorf("service account %s: %v", name, err)
 			}
+		}
+		if _, err := cs.PolicyV1().PodDisruptionBudgets(systemNS).Get(ctx, releaseName+"-release-manager", metav1.GetOptions{}); err != nil {
+			t.Errorf("PodDisruptionBudget of release-manager: %v", err)
 		}
 		for _, svc := range []string{"release-manager", "pod-monitor"} {
 			if _, err := cs.RbacV1().Roles(processingNS).Get(ctx, releaseName+"-"+svc, metav1.GetOptions{}); err != nil {

@@ -2,6 +2,7 @@ package chartcheck
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -69,12 +71,14 @@ type objects struct {
 	clusterRoles    []*rbacv1.ClusterRole
 	clusterBindings []*rbacv1.ClusterRoleBinding
 	serviceMonitors []*unstructured.Unstructured
+	pdbs            map[string]*policyv1.PodDisruptionBudget // by app.kubernetes.io/name
 	other           []k8sruntime.Object
 }
 
 func sortObjects(t *testing.T, objs []k8sruntime.Object) objects {
 	t.Helper()
-	o := objects{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, serviceAccounts: map[string]*corev1.ServiceAccount{}}
+	o := objects{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, serviceAccounts: map[string]*corev1.ServiceAccount{},
+		pdbs: map[string]*policyv1.PodDisruptionBudget{}}
 	for _, obj := range objs {
 		switch x := obj.(type) {
 		case *appsv1.Deployment:
@@ -86,6 +90,8 @@ func sortObjects(t *testing.T, objs []k8sruntime.Object) objects {
 			o.services[x.Labels["app.kubernetes.io/name"]] = x
 		case *corev1.ServiceAccount:
 			o.serviceAccounts[x.Name] = x
+		case *policyv1.PodDisruptionBudget:
+			o.pdbs[x.Labels["app.kubernetes.io/name"]] = x
 		case *rbacv1.Role:
 			o.roles = append(o.roles, x)
 		case *rbacv1.RoleBinding:
@@ -331,6 +337,9 @@ func TestUmbrellaOptions(t *testing.T) {
 			if len(o.serviceMonitors) != 0 {
 				t.Errorf("%d ServiceMonitors rendered without the API", len(o.serviceMonitors))
 			}
+			if len(o.pdbs) != 0 {
+				t.Errorf("%d PodDisruptionBudgets with one replica each", len(o.pdbs))
+			}
 			for svc, d := range o.deployments {
 				c := d.Spec.Template.Spec.Containers[0]
 				env := envOf(c)
@@ -359,6 +368,18 @@ func TestUmbrellaOptions(t *testing.T) {
 			for svc, d := range o.deployments {
 				if *d.Spec.Replicas != 2 || !hasArg(d.Spec.Template.Spec.Containers[0], "--leader-elect=true") {
 					t.Errorf("%s: replicas %d args %v", svc, *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Args)
+				}
+				// A drain takes one replica at a time, and the scheduler
+				// is asked to spread them.
+				pdb := o.pdbs[svc]
+				if pdb == nil || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 ||
+					!maps.Equal(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
+					t.Errorf("%s: PodDisruptionBudget %+v", svc, pdb)
+				}
+				aff := d.Spec.Template.Spec.Affinity
+				if aff == nil || aff.PodAntiAffinity == nil || len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+					!maps.Equal(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.LabelSelector.MatchLabels, d.Spec.Selector.MatchLabels) {
+					t.Errorf("%s: affinity %+v, want the replicas spread over nodes", svc, aff)
 				}
 			}
 		}},

@@ -127,6 +127,20 @@ spec:
       {{- with $ctx.Values.affinity }}
       affinity:
         {{- toYaml . | nindent 8 }}
+      {{- else }}
+      {{- if gt $replicas 1 }}
+      # Replicas on different nodes where possible: a standby on the
+      # leader's node goes down with it.
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector:
+                  matchLabels:
+                    {{- include "sdp-helmdeploy-lib.selectorLabels" $ctx | nindent 20 }}
+      {{- end }}
       {{- end }}
       {{- with $ctx.Values.tolerations }}
       tolerations:

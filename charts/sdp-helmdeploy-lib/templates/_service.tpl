@@ -67,3 +67,23 @@ spec:
       interval: {{ .Values.metrics.serviceMonitor.interval | default "30s" }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+With more than one replica, a voluntary disruption (a node drain) takes at
+most one at a time, so a standby is left to take over the leadership.
+*/}}
+{{- define "sdp-helmdeploy-lib.podDisruptionBudget" -}}
+{{- if gt (int .Values.replicas) 1 -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "sdp-helmdeploy-lib.fullname" . }}
+  labels:
+    {{- include "sdp-helmdeploy-lib.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "sdp-helmdeploy-lib.selectorLabels" . | nindent 6 }}
+{{- end -}}
+{{- end -}}
