@@ -312,7 +312,13 @@ func TestReproducible(t *testing.T) {
 	const service = "pod-monitor"
 	first := built(t, service)
 	src := source(t)
-	again, err := images.Build(context.Background(), images.Options{Root: repoRoot(t), Service: service, Source: src})
+	// The second build from another checkout of the commit, elsewhere:
+	// where the sources lie must not show in the image.
+	other := filepath.Join(t.TempDir(), "another", "checkout")
+	if out, err := exec.Command("git", "clone", "--quiet", "--local", repoRoot(t), other).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	again, err := images.Build(context.Background(), images.Options{Root: other, Service: service, Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
