@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -172,7 +173,8 @@ func (e exposition) exposes(name string) bool {
 
 // Every metric the dashboard queries is served by the real service
 // binaries: the three are built, run against an embedded etcd and the
-// local control plane, given a deployment to install, and scraped.
+// local control plane, given a deployment to install, and scraped. What
+// each serves passes promlint.
 func TestDashboardMetricsServed(t *testing.T) {
 	used := metricsUsed(readDashboard(t))
 	if len(used) == 0 {
@@ -231,6 +233,15 @@ func TestDashboardMetricsServed(t *testing.T) {
 			t.Fatalf("%s /metrics: %d %v", svc, code, err)
 		}
 		pages[svc] = parseExposition(body)
+		// The binary's whole registry as served (runtime, service and
+		// work-queue metrics, with live series) passes promlint.
+		problems, err := promlint.New(strings.NewReader(body)).Lint()
+		if err != nil {
+			t.Errorf("%s /metrics: %v", svc, err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s promlint: %s: %s", svc, p.Metric, p.Text)
+		}
 	}
 	for _, m := range used {
 		var by []string
