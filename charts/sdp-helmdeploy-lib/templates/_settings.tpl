@@ -72,8 +72,8 @@ reads. Credentials come from a Secret, never from values.
   value: {{ include "sdp-helmdeploy-lib.logLevel" . | quote }}
 - name: SDP_HTTP_ADDR
   value: {{ printf ":%d" (int .Values.httpPort) | quote }}
-# Helm and client-go may want a home for caches: the root filesystem is
-# read-only, /tmp is an emptyDir.
+{{- /* Helm and client-go may want a home for caches: the root filesystem
+is read-only, /tmp is an emptyDir. */}}
 - name: HOME
   value: /tmp
 {{- end -}}
