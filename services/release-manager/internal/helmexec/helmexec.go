@@ -53,8 +53,9 @@ type Runner struct {
 	namespace string
 	getter    action.RESTClientGetter
 	kube      kube.Interface
-	// releases serves Helm's actions; live always reads the API server,
-	// for the reconciler's look before it acts.
+	// releases serves installs (it skips the API server for names the
+	// release index has never seen); live always reads the API server and
+	// serves every other action and the reconciler's look before it acts.
 	releases *storage.Storage
 	live     *storage.Storage
 	known    atomic.Pointer[func(string) bool]
@@ -193,11 +194,19 @@ func (r *Runner) RefreshCapabilities() error {
 
 // config is a fresh Configuration over the shared parts: actions keep
 // state in their Configuration, so each gets its own, which measured as
-// fast as sharing one.
+// fast as sharing one. Only Install may use the storage that answers "no
+// such release" from the release index: the index can lag (its watch is
+// re-established only after a backoff when the API server comes back), and
+// an upgrade or uninstall told that an existing release is absent fails
+// ("has no deployed releases") or, worse, succeeds without removing it.
 func (r *Runner) config() *action.Configuration {
+	return r.configWith(r.live)
+}
+
+func (r *Runner) configWith(releases *storage.Storage) *action.Configuration {
 	return &action.Configuration{
 		RESTClientGetter: r.getter,
-		Releases:         r.releases,
+		Releases:         releases,
 		KubeClient:       r.kube,
 		Capabilities:     r.caps.Load(),
 		Log:              helmLog(r.log),
@@ -206,7 +215,7 @@ func (r *Runner) config() *action.Configuration {
 
 // Install installs a new release.
 func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) {
-	in := action.NewInstall(r.config())
+	in := action.NewInstall(r.configWith(r.releases))
 	in.ReleaseName = s.Name
 	in.Namespace = r.namespace
 	in.Timeout = s.Timeout
