@@ -39,9 +39,11 @@ type dashboard struct {
 }
 
 type dashboardPanel struct {
-	Type       string                `json:"type"`
-	Title      string                `json:"title"`
-	Datasource *struct{ UID string } `json:"datasource"`
+	ID         int                      `json:"id"`
+	GridPos    struct{ H, W, X, Y int } `json:"gridPos"`
+	Type       string                   `json:"type"`
+	Title      string                   `json:"title"`
+	Datasource *struct{ UID string }    `json:"datasource"`
 	Targets    []struct {
 		Expr  string `json:"expr"`
 		RefID string `json:"refId"`
@@ -64,9 +66,29 @@ func readDashboard(t *testing.T) map[string][]string {
 		t.Errorf("dashboard title %q uid %q", d.Title, d.UID)
 	}
 	exprs := map[string][]string{}
+	ids := map[int]string{}
+	cells := map[[2]int]string{} // grid cells (x, y) taken, by panel title
 	var walk func([]dashboardPanel)
 	walk = func(ps []dashboardPanel) {
 		for _, p := range ps {
+			if other, dup := ids[p.ID]; dup {
+				t.Errorf("panels %q and %q share id %d", other, p.Title, p.ID)
+			}
+			ids[p.ID] = p.Title
+			g := p.GridPos
+			if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+				t.Errorf("panel %q: gridPos %+v off the 24-column grid", p.Title, g)
+			}
+		grid:
+			for x := g.X; x < g.X+g.W; x++ {
+				for y := g.Y; y < g.Y+g.H; y++ {
+					if other, taken := cells[[2]int{x, y}]; taken {
+						t.Errorf("panels %q and %q overlap at (%d, %d)", other, p.Title, x, y)
+						break grid
+					}
+					cells[[2]int{x, y}] = p.Title
+				}
+			}
 			if p.Type == "row" {
 				walk(p.Panels)
 				continue
