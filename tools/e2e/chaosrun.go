@@ -57,6 +57,9 @@ type ChaosResult struct {
 	// found nothing; Mismatches is what it found when it gave up.
 	ConvergeTook time.Duration
 	Mismatches   []string
+	// AtFaultsEnd is what the check found at its first look, when the
+	// faults had ended.
+	AtFaultsEnd []string
 	// Unlocks counts releases found pending after a crash and unlocked;
 	// FailedActions the Helm actions that failed (and were retried).
 	Unlocks, FailedActions int
@@ -175,7 +178,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 		res.LostResyncs[s] = n - lostBefore[s]
 	}
 	var err error
-	res.ConvergeTook, res.Mismatches, err = sys.Converge(ctx, script, o.Converge)
+	res.ConvergeTook, res.AtFaultsEnd, res.Mismatches, err = sys.Converge(ctx, script, o.Converge)
 	res.SinceLastWrite = time.Since(t0) - res.ChurnTook
 	res.Unlocks = countLogLines(sys, `"msg":"helm action done"`, `"action":"unlock"`)["release-manager"]
 	res.FailedActions = countLogLines(sys, `"msg":"helm action failed"`)["release-manager"]

@@ -153,22 +153,23 @@ func ReleaseName(prefix, id string) string {
 // (nil for deleted ids), which the entries must still hold.
 func Compare(o Observed, prefix string, model map[string]*Written) []string {
 	var bad []string
-	add := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
+	// Each line is "<kind>: <detail>", so that a run can count them by kind.
+	add := func(kind, format string, args ...any) { bad = append(bad, kind+": "+fmt.Sprintf(format, args...)) }
 
 	for id, w := range model {
 		e, ok := o.Entries[id]
 		switch {
 		case w == nil && ok:
-			add("lost delete: /deploy/%s was deleted by the script but exists", id)
+			add("lost delete", "/deploy/%s was deleted by the script but exists", id)
 		case w == nil:
 		case !ok:
-			add("lost write: /deploy/%s was written by the script but is not a helm entry (bad: %q)", id, o.BadEntries[id])
+			add("lost write", "/deploy/%s was written by the script but is not a helm entry (bad: %q)", id, o.BadEntries[id])
 		case e.Chart != w.Chart || !sameValues(e.Values, mustExpand(w.Values)):
-			add("lost write: /deploy/%s holds chart %s values %s, the script wrote chart %s values %s", id, e.Chart, jsonText(e.Values), w.Chart, jsonText(w.Values))
+			add("lost write", "/deploy/%s holds chart %s values %s, the script wrote chart %s values %s", id, e.Chart, jsonText(e.Values), w.Chart, jsonText(w.Values))
 		}
 	}
 	for id, msg := range o.BadEntries {
-		add("entry /deploy/%s does not decode: %s", id, msg)
+		add("bad entry", "/deploy/%s does not decode: %s", id, msg)
 	}
 
 	ownedByID := map[string]Release{}
@@ -181,15 +182,15 @@ func Compare(o Observed, prefix string, model map[string]*Written) []string {
 			id, ok = name, true
 		}
 		if !ok {
-			add("release %s is owned but lacks the prefix %q", name, prefix)
+			add("unprefixed release", "%s is owned but lacks the prefix %q", name, prefix)
 			continue
 		}
 		ownedByID[id] = r
 		if _, ok := o.Entries[id]; !ok {
-			add("orphan release: %s (status %s, revision %d) has no entry /deploy/%s", name, r.Status, r.Revision, id)
+			add("orphan release", "%s (status %s, revision %d) has no entry /deploy/%s", name, r.Status, r.Revision, id)
 		}
 		if strings.HasPrefix(r.Status, "pending-") || r.Status == release.StatusUninstalling.String() {
-			add("release left %s: %s revision %d", r.Status, name, r.Revision)
+			add("release left pending", "%s is %s at revision %d", name, r.Status, r.Revision)
 		}
 	}
 
@@ -207,7 +208,7 @@ func Compare(o Observed, prefix string, model map[string]*Written) []string {
 			continue
 		}
 		if _, ok := o.Entries[id]; !ok {
-			add("pod %s (%s) of release %s, which has no entry, still exists", p.Name, PodStatus(p), rel)
+			add("orphan pod", "%s (%s) of release %s, which has no entry, still exists", p.Name, PodStatus(p), rel)
 			continue
 		}
 		if podsByID[id] == nil {
@@ -221,41 +222,41 @@ func Compare(o Observed, prefix string, model map[string]*Written) []string {
 		r, ok := ownedByID[id]
 		switch {
 		case !ok:
-			add("missing release: /deploy/%s has no owned release %s", id, name)
+			add("missing release", "/deploy/%s has no owned release %s", id, name)
 		case r.Status != release.StatusDeployed.String():
-			add("release %s is %s, not deployed", name, r.Status)
+			add("release not deployed", "%s is %s", name, r.Status)
 		case r.Chart != chartName(e.Chart) || (e.Version != "" && r.Version != e.Version):
-			add("release %s runs chart %s %s, /deploy/%s asks for %s %s", name, r.Chart, r.Version, id, e.Chart, e.Version)
+			add("wrong chart", "release %s runs chart %s %s, /deploy/%s asks for %s %s", name, r.Chart, r.Version, id, e.Chart, e.Version)
 		case !sameValues(r.Values, e.Values):
-			add("release %s has values %s, /deploy/%s asks for %s", name, jsonText(r.Values), id, jsonText(e.Values))
+			add("wrong values", "release %s has values %s, /deploy/%s asks for %s", name, jsonText(r.Values), id, jsonText(e.Values))
 		}
 		if msg, bad := o.StateErrors[id]; bad {
-			add("state /deploy/%s/state does not decode: %s", id, msg)
+			add("bad state", "/deploy/%s/state does not decode: %s", id, msg)
 			continue
 		}
 		st, found := o.States[id]
 		if !found {
-			add("no state entry for /deploy/%s", id)
+			add("no state", "no state entry for /deploy/%s", id)
 			continue
 		}
 		switch {
 		case st.Release == nil:
-			add("state /deploy/%s/state has no release part", id)
+			add("no release part", "/deploy/%s/state has no release part", id)
 		case ok && (st.Release.Name != name || st.Release.Status != r.Status || st.Release.Revision != r.Revision):
-			add("stale state: /deploy/%s/state says release %s %s revision %d, the release is %s %s revision %d",
+			add("stale state", "/deploy/%s/state says release %s %s revision %d, the release is %s %s revision %d",
 				id, st.Release.Name, st.Release.Status, st.Release.Revision, r.Name, r.Status, r.Revision)
 		case ok && st.Release.Status == release.StatusDeployed.String() && st.Release.Error != "":
-			add("stale state: /deploy/%s/state is deployed but keeps the error %q", id, st.Release.Error)
+			add("stale state", "/deploy/%s/state is deployed but keeps the error %q", id, st.Release.Error)
 		}
 		want := podsByID[id]
 		if !samePods(st.Pods, want) {
-			add("pods map of /deploy/%s/state is %s, the pods are %s", id, jsonText(st.Pods), jsonText(want))
+			add("pods map", "/deploy/%s/state has %s, the pods are %s", id, jsonText(st.Pods), jsonText(want))
 		}
 	}
 	for id := range o.States {
 		if _, ok := o.Entries[id]; !ok {
 			if _, bad := o.BadEntries[id]; !bad {
-				add("orphan state: /deploy/%s/state exists without /deploy/%s", id, id)
+				add("orphan state", "/deploy/%s/state exists without /deploy/%s", id, id)
 			}
 		}
 	}

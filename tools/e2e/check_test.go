@@ -111,43 +111,43 @@ func TestCompare(t *testing.T) {
 			r.Status = "pending-upgrade"
 			o.Releases["sdp-b"] = r
 			o.States["b"].Release.Status = "pending-upgrade"
-		}, []string{"release left pending-upgrade: sdp-b", "release sdp-b is pending-upgrade, not deployed"}},
+		}, []string{"release left pending: sdp-b is pending-upgrade", "release not deployed: sdp-b is pending-upgrade"}},
 		{"release with old values", func(o *Observed, _ map[string]*Written) {
 			r := o.Releases["sdp-a"]
 			r.Values = map[string]any{"replicas": float64(2)}
 			o.Releases["sdp-a"] = r
-		}, []string{"release sdp-a has values"}},
+		}, []string{"wrong values: release sdp-a has values"}},
 		{"release of another chart", func(o *Observed, _ map[string]*Written) {
 			r := o.Releases["sdp-b"]
 			r.Chart = "other"
 			o.Releases["sdp-b"] = r
-		}, []string{"release sdp-b runs chart other"}},
+		}, []string{"wrong chart: release sdp-b runs chart other"}},
 		{"stale state revision", func(o *Observed, _ map[string]*Written) { o.States["a"].Release.Revision = 1 },
 			[]string{"stale state: /deploy/a/state says release sdp-a deployed revision 1"}},
 		{"state keeps an old error", func(o *Observed, _ map[string]*Written) { o.States["b"].Release.Error = "boom" },
 			[]string{"keeps the error"}},
-		{"no state", func(o *Observed, _ map[string]*Written) { delete(o.States, "b") }, []string{"no state entry for /deploy/b"}},
+		{"no state", func(o *Observed, _ map[string]*Written) { delete(o.States, "b") }, []string{"no state: no state entry for /deploy/b"}},
 		{"state without release part", func(o *Observed, _ map[string]*Written) { o.States["b"] = configdb.DeploymentState{} },
-			[]string{"has no release part"}},
+			[]string{"no release part: /deploy/b/state has no release part"}},
 		{"orphan state", func(o *Observed, _ map[string]*Written) { o.States["gone"] = configdb.DeploymentState{} },
 			[]string{"orphan state: /deploy/gone/state"}},
 		{"pod missing from the map", func(o *Observed, _ map[string]*Written) {
 			o.Pods = append(o.Pods, pod("sdp-b-1", "sdp-b", corev1.PodPending))
-		}, []string{`pods map of /deploy/b/state is null, the pods are {"sdp-b-1":"PENDING"}`}},
+		}, []string{`pods map: /deploy/b/state has null, the pods are {"sdp-b-1":"PENDING"}`}},
 		{"pod gone but in the map", func(o *Observed, _ map[string]*Written) { o.Pods = o.Pods[1:] },
-			[]string{"pods map of /deploy/a/state"}},
+			[]string{"pods map: /deploy/a/state"}},
 		{"pod status stale", func(o *Observed, _ map[string]*Written) { o.States["a"].Pods["sdp-a-1"] = configdb.PodPending },
-			[]string{`is {"sdp-a-1":"PENDING"}, the pods are {"sdp-a-1":"RUNNING"}`}},
+			[]string{`has {"sdp-a-1":"PENDING"}, the pods are {"sdp-a-1":"RUNNING"}`}},
 		{"pod of a deleted deployment left", func(o *Observed, _ map[string]*Written) {
 			o.Pods = append(o.Pods, pod("sdp-gone-1", "sdp-gone", corev1.PodRunning))
-		}, []string{"pod sdp-gone-1 (RUNNING) of release sdp-gone, which has no entry"}},
+		}, []string{"orphan pod: sdp-gone-1 (RUNNING) of release sdp-gone, which has no entry"}},
 		{"lost write", func(_ *Observed, m map[string]*Written) { m["a"].Values["replicas"] = 3 },
 			[]string{"lost write: /deploy/a holds"}},
 		{"lost create", func(_ *Observed, m map[string]*Written) { m["new"] = &Written{Chart: "demo-receive"} },
 			[]string{"lost write: /deploy/new"}},
 		{"lost delete", func(_ *Observed, m map[string]*Written) { m["b"] = nil }, []string{"lost delete: /deploy/b"}},
 		{"bad entry", func(o *Observed, _ map[string]*Written) { o.BadEntries["x"] = "not JSON" },
-			[]string{"entry /deploy/x does not decode"}},
+			[]string{"bad entry: /deploy/x does not decode"}},
 	} {
 		o, model := converged()
 		tc.change(&o, model)
@@ -168,6 +168,23 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+func TestSummarise(t *testing.T) {
+	o, model := converged()
+	delete(o.Releases, "sdp-b")
+	o.States["gone"] = configdb.DeploymentState{}
+	o.States["a"].Release.Revision = 1
+	got := Summarise(Compare(o, "sdp", model))
+	want := map[string]int{"missing release": 1, "orphan state": 1, "stale state": 1}
+	if len(got) != len(want) {
+		t.Fatalf("summary %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("summary %v, want %v", got, want)
+		}
+	}
+}
+
 func TestCompareWithoutPrefix(t *testing.T) {
 	o := Observed{
 		Entries:  map[string]configdb.Deployment{"a": {ID: "a", Kind: "helm", Chart: "oci://registry.local/charts/demo-receive"}},
@@ -178,7 +195,7 @@ func TestCompareWithoutPrefix(t *testing.T) {
 		t.Errorf("converged system without prefix: %q", got)
 	}
 	o.Releases["b"] = Release{Name: "b", Status: "deployed", Revision: 1, Chart: "demo-receive", Owned: true}
-	if got := Compare(o, "", nil); len(got) != 1 || !strings.Contains(got[0], "orphan release: b") {
+	if got := Compare(o, "", nil); len(got) != 1 || !strings.Contains(got[0], "orphan release: b (") {
 		t.Errorf("orphan release without prefix: %q", got)
 	}
 }

@@ -188,7 +188,7 @@ func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
 
 func requireConverged(ctx context.Context, t *testing.T, sys *System, script *Script, when string) {
 	t.Helper()
-	took, bad, err := sys.Converge(ctx, script, 60*time.Second)
+	took, _, bad, err := sys.Converge(ctx, script, 60*time.Second)
 	if err != nil {
 		t.Fatalf("%s: %v", when, err)
 	}

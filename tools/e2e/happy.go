@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -15,33 +16,45 @@ import (
 )
 
 // Converge observes the system until Compare finds nothing or timeout
-// passes; it returns how long it took and the mismatches left.
-func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration) (time.Duration, []string, error) {
+// passes. It returns how long it took, what the first look found and what
+// is left (nothing when converged).
+func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration) (took time.Duration, first, left []string, err error) {
 	t0 := time.Now()
-	var last []string
-	var lastErr error
 	deadline := t0.Add(timeout)
+	looked := false
 	for {
-		o, err := Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace)
-		if err == nil {
-			last = Compare(o, s.Env.HelmPrefix, script.Model())
-			if len(last) == 0 {
-				return time.Since(t0), nil, nil
+		o, oerr := Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace)
+		if oerr == nil {
+			left = Compare(o, s.Env.HelmPrefix, script.Model())
+			if !looked {
+				first, looked = left, true
+			}
+			if len(left) == 0 {
+				return time.Since(t0), first, nil, nil
 			}
 		}
-		lastErr = err
 		if time.Now().After(deadline) {
-			if len(last) == 0 && lastErr != nil {
-				return time.Since(t0), nil, lastErr
+			if !looked {
+				return time.Since(t0), nil, nil, oerr
 			}
-			return time.Since(t0), last, nil
+			return time.Since(t0), first, left, nil
 		}
 		select {
 		case <-ctx.Done():
-			return time.Since(t0), last, ctx.Err()
+			return time.Since(t0), first, left, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// Summarise counts Compare's mismatches by kind.
+func Summarise(mismatches []string) map[string]int {
+	kinds := map[string]int{}
+	for _, m := range mismatches {
+		kind, _, _ := strings.Cut(m, ": ")
+		kinds[kind]++
+	}
+	return kinds
 }
 
 // Deployed is the condition "release deployed at revision rev with n pods

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 )
@@ -80,6 +81,20 @@ func (r Report) Markdown() []byte {
 	for _, s := range Services {
 		parts = append(parts, fmt.Sprintf("%s %d compacted, %d watch lost", s, c.CompactedResyncs[s], c.LostResyncs[s]))
 	}
+	kinds := Summarise(c.AtFaultsEnd)
+	var names []string
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var seen []string
+	for _, k := range names {
+		seen = append(seen, fmt.Sprintf("%d %s", kinds[k], k))
+	}
+	if len(seen) == 0 {
+		seen = []string{"nothing"}
+	}
+	p("- When the faults ended, the check found: %s\n", strings.Join(seen, "; "))
 	p("- release-manager: %d releases left pending by a crash unlocked, %d Helm actions failed and retried (from its logs)\n", c.Unlocks, c.FailedActions)
 	p("- Config DB watch resyncs logged by the services (all replicas), by reason: %s\n", strings.Join(parts, "; "))
 	if len(c.Mismatches) == 0 {
