@@ -214,25 +214,31 @@ func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions
 		return killLeader(ctx, sys, f.Service)
 	case chaos.RestartEtcd:
 		pid := sys.Etcd.PID()
+		t := time.Now()
 		if err := sys.Etcd.Stop(); err != nil {
 			return "", nil, err
 		}
-		t := time.Now()
+		stopped := time.Since(t)
+		t = time.Now()
 		if err := sys.Etcd.Start(ctx); err != nil {
 			return "", nil, err
 		}
-		return fmt.Sprintf("etcd pid %d stopped (SIGTERM), pid %d healthy after %v", pid, sys.Etcd.PID(), time.Since(t).Round(time.Millisecond)), nil, nil
+		return fmt.Sprintf("etcd pid %d stopped (SIGTERM; exited after %v), pid %d healthy %v after its start",
+			pid, stopped.Round(time.Millisecond), sys.Etcd.PID(), time.Since(t).Round(time.Millisecond)), nil, nil
 	case chaos.StopAPIServer:
+		t := time.Now()
 		start, err := o.StopAPIServer()
 		if err != nil {
 			return "", nil, err
 		}
+		stopped := time.Since(t)
 		time.Sleep(o.APIServerDown)
-		t := time.Now()
+		t = time.Now()
 		if err := start(ctx); err != nil {
 			return "", nil, err
 		}
-		return fmt.Sprintf("kube-apiserver stopped (SIGTERM) for %v, ready %v after its start", o.APIServerDown, time.Since(t).Round(time.Millisecond)), nil, nil
+		return fmt.Sprintf("kube-apiserver sent SIGTERM, gone after %v (killed if not exited in 10 s), down %v, ready %v after its start",
+			stopped.Round(time.Millisecond), o.APIServerDown, time.Since(t).Round(time.Millisecond)), nil, nil
 	case chaos.Compact:
 		detail, err := compactPastServices(ctx, sys)
 		return detail, nil, err

@@ -113,7 +113,11 @@ func (r Report) Markdown() []byte {
 	p("### Failovers\n\nFrom SIGKILL of the leading replica until the other replica's `sdp_helmdeploy_leader` gauge read 1 (lease TTL 10 s):\n\n")
 	p("| service | killed | new leader | took |\n|---|---|---|---|\n")
 	for _, f := range c.Failovers {
-		p("| %s | %s | %s | %s |\n", f.Service, f.From, f.To, ms(f.Took))
+		to := f.To
+		if to == f.From {
+			to += " (restarted at once, won again)"
+		}
+		p("| %s | %s | %s | %s |\n", f.Service, f.From, to, ms(f.Took))
 	}
 	p("\n### Faults\n\nIn order; start is since the first churn step.\n\n| fault | target | at step | start | took | what happened |\n|---|---|---|---|---|---|\n")
 	for _, f := range c.Faults {
