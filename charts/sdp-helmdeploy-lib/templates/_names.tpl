@@ -25,9 +25,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{- define "sdp-helmdeploy-lib.labels" -}}
+{{- /* skaffold sets the tag as tag@sha256:digest; a label value may hold neither "@" nor ":" */ -}}
+{{- $version := include "sdp-helmdeploy-lib.imageTag" . | splitList "@" | first -}}
+{{- $version = regexReplaceAll "[^A-Za-z0-9._-]" $version "-" | trunc 63 | trimAll "-_." -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "sdp-helmdeploy-lib.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "sdp-helmdeploy-lib.imageTag" . | trunc 63 | quote }}
+app.kubernetes.io/version: {{ $version | quote }}
 app.kubernetes.io/component: {{ .Chart.Name }}
 app.kubernetes.io/part-of: sdp-helmdeploy
 app.kubernetes.io/managed-by: {{ .Release.Service }}
