@@ -181,6 +181,28 @@ func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
 		}
 	}
 
+	// A bad entry (a chart the repository does not have) is an error in
+	// its state entry, and the others go on (checked by the convergence
+	// above); its removal takes the state entry with it.
+	if err := script.Put(ctx, "happy-bad", FormKeyKind, "no-such-chart", map[string]any{"replicas": 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := script.WaitState(ctx, "happy-bad", 60*time.Second, "an error in the release part", func(st RawState, found bool) bool {
+		return found && st.Release != nil && st.Release.Error != ""
+	})
+	if err != nil {
+		t.Error(err)
+	} else if !strings.Contains(st.Release.Error, "no-such-chart") {
+		t.Errorf("the error %q does not name the chart", st.Release.Error)
+	}
+	if err := script.Delete(ctx, "happy-bad", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := script.WaitState(ctx, "happy-bad", 60*time.Second, "state entry gone", Gone); err != nil {
+		t.Error(err)
+	}
+	requireConverged(ctx, t, sys, script, "after the bad entry")
+
 	step = time.Now()
 	t.Run("labelled NAD mirrored", func(t *testing.T) { testNAD(ctx, t, sys) })
 	report.Happy = append(report.Happy, Timing{"labelled NAD created → /resource/ entries; deleted → gone", time.Since(step)})
