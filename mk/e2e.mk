@@ -4,10 +4,11 @@
 # kube-apiserver, controller manager, scheduler, kwok) and a chart
 # repository; driven only through the config DB as a processing script
 # does. The chaos part churns 300 deployments while killing replicas and
-# leaders, restarting etcd, stopping the API server for 30 s and compacting
-# etcd past the services' revision, then checks exact convergence.
-# Figures are written to docs/e2e.md. A run takes ~2.5 min once the control
-# plane binaries are built.
+# leaders, restarting etcd, stopping the API server for 30 s (and freezing
+# it for 15 s) and compacting etcd past the services' revision, then checks
+# exact convergence. Figures are written to docs/e2e.md. A run takes ~3 min
+# once the control plane binaries are built. TestE2E skips unless SDP_E2E=1,
+# so the module's plain go test runs only the package's unit tests.
 #   make e2e [SDP_E2E_SEED=<n>] [SDP_E2E_DIR=<dir to keep logs in>]
 
 .PHONY: e2e

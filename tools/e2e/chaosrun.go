@@ -21,11 +21,13 @@ type ChaosOptions struct {
 	Churn time.Duration
 	// PDelete is the share of deployments deleted during the churn.
 	PDelete float64
-	// APIServerDown is how long the kube-apiserver is stopped.
-	APIServerDown time.Duration
+	// APIServerDown is how long the kube-apiserver is stopped;
+	// APIServerPaused how long it is frozen.
+	APIServerDown, APIServerPaused time.Duration
 	// StopAPIServer stops the kube-apiserver and returns what starts it
-	// again.
-	StopAPIServer func() (start func(context.Context) error, err error)
+	// again; PauseAPIServer freezes it and returns what resumes it.
+	StopAPIServer  func() (start func(context.Context) error, err error)
+	PauseAPIServer func() (resume func())
 	// Converge bounds the wait for the system to settle after the churn
 	// and the faults.
 	Converge time.Duration
@@ -91,12 +93,12 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	ops := chaos.Plan(o.Seed, o.Deployments, int(NumForms), o.Churn, o.PDelete)
 	faults := chaos.Faults(o.Seed, len(ops), Services, len(sys.Replicas[Services[0]]))
 	res := &ChaosResult{Seed: o.Seed, Counts: chaos.Count(ops), Deployments: o.Deployments, CompactedResyncs: map[string]int{}, LostResyncs: map[string]int{}}
-	compactedBefore := countLogLines(sys, `"reason":"compacted"`)
-	lostBefore := countLogLines(sys, `"reason":"watch-lost"`)
+	compactedBefore := countLogLines(sys, resyncMsg, `"reason":"compacted"`)
+	lostBefore := countLogLines(sys, resyncMsg, `"reason":"watch-lost"`)
 
 	t0 := time.Now()
-	// Two lanes of faults: the long API server outage in its own, so that
-	// it overlaps the others as outages do, and the rest one after the
+	// Two lanes of faults: the long API server outages in their own, so
+	// that they overlap the others as outages do, and the rest one after the
 	// other, so that each failover is measured on its own.
 	apiLane, mainLane := make(chan chaos.Fault, len(faults)), make(chan chaos.Fault, len(faults))
 	var mu sync.Mutex
@@ -121,7 +123,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	go runLane(apiLane, 1)
 	go runLane(mainLane, 2)
 	enqueue := func(f chaos.Fault) {
-		if f.Kind == chaos.StopAPIServer {
+		if f.Kind == chaos.StopAPIServer || f.Kind == chaos.PauseAPIServer {
 			apiLane <- f
 		} else {
 			mainLane <- f
@@ -171,10 +173,10 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 			res.Alive++
 		}
 	}
-	for s, n := range countLogLines(sys, `"reason":"compacted"`) {
+	for s, n := range countLogLines(sys, resyncMsg, `"reason":"compacted"`) {
 		res.CompactedResyncs[s] = n - compactedBefore[s]
 	}
-	for s, n := range countLogLines(sys, `"reason":"watch-lost"`) {
+	for s, n := range countLogLines(sys, resyncMsg, `"reason":"watch-lost"`) {
 		res.LostResyncs[s] = n - lostBefore[s]
 	}
 	var err error
@@ -239,6 +241,11 @@ func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions
 		}
 		return fmt.Sprintf("kube-apiserver sent SIGTERM, gone after %v (killed if not exited in 10 s), down %v, ready %v after its start",
 			stopped.Round(time.Millisecond), o.APIServerDown, time.Since(t).Round(time.Millisecond)), nil, nil
+	case chaos.PauseAPIServer:
+		resume := o.PauseAPIServer()
+		time.Sleep(o.APIServerPaused)
+		resume()
+		return fmt.Sprintf("kube-apiserver frozen (SIGSTOP) for %v, then SIGCONT", o.APIServerPaused), nil, nil
 	case chaos.Compact:
 		detail, err := compactPastServices(ctx, sys)
 		return detail, nil, err

@@ -9,7 +9,7 @@
 // Its tests (make e2e) are the happy path and a chaos run: churn of
 // deployments while service replicas are killed, the config etcd restarted
 // and compacted past the services' revision, the API server stopped and
-// leaders killed; afterwards the system must converge to exactly what the
+// frozen, and leaders killed; afterwards the system must converge to exactly what the
 // entries ask for (see Check). Figures go to the file named by
 // SDP_E2E_REPORT.
 package e2e

@@ -291,8 +291,9 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 	t.Logf("chaos seed %d (repeat with SDP_E2E_SEED=%d)", seed, seed)
 	opts := ChaosOptions{
 		Seed: seed, Deployments: 300, Churn: 90 * time.Second, PDelete: 0.35,
-		APIServerDown: 30 * time.Second, Converge: 120 * time.Second, Logf: t.Logf,
-		StopAPIServer: sys.CP.StopAPIServer,
+		APIServerDown: 30 * time.Second, APIServerPaused: 15 * time.Second, Converge: 120 * time.Second, Logf: t.Logf,
+		StopAPIServer:  sys.CP.StopAPIServer,
+		PauseAPIServer: func() func() { return cptest.PauseAPIServer(t, sys.CP) },
 	}
 	report.Opts = opts
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)

@@ -124,6 +124,9 @@ const (
 	RestartEtcd FaultKind = "restart the config etcd"
 	// StopAPIServer stops the kube-apiserver for a while.
 	StopAPIServer FaultKind = "stop the kube-apiserver"
+	// PauseAPIServer freezes the kube-apiserver (SIGSTOP) for a while: a
+	// hung server, whose connections stay open and silent.
+	PauseAPIServer FaultKind = "pause the kube-apiserver"
 	// Compact cuts the services off etcd, writes, compacts past their
 	// revision, and lets them back.
 	Compact FaultKind = "compact etcd past the services' revision"
@@ -142,15 +145,15 @@ type Fault struct {
 
 // Faults places, at random steps of a churn of nops steps (between 5 % and
 // 75 % of it, so that the last faults still meet churn), a KillReplica and
-// a KillLeader for each service, a RestartEtcd, a StopAPIServer and a
-// Compact, in step order.
+// a KillLeader for each service, a RestartEtcd, a StopAPIServer, a
+// PauseAPIServer and a Compact, in step order.
 func Faults(seed uint64, nops int, services []string, replicas int) []Fault {
 	rng := rand.New(rand.NewPCG(seed^0xfa17, seed))
 	var fs []Fault
 	for _, s := range services {
 		fs = append(fs, Fault{Kind: KillReplica, Service: s, Replica: rng.IntN(replicas)}, Fault{Kind: KillLeader, Service: s})
 	}
-	fs = append(fs, Fault{Kind: RestartEtcd}, Fault{Kind: StopAPIServer}, Fault{Kind: Compact})
+	fs = append(fs, Fault{Kind: RestartEtcd}, Fault{Kind: StopAPIServer}, Fault{Kind: PauseAPIServer}, Fault{Kind: Compact})
 	lo, hi := nops*5/100, nops*75/100
 	for i := range fs {
 		fs[i].AtOp = lo + rng.IntN(max(hi-lo, 1))

@@ -75,7 +75,7 @@ func TestFaults(t *testing.T) {
 		if !reflect.DeepEqual(fs, Faults(seed, nops, services, 2)) {
 			t.Errorf("seed %d: two schedules differ", seed)
 		}
-		want := map[FaultKind]int{KillReplica: 3, KillLeader: 3, RestartEtcd: 1, StopAPIServer: 1, Compact: 1}
+		want := map[FaultKind]int{KillReplica: 3, KillLeader: 3, RestartEtcd: 1, StopAPIServer: 1, PauseAPIServer: 1, Compact: 1}
 		got := map[FaultKind]int{}
 		perService := map[string]int{}
 		for i, f := range fs {
