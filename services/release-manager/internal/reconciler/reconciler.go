@@ -403,9 +403,11 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		if cur.digest != digest {
 			cur = attempt{digest: digest}
 		}
-		// A repository that is away is nobody's fault in the entry: retry
-		// with backoff for as long as it takes, outside the budget.
-		if !errors.Is(err, charts.ErrUnreachable) {
+		// A repository or a Kubernetes API that is away is nobody's fault
+		// in the entry: retry with backoff for as long as it takes,
+		// outside the budget (an API server down for 30 s used it up in
+		// ~3 s, and the deployment then waited for its entry to change).
+		if !errors.Is(err, charts.ErrUnreachable) && !helmexec.IsUnreachable(err) {
 			cur.n++
 		}
 		r.attempts[id] = cur
