@@ -63,6 +63,9 @@ type ChaosResult struct {
 	// AtFaultsEnd is what the check found at its first look, when the
 	// faults had ended.
 	AtFaultsEnd []string
+	// GaveUp counts the release-manager's reconciles given up until the
+	// entry changes: with only valid entries in the churn, each is a bug.
+	GaveUp int
 	// Unlocks counts releases found pending after a crash and unlocked;
 	// FailedActions the Helm actions that failed (and were retried).
 	Unlocks, FailedActions int
@@ -96,6 +99,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	res := &ChaosResult{Seed: o.Seed, Counts: chaos.Count(ops), Deployments: o.Deployments, CompactedResyncs: map[string]int{}, LostResyncs: map[string]int{}}
 	compactedBefore := countLogLines(sys, resyncMsg, `"reason":"compacted"`)
 	lostBefore := countLogLines(sys, resyncMsg, `"reason":"watch-lost"`)
+	gaveUpBefore := countLogLines(sys, gaveUpMsg)["release-manager"]
 
 	t0 := time.Now()
 	// Two lanes of faults: the long API server outages in their own, so
@@ -183,6 +187,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	var err error
 	res.ConvergeTook, res.AtFaultsEnd, res.Mismatches, err = sys.Converge(ctx, script, o.Converge)
 	res.SinceLastWrite = time.Since(t0) - res.ChurnTook
+	res.GaveUp = countLogLines(sys, gaveUpMsg)["release-manager"] - gaveUpBefore
 	res.Unlocks = countLogLines(sys, `"msg":"helm action done"`, `"action":"unlock"`)["release-manager"]
 	res.FailedActions = countLogLines(sys, `"msg":"helm action failed"`)["release-manager"]
 	return res, err
@@ -298,6 +303,10 @@ func killLeader(ctx context.Context, sys *System, service string) (string, []Fai
 	return fmt.Sprintf("killed leader %s (pid %d); %s led after %v; %s restarted as pid %d",
 		leader.Name, pid, next.Name, took.Round(time.Millisecond), leader.Name, leader.Proc().PID()), fo, leader.WaitReady(ctx, time.Minute)
 }
+
+// gaveUpMsg is the release-manager's log message when it stops retrying a
+// deployment until its entry changes.
+const gaveUpMsg = `"msg":"reconcile failed; not retrying until the input changes"`
 
 // resyncMsg is the services' log message when a config DB watch starts
 // over after a gap.

@@ -310,5 +310,8 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 		t.Fatalf("seed %d: not converged %v after churn and faults; %d mismatches:\n%s", seed, opts.Converge, len(res.Mismatches), strings.Join(res.Mismatches, "\n"))
 	}
 	t.Logf("converged in %v after churn (%+v, %d left) and %d faults", res.ConvergeTook.Round(time.Millisecond), res.Counts, res.Alive, len(res.Faults))
+	if res.GaveUp > 0 {
+		t.Errorf("the release-manager gave up on valid deployments %d times during the chaos (see its logs: %q)", res.GaveUp, gaveUpMsg)
+	}
 	t.Logf("watch resyncs: compacted %v, watch lost %v; releases unlocked %d, helm actions failed %d", res.CompactedResyncs, res.LostResyncs, res.Unlocks, res.FailedActions)
 }

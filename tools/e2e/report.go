@@ -95,7 +95,7 @@ func (r Report) Markdown() []byte {
 		seen = []string{"nothing"}
 	}
 	p("- When the faults ended, the check found: %s\n", strings.Join(seen, "; "))
-	p("- release-manager: %d releases left pending by a crash unlocked, %d Helm actions failed and retried (from its logs)\n", c.Unlocks, c.FailedActions)
+	p("- release-manager: %d releases left pending by a crash unlocked, %d Helm actions failed and retried, %d deployments given up on (from its logs)\n", c.Unlocks, c.FailedActions, c.GaveUp)
 	p("- Config DB watch resyncs logged by the services (all replicas), by reason: %s\n", strings.Join(parts, "; "))
 	if len(c.Mismatches) == 0 {
 		p("- **Converged %s after the last fault ended, %s after the last churn write** (bound %s): 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact\n\n",
