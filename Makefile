@@ -20,7 +20,7 @@ GOTEST_FLAGS ?= -count=1 -timeout 20m
 .PHONY: build test test-unit fuzz lint verify-fmt fix-fmt vet tidy verify-tidy run clean help
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 build: ## build every binary into bin/
 	@mkdir -p $(BIN)
