@@ -22,6 +22,11 @@ BENCH_DOC ?= $(CURDIR)/docs/benchmarks.md
 # Start time and load average of the run, given by bench to bench-report.
 BENCH_STARTED ?=
 BENCH_LOADAVG ?=
+# The code measured. Expanded with bench's recipe, before its first line
+# runs, so before the run rewrites the outputs (tracked files) and the tree
+# turns "dirty" by its own doing.
+BENCH_DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
+BENCH_COMMIT ?= $(shell git -C "$(CURDIR)" describe --always --dirty --abbrev=12 2>/dev/null)
 BENCH_OUTPUTS := release-manager.txt pod-monitor.txt resource-monitor.txt restart.txt idle.txt load.txt
 
 .PHONY: bench bench-restart bench-idle bench-report
@@ -30,7 +35,11 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 	@mkdir -p "$(BENCH_OUT)"
 	@# Apart from the line below: make -n runs lines that call $$(MAKE).
 	@cd "$(BENCH_OUT)" && rm -f $(BENCH_OUTPUTS)
-	@started=$$(date -u +%Y-%m-%dT%H:%M:%SZ); loadavg=$$(cat /proc/loadavg); failed=""; \
+	@# make -n runs lines that call $$(MAKE) (this one), so it must not
+	@# write here then: its sub-makes only print, and what they print is no
+	@# benchmark output.
+	@if [ -n "$(BENCH_DRY_RUN)" ]; then echo "(make -n: bench would run each step above, then bench-report)"; exit 0; fi; \
+	started=$$(date -u +%Y-%m-%dT%H:%M:%SZ); loadavg=$$(cat /proc/loadavg); failed=""; \
 	for t in bench-release-manager bench-pod-monitor bench-resource-monitor bench-restart bench-idle; do \
 		echo "== $$t ($$(date -u +%H:%M:%S), load $$(cut -d' ' -f1-3 /proc/loadavg))"; \
 		echo "$$t $$(date -u +%H:%M:%S) $$(cut -d' ' -f1-3 /proc/loadavg)" >>"$(BENCH_OUT)/load.txt"; \
@@ -46,7 +55,7 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 		case "$$failed" in *"$$t"*) f=$$(echo "$$t" | sed 's/^bench-//'); rm -f "$(BENCH_OUT)/$$f.txt";; esac; \
 	done; \
 	echo "end $$(date -u +%H:%M:%S) $$(cut -d' ' -f1-3 /proc/loadavg)" >>"$(BENCH_OUT)/load.txt"; \
-	$(MAKE) --no-print-directory bench-report BENCH_STARTED="$$started" BENCH_LOADAVG="$$loadavg"; \
+	$(MAKE) --no-print-directory bench-report BENCH_STARTED="$$started" BENCH_LOADAVG="$$loadavg" BENCH_COMMIT="$(BENCH_COMMIT)"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (the report says they did not run)"; exit 1; fi
 
 bench-restart: ## release-manager restart with 1,000 deployments in sync: time to ready and Helm actions (must be 0)
@@ -68,4 +77,4 @@ bench-idle: ## the three services idle 60 s with 1,000 deployments and 200 NADs:
 bench-report: ## docs/benchmarks.md and docs/benchmarks/*.svg from the benchmark outputs in docs/benchmarks/
 	cd tools && go run ./cmd/sdp-benchreport --dir "$(BENCH_OUT)" --out "$(BENCH_DOC)" \
 		--started "$(BENCH_STARTED)" --load-start "$(BENCH_LOADAVG)" \
-		--commit "$$(git -C "$(CURDIR)" describe --always --dirty --abbrev=12)"
+		--commit "$(BENCH_COMMIT)"

@@ -247,6 +247,14 @@ func TestTargets(t *testing.T) {
 			},
 		},
 		{
+			name: "bound by the machine",
+			results: func(t *testing.T) *Results {
+				return withRun(t, NewResults(), "BenchmarkInstallN/sdk/N=60-2 1 100 releases/s\nBenchmarkInstallN/client-go-floor/N=60-2 1 110 releases/s\n"+
+					"BenchmarkInstallN/helm-cli-loop/N=60-2 1 10 releases/s\n")
+			},
+			want: map[string]want{"N = 60 entries": {Missed, "**10×**", "The machine: "}, "N = 60: cost": {Met, "**1.1×**", ""}},
+		},
+		{
 			name:    "nothing ran",
 			results: func(*testing.T) *Results { return NewResults() },
 			want: map[string]want{
@@ -357,6 +365,26 @@ func TestWrite(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "what limits it") {
 		t.Error("empty report has a section on missed targets")
+	}
+}
+
+func TestUseEndMark(t *testing.T) {
+	start := time.Date(2026, 11, 27, 23, 50, 0, 0, time.UTC)
+	tests := []struct {
+		marks    []LoadMark
+		finished time.Time
+		load     string
+	}{
+		{[]LoadMark{{"bench-idle", "23:55:00", "1 1 1"}, {"end", "23:58:30", "2.5 2 1.5"}}, time.Date(2026, 11, 27, 23, 58, 30, 0, time.UTC), "2.5 2 1.5"},
+		{[]LoadMark{{"end", "00:05:00", "3 3 3"}}, time.Date(2026, 11, 28, 0, 5, 0, 0, time.UTC), "3 3 3"},
+		{[]LoadMark{{"bench-idle", "23:55:00", "1 1 1"}}, start.Add(time.Hour), "now"},
+	}
+	for _, tt := range tests {
+		r := &Report{Started: start, Finished: start.Add(time.Hour), Machine: Machine{LoadEnd: "now"}, Load: tt.marks}
+		r.UseEndMark()
+		if !r.Finished.Equal(tt.finished) || r.Machine.LoadEnd != tt.load {
+			t.Errorf("%v: finished %v load %q, want %v %q", tt.marks, r.Finished, r.Machine.LoadEnd, tt.finished, tt.load)
+		}
 	}
 }
 

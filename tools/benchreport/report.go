@@ -50,6 +50,27 @@ type Report struct {
 	Dir string
 }
 
+// UseEndMark takes the end of the run and the load at that moment from
+// the load log's "end" mark, when there is one: the report may be written
+// later than the run ended.
+func (r *Report) UseEndMark() {
+	for _, m := range r.Load {
+		if m.Step != "end" {
+			continue
+		}
+		t, err := time.Parse("15:04:05", m.Time)
+		if err != nil {
+			continue
+		}
+		s := r.Started.UTC()
+		end := time.Date(s.Year(), s.Month(), s.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
+		if end.Before(s) {
+			end = end.AddDate(0, 0, 1) // past midnight
+		}
+		r.Finished, r.Machine.LoadEnd = end, m.Load
+	}
+}
+
 // ReadInputs reads every input file in dir that exists.
 func ReadInputs(dir string) ([]Input, *Results, error) {
 	rs := NewResults()

@@ -113,12 +113,34 @@ func cliRatio(rs *Results, n int) Target {
 	t.Reached = fmt.Sprintf("**%s×** (%s releases/s ÷ CLI %s/s%s; medians)", Num(ratio), Num(sdk.Median), Num(cli.Median), cliNote)
 	t.Status = verdict(ratio >= 20)
 	if t.Status == Missed {
-		floor, _ := rs.InstallRate(methodFloor, n)
-		t.Limit = fmt.Sprintf("The API server and its etcd share the 2 cores with the service: the client-go floor, the same objects written directly, "+
-			"reached %s releases/s, so %s×the CLI is the most any client could show here; the CLI loop, mostly process start-up and discovery, "+
-			"is the part that gains on a quieter machine.", Num(floor.Median), Num(floor.Median/cli.Median))
+		t.Limit = cliLimit(rs, n, sdk, cli)
 	}
 	return t
+}
+
+// cliLimit says what bounds the release-manager's rate against the CLI:
+// the machine, when even the client-go floor is not 20× the CLI, else the
+// release-manager's own rate at this N.
+func cliLimit(rs *Results, n int, sdk, cli Summary) string {
+	floor, ok := rs.InstallRate(methodFloor, n)
+	if ok && floor.Median/cli.Median < 20 {
+		return fmt.Sprintf("The machine: the API server and its etcd share the 2 cores with the service, and even the client-go floor, "+
+			"the same objects written directly, reached only %s releases/s, %s× the CLI.", Num(floor.Median), Num(floor.Median/cli.Median))
+	}
+	text := fmt.Sprintf("Not the machine as such: the client-go floor reached %s× the CLI at this N; the release-manager's own rate "+
+		"(%s releases/s) is the limit, see the floor target at N = %d.", Num(floor.Median/cli.Median), sdk, n)
+	return text + spread(sdk, sdk.Max/cli.Median, "the best run ÷ the CLI")
+}
+
+// spread notes, when the runs of the release-manager differ by more than
+// a third, that one run's noise is part of the figure, and what the best
+// run gave.
+func spread(sdk Summary, best float64, what string) string {
+	if sdk.Min <= 0 || sdk.Max/sdk.Min < 4.0/3 {
+		return ""
+	}
+	return fmt.Sprintf(" Its runs spread from %s to %s releases/s (load average in Machine), so the machine's other work is part of "+
+		"the miss: %s is %s×.", Num(sdk.Min), Num(sdk.Max), what, Num(best))
 }
 
 func floorRatio(rs *Results, n int) Target {
@@ -133,9 +155,8 @@ func floorRatio(rs *Results, n int) Target {
 	t.Reached = fmt.Sprintf("**%s×** (floor %s ÷ sdk %s releases/s; medians, ranges %s and %s)", Num(ratio), Num(floor.Median), Num(sdk.Median), floor, sdk)
 	t.Status = verdict(ratio <= 2)
 	if t.Status == Missed {
-		t.Limit = fmt.Sprintf("Per release Helm makes one conflict GET per object on top of the floor's four writes, and renders and validates the chart "+
-			"in the service, on the cores the API server needs. At N = %d a run lasts about %s s, so one run's noise (the ranges) is of "+
-			"the size of the gap to 2× (see release-manager.md).", n, Num(float64(n)/sdk.Median))
+		t.Limit = "Per release Helm makes one conflict GET per object on top of the floor's four writes, and renders and validates the chart " +
+			"in the service, on the cores the API server needs (release-manager.md, where the rest goes)." + spread(sdk, floor.Median/sdk.Max, "the floor ÷ the best run")
 	}
 	return t
 }

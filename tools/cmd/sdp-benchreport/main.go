@@ -58,6 +58,7 @@ func run(dir, out, started, loadStart, commit, proc string) error {
 	}
 	r := &benchreport.Report{Machine: machine, Load: load, Started: start, Finished: time.Now(), Commit: commit,
 		Sizes: benchreport.SizesFrom(os.LookupEnv), Inputs: inputs, Results: results, Dir: filepath.ToSlash(rel)}
+	r.UseEndMark()
 	// A plot without data is left out, not an error: the report says
 	// which benchmarks did not run.
 	if p, err := benchreport.ThroughputPlot(results); err == nil {
