@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 )
 
 // Etcd is the config DB: a real etcd process on loopback ports, which can be
@@ -20,7 +20,7 @@ type Etcd struct {
 
 	bin, dir string
 	args     []string
-	proc     *Proc
+	proc     *localcp.Process
 }
 
 // StartEtcd starts etcd from bin with its data and log in dir.
@@ -50,13 +50,16 @@ func StartEtcd(ctx context.Context, bin, dir string) (*Etcd, error) {
 
 // Start starts the (stopped) server and waits until it is healthy.
 func (e *Etcd) Start(ctx context.Context) error {
-	p, err := StartProc("etcd", e.bin, e.args, nil, filepath.Join(e.dir, "etcd.log"))
+	p, err := localcp.StartProcess("etcd", e.bin, e.args, nil, filepath.Join(e.dir, "etcd.log"))
 	if err != nil {
 		return err
 	}
 	e.proc = p
 	for {
-		if err := etcdHealthy(ctx, e.Endpoint); err == nil {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := localcp.CheckEtcdHealth(cctx, e.Endpoint)
+		cancel()
+		if err == nil {
 			return nil
 		}
 		select {
@@ -80,25 +83,6 @@ func (e *Etcd) Stop() error {
 
 // PID is the current process id.
 func (e *Etcd) PID() int { return e.proc.PID() }
-
-func etcdHealthy(ctx context.Context, endpoint string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/health", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var h struct{ Health string }
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Health != "true" {
-		return fmt.Errorf("etcd not healthy (%s, %v)", resp.Status, err)
-	}
-	return nil
-}
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
 func freePorts(n int) ([]int, error) {

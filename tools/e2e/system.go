@@ -67,7 +67,7 @@ type Replica struct {
 	dir           string
 
 	mu       sync.Mutex
-	proc     *Proc
+	proc     *localcp.Process
 	starts   int
 	addr     string
 	logPaths []string
@@ -211,7 +211,7 @@ func (r *Replica) Start(bin string) error {
 	defer r.mu.Unlock()
 	r.starts++
 	log := filepath.Join(filepath.Dir(r.dir), "..", "logs", fmt.Sprintf("%s.%d.log", r.Name, r.starts))
-	p, err := StartProc(r.Name, bin, r.args, r.env, log)
+	p, err := localcp.StartProcess(r.Name, bin, r.args, r.env, log)
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (r *Replica) Start(bin string) error {
 }
 
 // Proc is the current process.
-func (r *Replica) Proc() *Proc {
+func (r *Replica) Proc() *localcp.Process {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.proc

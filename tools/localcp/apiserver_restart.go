@@ -19,7 +19,7 @@ import (
 func (cp *ControlPlane) StopAPIServer() (start func(ctx context.Context) error, err error) {
 	i := -1
 	for j, p := range cp.procs {
-		if p.name == "kube-apiserver" {
+		if p.Name == "kube-apiserver" {
 			i = j
 		}
 	}
@@ -29,15 +29,15 @@ func (cp *ControlPlane) StopAPIServer() (start func(ctx context.Context) error, 
 	old := cp.procs[i]
 	// Under load the server may not finish its graceful shutdown within
 	// the stop timeout; killed then, it is stopped all the same.
-	if err := old.stop(cp.opts.StopTimeout); err != nil && !old.exited() {
+	if err := old.Stop(cp.opts.StopTimeout); err != nil && !old.Exited() {
 		return nil, err
 	} else if err != nil {
 		cp.log.Debug("kube-apiserver killed", "reason", err)
 	}
-	cp.log.Debug("kube-apiserver stopped", "pid", old.pid())
+	cp.log.Debug("kube-apiserver stopped", "pid", old.PID())
 	return func(ctx context.Context) error {
 		t := time.Now()
-		p, err := startProcess(old.name, old.cmd.Path, old.cmd.Args[1:], old.cmd.Env, old.logPath)
+		p, err := StartProcess(old.Name, old.cmd.Path, old.cmd.Args[1:], old.cmd.Env, old.LogPath)
 		if err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func (cp *ControlPlane) StopAPIServer() (start func(ctx context.Context) error, 
 		}); err != nil {
 			return err
 		}
-		cp.log.Debug("kube-apiserver started again", "pid", p.pid(), "took", time.Since(t).Round(time.Millisecond))
+		cp.log.Debug("kube-apiserver started again", "pid", p.PID(), "took", time.Since(t).Round(time.Millisecond))
 		return nil
 	}, nil
 }

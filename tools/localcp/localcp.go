@@ -152,7 +152,7 @@ type ControlPlane struct {
 	opts    Options
 	log     *slog.Logger
 	tempDir bool
-	procs   []*process // in start order
+	procs   []*Process // in start order
 
 	stopOnce sync.Once
 	stopErr  error
@@ -281,7 +281,7 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 		return err
 	}
 	if err := etcd.waitFor(ctx, "healthy", func(ctx context.Context) error {
-		return checkEtcdHealth(ctx, cp.EtcdEndpoint)
+		return CheckEtcdHealth(ctx, cp.EtcdEndpoint)
 	}); err != nil {
 		return err
 	}
@@ -441,13 +441,13 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 	return nil
 }
 
-func (cp *ControlPlane) spawn(name, bin string, args, env []string) (*process, error) {
-	p, err := startProcess(name, bin, args, env, cp.logPath(name))
+func (cp *ControlPlane) spawn(name, bin string, args, env []string) (*Process, error) {
+	p, err := StartProcess(name, bin, args, env, cp.logPath(name))
 	if err != nil {
 		return nil, err
 	}
 	cp.procs = append(cp.procs, p)
-	cp.log.Debug("started", "process", name, "pid", p.pid(), "log", p.logPath)
+	cp.log.Debug("started", "process", name, "pid", p.PID(), "log", p.LogPath)
 	return p, nil
 }
 
@@ -460,10 +460,10 @@ func (cp *ControlPlane) Stop() error {
 		var errs []error
 		for i := len(cp.procs) - 1; i >= 0; i-- {
 			p := cp.procs[i]
-			if err := p.stop(cp.opts.StopTimeout); err != nil {
+			if err := p.Stop(cp.opts.StopTimeout); err != nil {
 				errs = append(errs, err)
 			}
-			cp.log.Debug("stopped", "process", p.name, "pid", p.pid())
+			cp.log.Debug("stopped", "process", p.Name, "pid", p.PID())
 		}
 		if cp.tempDir && !cp.opts.KeepDir {
 			if err := os.RemoveAll(cp.Dir); err != nil {
@@ -484,7 +484,7 @@ func (cp *ControlPlane) Done() <-chan struct{} { return cp.stopped }
 // any: a running control plane has none.
 func (cp *ControlPlane) Exited() error {
 	for _, p := range cp.procs {
-		if p.exited() {
+		if p.Exited() {
 			select {
 			case <-cp.stopped:
 				return errStopped
@@ -500,7 +500,7 @@ func (cp *ControlPlane) Exited() error {
 func (cp *ControlPlane) PIDs() map[string]int {
 	m := make(map[string]int, len(cp.procs))
 	for _, p := range cp.procs {
-		m[p.name] = p.pid()
+		m[p.Name] = p.PID()
 	}
 	return m
 }
@@ -575,7 +575,9 @@ func checkHTTP(ctx context.Context, c *http.Client, url, token string) error {
 	return nil
 }
 
-func checkEtcdHealth(ctx context.Context, endpoint string) error {
+// CheckEtcdHealth asks an etcd member at endpoint (http://host:port) for
+// /health and says why it is not healthy.
+func CheckEtcdHealth(ctx context.Context, endpoint string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/health", nil)
 	if err != nil {
 		return err
