@@ -10,6 +10,6 @@ bench-pod-monitor: ## pod-monitor latency, writes and RSS with 5,000 pods
 	@mkdir -p docs/benchmarks
 	@out=$$(mktemp); \
 	(cd services/pod-monitor && go test -run '^$$' -bench 'PodStatusToState' -benchtime=$${SDP_BENCH_CHANGES:-300}x \
-		-count=$${BENCH_COUNT:-3} -timeout 30m ./cmd/pod-monitor/) >"$$out" 2>&1; rc=$$?; \
+		-count=$${BENCH_COUNT:-3} -timeout 30m ./cmd/pod-monitor/) >"$$out" 2>&1 && rc=0 || rc=$$?; \
 	if [ $$rc -ne 0 ]; then cat "$$out"; rm -f "$$out"; exit $$rc; fi; \
 	grep -E '^(Benchmark|goos|goarch|cpu|pkg)|bench_test.go:' "$$out" | tee "$(CURDIR)/docs/benchmarks/pod-monitor.txt"; rm -f "$$out"

@@ -11,6 +11,6 @@ bench-resource-monitor: ## resource-monitor NAD change → entry latency and idl
 	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes
 	@out=$$(mktemp); \
 	(cd services/resource-monitor && go test -run '^$$' -bench 'NADChangeToEntry' -benchtime=$${SDP_BENCH_CHANGES:-300}x \
-		-count=$${BENCH_COUNT:-3} -timeout 30m ./cmd/resource-monitor/) >"$$out" 2>&1; rc=$$?; \
+		-count=$${BENCH_COUNT:-3} -timeout 30m ./cmd/resource-monitor/) >"$$out" 2>&1 && rc=0 || rc=$$?; \
 	if [ $$rc -ne 0 ]; then cat "$$out"; rm -f "$$out"; exit $$rc; fi; \
 	grep -E '^(Benchmark|goos|goarch|cpu|pkg)' "$$out" ; rm -f "$$out"
