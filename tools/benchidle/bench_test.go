@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,8 +64,8 @@ var idleChart = map[string]string{
 //
 //	go test -run '^$' -bench Idle -benchtime 1x ./benchidle
 func BenchmarkIdle(b *testing.B) {
-	nDeps := envInt(b, "SDP_BENCH_IDLE_DEPLOYMENTS", 1000)
-	nNADs := envInt(b, "SDP_BENCH_IDLE_NADS", 200)
+	nDeps := servicetest.EnvInt(b, "SDP_BENCH_IDLE_DEPLOYMENTS", 1000)
+	nNADs := servicetest.EnvInt(b, "SDP_BENCH_IDLE_NADS", 200)
 	idle := 60 * time.Second
 	if v := os.Getenv("SDP_BENCH_IDLE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -200,17 +199,6 @@ func BenchmarkIdle(b *testing.B) {
 }
 
 var idleRuns atomic.Int32
-
-func envInt(b *testing.B, name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a positive number", name, v)
-		}
-		return n
-	}
-	return def
-}
 
 // repoRoot is the repository's top directory, from this package's.
 func repoRoot(b *testing.B) string {

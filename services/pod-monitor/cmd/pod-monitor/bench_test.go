@@ -48,7 +48,7 @@ import (
 var benchRuns atomic.Int32
 
 func BenchmarkPodStatusToState(b *testing.B) {
-	nPods, nDeps := envInt(b, "SDP_BENCH_PODS", 5000), envInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
+	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_PODS", 5000), servicetest.EnvInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
 	cp := cptest.Get(b)
 	cfg := cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 2000, 4000
@@ -206,17 +206,6 @@ func BenchmarkPodStatusToState(b *testing.B) {
 func quantile(ds []time.Duration, q float64) float64 {
 	slices.Sort(ds)
 	return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) / 1000
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a positive number", name, v)
-		}
-		return n
-	}
-	return def
 }
 
 // startMonitor runs the binary as its own process, so that its memory is

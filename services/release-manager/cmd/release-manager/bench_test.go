@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +45,7 @@ import (
 //
 //	go test -run '^$' -bench RestartInSync -benchtime 3x ./cmd/release-manager
 func BenchmarkRestartInSync(b *testing.B) {
-	n := benchEnvInt(b, "SDP_BENCH_RESTART_DEPLOYMENTS", 1000)
+	n := servicetest.EnvInt(b, "SDP_BENCH_RESTART_DEPLOYMENTS", 1000)
 	cp := cptest.Get(b)
 	cfg := cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 1000, 2000
@@ -159,17 +158,6 @@ func BenchmarkRestartInSync(b *testing.B) {
 }
 
 var restartRuns atomic.Int32
-
-func benchEnvInt(b *testing.B, name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a positive number", name, v)
-		}
-		return n
-	}
-	return def
-}
 
 func mean(xs []float64) float64 {
 	s := 0.0
