@@ -142,15 +142,7 @@ func BenchmarkIdle(b *testing.B) {
 		}
 	})
 
-	ops := make([]clientv3.Op, 0, nDeps)
-	for i := range nDeps {
-		id := fmt.Sprintf("d%d", i)
-		v, err := configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: "idle"}.Encode()
-		if err != nil {
-			b.Fatal(err)
-		}
-		ops = append(ops, clientv3.OpPut(store.Layout().DeploymentKey(id), string(v)))
-	}
+	ops := servicetest.DeploymentPuts(b, store.Layout(), "d", "idle", nDeps)
 	start := time.Now()
 	if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
 		b.Fatal(err)

@@ -13,10 +13,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -67,30 +63,6 @@ func createNamespaces(t *testing.T, cs kubernetes.Interface, names ...string) {
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatalf("create namespace %s: %v", ns, err)
 		}
-	}
-}
-
-// helmConfig builds a Helm v3 action.Configuration by hand (v3 has no
-// NewConfiguration) for namespace ns, release records in Secrets.
-func helmConfig(t *testing.T, cp *localcp.ControlPlane, ns string) *action.Configuration {
-	t.Helper()
-	getter := genericclioptions.NewConfigFlags(false)
-	kubeconfig, cacheDir := cp.KubeconfigPath, t.TempDir()
-	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &ns, &cacheDir
-	kc := kube.New(getter)
-	kc.Namespace = ns
-	kc.Log = t.Logf
-	cs, err := kc.Factory.KubernetesClientSet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets := driver.NewSecrets(cs.CoreV1().Secrets(ns))
-	secrets.Log = t.Logf
-	return &action.Configuration{
-		RESTClientGetter: getter,
-		Releases:         storage.Init(secrets),
-		KubeClient:       kc,
-		Log:              t.Logf,
 	}
 }
 
@@ -197,7 +169,7 @@ func installUmbrella(t *testing.T, cp *localcp.ControlPlane, set []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := helmConfig(t, cp, systemNS)
+	hc := cptest.HelmConfig(t, cp, systemNS)
 	if _, err := action.NewGet(hc).Run(releaseName); err == nil {
 		if _, err := action.NewUninstall(hc).Run(releaseName); err != nil {
 			t.Fatalf("uninstall the earlier release: %v", err)

@@ -54,7 +54,7 @@ func TestServiceMonitorWhenServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := helmConfig(t, cp, ns)
+	hc := cptest.HelmConfig(t, cp, ns)
 	inst := action.NewInstall(hc)
 	inst.ReleaseName, inst.Namespace, inst.Timeout = rel, ns, time.Minute
 	if _, err := inst.RunWithContext(ctx, ch, map[string]any{"helm": map[string]any{"namespace": ns}}); err != nil {

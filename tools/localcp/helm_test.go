@@ -4,7 +4,6 @@ package localcp_test
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,43 +11,11 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
-
-// helmConfig builds a Helm v3 action.Configuration by hand (v3 has no
-// NewConfiguration) for namespace ns, with release records in Secrets.
-func helmConfig(t *testing.T, cp *localcp.ControlPlane, ns string) *action.Configuration {
-	t.Helper()
-	getter := genericclioptions.NewConfigFlags(false)
-	kubeconfig, cacheDir := cp.KubeconfigPath, t.TempDir() // keep discovery cache out of $HOME
-	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &ns, &cacheDir
-
-	kc := kube.New(getter)
-	kc.Namespace = ns
-	kc.Log = t.Logf
-
-	cs, err := kc.Factory.KubernetesClientSet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets := driver.NewSecrets(cs.CoreV1().Secrets(ns))
-	secrets.Log = t.Logf
-	return &action.Configuration{
-		RESTClientGetter: getter,
-		Releases:         storage.Init(secrets),
-		KubeClient:       kc,
-		Log:              t.Logf,
-		HookOutputFunc:   func(_, _, _ string) io.Writer { return io.Discard },
-	}
-}
 
 func writeTinyChart(t *testing.T) string {
 	t.Helper()
@@ -92,7 +59,7 @@ func TestHelmInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := helmConfig(t, cp, ns)
+	cfg := cptest.HelmConfig(t, cp, ns)
 	inst := action.NewInstall(cfg)
 	inst.ReleaseName = "tiny"
 	inst.Namespace = ns

@@ -1,11 +1,12 @@
 package monitor
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
@@ -23,32 +24,13 @@ func TestMetricsLint(t *testing.T) {
 	m.latency.Observe(0.01)
 	m.writeTime.Observe(0.002)
 
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
-	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range families {
-		names = append(names, f.GetName())
-	}
-	for _, want := range []string{
+	servicetest.LintMetrics(t, reg,
 		"sdp_helmdeploy_pod_monitor_pods",
 		"sdp_helmdeploy_pod_monitor_state_writes_total",
 		"sdp_helmdeploy_pod_monitor_state_write_duration_seconds",
 		"sdp_helmdeploy_pod_monitor_event_to_write_seconds",
 		"sdp_helmdeploy_pod_monitor_state_write_conflicts_total",
-	} {
-		if !slices.Contains(names, want) {
-			t.Errorf("%s not gathered; have %v", want, names)
-		}
-	}
+	)
 	// Every status is reported, at 0 when no pod has it, so that a panel
 	// by status shows all of them.
 	if n := testutil.CollectAndCount(collector{desc: prometheus.NewDesc("x", "x", []string{"status"}, nil), counts: func() map[configdb.PodStatus]int { return nil }}); n != len(configdb.PodStatuses) {

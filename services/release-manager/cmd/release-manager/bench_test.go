@@ -96,15 +96,7 @@ func BenchmarkRestartInSync(b *testing.B) {
 
 	// Install: every entry in one transaction, deployed by the service.
 	p := servicetest.Start(b, bin, env, args...)
-	ops := make([]clientv3.Op, 0, n)
-	for i := range n {
-		id := fmt.Sprintf("r%d", i)
-		v, err := configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: "bench"}.Encode()
-		if err != nil {
-			b.Fatal(err)
-		}
-		ops = append(ops, clientv3.OpPut(store.Layout().DeploymentKey(id), string(v)))
-	}
+	ops := servicetest.DeploymentPuts(b, store.Layout(), "r", "bench", n)
 	installStart := time.Now()
 	if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
 		b.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
@@ -74,16 +75,7 @@ func benchSDK(b *testing.B, n int) {
 		// Warm: one release first, so the figure is the steady rate.
 		e.put("warm", entry("warm", "bench", "{}"))
 		e.waitState("warm", "warm-up", deployedAt(1))
-		ops := make([]clientv3.Op, 0, n)
-		for j := range n {
-			id := fmt.Sprintf("b%d", j)
-			d := configdb.Deployment{ID: id, Kind: "helm", Chart: "bench"}
-			v, err := d.Encode()
-			if err != nil {
-				b.Fatal(err)
-			}
-			ops = append(ops, clientv3.OpPut(e.store.Layout().DeploymentKey(id), string(v)))
-		}
+		ops := servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)
 		b.StartTimer()
 		start := time.Now()
 		if _, err := e.store.Client().Txn(context.Background()).Then(ops...).Commit(); err != nil {
