@@ -30,6 +30,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/helmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -169,7 +170,7 @@ func installUmbrella(t *testing.T, cp *localcp.ControlPlane, set []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := cptest.HelmConfig(t, cp, systemNS)
+	hc := helmtest.HelmConfig(t, cp, systemNS)
 	if _, err := action.NewGet(hc).Run(releaseName); err == nil {
 		if _, err := action.NewUninstall(hc).Run(releaseName); err != nil {
 			t.Fatalf("uninstall the earlier release: %v", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/tools/demo"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/helmtest"
 )
 
 var (
@@ -54,7 +55,7 @@ func TestServiceMonitorWhenServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := cptest.HelmConfig(t, cp, ns)
+	hc := helmtest.HelmConfig(t, cp, ns)
 	inst := action.NewInstall(hc)
 	inst.ReleaseName, inst.Namespace, inst.Timeout = rel, ns, time.Minute
 	if _, err := inst.RunWithContext(ctx, ch, map[string]any{"helm": map[string]any{"namespace": ns}}); err != nil {

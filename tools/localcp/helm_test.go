@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/helmtest"
 )
 
 func writeTinyChart(t *testing.T) string {
@@ -59,7 +60,7 @@ func TestHelmInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := cptest.HelmConfig(t, cp, ns)
+	cfg := helmtest.HelmConfig(t, cp, ns)
 	inst := action.NewInstall(cfg)
 	inst.ReleaseName = "tiny"
 	inst.Namespace = ns

@@ -1,6 +1,10 @@
 //go:build unix
 
-package cptest
+// Package helmtest gives tests a Helm SDK configuration for a local control
+// plane. It is apart from cptest so that the modules whose tests use the
+// control plane but not Helm (pod-monitor, resource-monitor) do not get the
+// Helm SDK in their module graph.
+package helmtest
 
 import (
 	"io"
