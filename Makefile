@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-MODULES  := shared services/release-manager services/pod-monitor services/resource-monitor tools
+MODULES  := shared services/release-manager services/pod-monitor services/resource-monitor testkit tests sdpctl tools
 SERVICES := release-manager pod-monitor resource-monitor
 BIN      := $(CURDIR)/bin
 # Slow builds (Kubernetes binaries, etcd, kwok) are cached here, outside the
@@ -26,6 +26,7 @@ build: ## build every binary into bin/
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do (cd services/$$s && go build -o $(BIN)/ ./cmd/...); done
 	@if find tools/cmd -name '*.go' 2>/dev/null | grep -q .; then (cd tools && go build -o $(BIN)/ ./cmd/...); fi
+	@(cd sdpctl && go build -o $(BIN)/ .)
 	@ls $(BIN)
 
 test: controlplane-binaries lint test-unit fuzz e2e ## everything CI runs: lint, every module's tests (real etcd and control plane; charts, RBAC, images, bad-input catalogue), short fuzzing, the end-to-end and chaos run

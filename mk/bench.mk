@@ -59,7 +59,7 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (the report says they did not run)"; exit 1; fi
 
 bench-restart: ## release-manager restart with 1,000 deployments in sync: time to ready and Helm actions (must be 0)
-	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes
 	@mkdir -p "$(BENCH_OUT)"
 	@out=$$(mktemp); \
 	if ! (cd services/release-manager && go test -run '^$$' -bench '^BenchmarkRestartInSync$$' -benchtime=$${SDP_BENCH_RESTARTS:-3}x \
@@ -67,10 +67,10 @@ bench-restart: ## release-manager restart with 1,000 deployments in sync: time t
 	grep -E '^(Benchmark|goos|goarch|cpu|pkg)|bench_test.go:' "$$out" | tee "$(BENCH_OUT)/restart.txt"; rm -f "$$out"
 
 bench-idle: ## the three services idle 60 s with 1,000 deployments and 200 NADs: CPU s/min each, config DB writes/min
-	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes
 	@mkdir -p "$(BENCH_OUT)"
 	@out=$$(mktemp); \
-	if ! (cd tools && go test -run '^$$' -bench '^BenchmarkIdle$$' -benchtime=1x -count=1 -timeout 30m ./benchidle/) >"$$out" 2>&1; then \
+	if ! (cd tests && go test -run '^$$' -bench '^BenchmarkIdle$$' -benchtime=1x -count=1 -timeout 30m ./benchidle/) >"$$out" 2>&1; then \
 		cat "$$out"; rm -f "$$out"; exit 1; fi; \
 	grep -E '^(Benchmark|goos|goarch|cpu|pkg)|bench_test.go:' "$$out" | tee "$(BENCH_OUT)/idle.txt"; rm -f "$$out"
 

@@ -1,4 +1,4 @@
-# Local Kubernetes control plane for tests and the demo (tools/localcp).
+# Local Kubernetes control plane for tests and the demo (testkit/localcp).
 # Included by the top-level Makefile.
 #
 #   make controlplane-binaries   build etcd, kube-apiserver, kube-controller-manager,
@@ -13,7 +13,7 @@ CONTROLPLANE_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)
 GO ?= go
 SDP_CACHE_DIR ?= $(HOME)/.cache/sdp-helmdeploy
 CONTROLPLANE_DIR ?= $(SDP_CACHE_DIR)/run
-CONTROLPLANE_BUILD ?= $(CONTROLPLANE_ROOT)/tools/localcp/build.sh
+CONTROLPLANE_BUILD ?= $(CONTROLPLANE_ROOT)/testkit/localcp/build.sh
 # Extra flags for `localcp up`, e.g. CONTROLPLANE_UP_FLAGS=-v
 CONTROLPLANE_UP_FLAGS ?=
 

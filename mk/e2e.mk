@@ -1,4 +1,4 @@
-# End-to-end and chaos test of the whole system (tools/e2e): the three
+# End-to-end and chaos test of the whole system (tests/e2e): the three
 # services, two replicas each, run with the settings the umbrella chart
 # renders, against a real config-DB etcd, the local control plane (etcd,
 # kube-apiserver, controller manager, scheduler, kwok) and a chart
@@ -14,6 +14,6 @@
 .PHONY: e2e
 
 e2e: ## whole system as the charts deploy it, driven through the config DB, with chaos; figures in docs/e2e.md
-	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes kwok
-	cd "$(CURDIR)/tools" && SDP_E2E=1 SDP_REQUIRE_CONTROLPLANE=1 SDP_E2E_REPORT="$(CURDIR)/docs/e2e.md" \
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes kwok
+	cd "$(CURDIR)/tests" && SDP_E2E=1 SDP_REQUIRE_CONTROLPLANE=1 SDP_E2E_REPORT="$(CURDIR)/docs/e2e.md" \
 		go test -count=1 -timeout 15m -v ./e2e/...

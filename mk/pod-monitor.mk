@@ -6,7 +6,7 @@
 .PHONY: bench-pod-monitor
 
 bench-pod-monitor: ## pod-monitor latency, writes and RSS with 5,000 pods
-	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes
 	@mkdir -p docs/benchmarks
 	@out=$$(mktemp); \
 	(cd services/pod-monitor && go test -run '^$$' -bench 'PodStatusToState' -benchtime=$${SDP_BENCH_CHANGES:-300}x \

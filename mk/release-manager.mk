@@ -5,7 +5,7 @@
 .PHONY: bench-release-manager
 
 bench-release-manager: ## release-manager install throughput vs helm CLI loop and client-go floor
-	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes helm
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes helm
 	@mkdir -p docs/benchmarks
 	cd services/release-manager && go test -run '^$$' -bench 'InstallN' -benchtime=1x -count=$${BENCH_COUNT:-3} -timeout 60m ./internal/app/ \
 		| grep -E '^(Benchmark|goos|goarch|cpu|pkg)' | tee "$(CURDIR)/docs/benchmarks/release-manager.txt"

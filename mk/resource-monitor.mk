@@ -8,7 +8,7 @@
 .PHONY: bench-resource-monitor
 
 bench-resource-monitor: ## resource-monitor NAD change → entry latency and idle writes with 200 NADs
-	"$(CURDIR)/tools/localcp/build.sh" etcd kubernetes
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes
 	@out=$$(mktemp); \
 	(cd services/resource-monitor && go test -run '^$$' -bench 'NADChangeToEntry' -benchtime=$${SDP_BENCH_CHANGES:-300}x \
 		-count=$${BENCH_COUNT:-3} -timeout 30m ./cmd/resource-monitor/) >"$$out" 2>&1 && rc=0 || rc=$$?; \

@@ -1,11 +1,12 @@
-# sdpctl, the operator CLI (tools/sdpctl). `make build` builds it with the
-# other binaries; these targets build or test it alone.
+# sdpctl, the operator CLI (module sdpctl/, go install-able on its own).
+# `make build` builds it with the other binaries; these targets build or test
+# it alone.
 
 .PHONY: sdpctl test-sdpctl
 
 sdpctl: ## build bin/sdpctl, the operator CLI for the config DB
 	@mkdir -p "$(CURDIR)/bin"
-	cd tools && go build -o "$(CURDIR)/bin/" ./cmd/sdpctl
+	cd sdpctl && go build -o "$(CURDIR)/bin/" .
 
 test-sdpctl: ## sdpctl's tests (embedded etcd, the built binary)
-	cd tools && go test $(GOTEST_FLAGS) ./sdpctl/...
+	cd sdpctl && go test $(GOTEST_FLAGS) ./...

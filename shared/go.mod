@@ -6,7 +6,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	go.etcd.io/etcd/api/v3 v3.7.0
 	go.etcd.io/etcd/client/v3 v3.7.0
-	go.etcd.io/etcd/server/v3 v3.7.0
+	go.etcd.io/etcd/server/v3 v3.7.0 // indirect
 	go.uber.org/zap v1.27.1
 	golang.org/x/sync v0.25.0
 	k8s.io/api v0.37.2
@@ -84,3 +84,7 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../testkit
+
+require github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0

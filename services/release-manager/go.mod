@@ -3,7 +3,7 @@ module github.com/ska-telescope/sdp-helmdeploy/services/release-manager
 go 1.26.0
 
 require (
-	github.com/google/go-containerregistry v0.22.1
+	github.com/google/go-containerregistry v0.22.1 // indirect
 	github.com/prometheus/client_golang v1.25.0
 	github.com/ska-telescope/sdp-helmdeploy/shared v0.0.0
 	golang.org/x/sync v0.25.0
@@ -11,7 +11,7 @@ require (
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	k8s.io/kubectl v0.37.2
-	sigs.k8s.io/yaml v1.6.0
+	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
 require (
@@ -167,10 +167,10 @@ require (
 replace github.com/ska-telescope/sdp-helmdeploy/shared => ../../shared
 
 require (
-	github.com/ska-telescope/sdp-helmdeploy/tools v0.0.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
 	go.etcd.io/etcd/client/v3 v3.7.0
 	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	k8s.io/api v0.37.2
 )
 
-replace github.com/ska-telescope/sdp-helmdeploy/tools => ../../tools
+replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../../testkit

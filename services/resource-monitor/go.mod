@@ -53,6 +53,8 @@ require (
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/onsi/ginkgo/v2 v2.32.0 // indirect
+	github.com/onsi/gomega v1.40.0 // indirect
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
@@ -107,10 +109,10 @@ require (
 replace github.com/ska-telescope/sdp-helmdeploy/shared => ../../shared
 
 require (
-	github.com/ska-telescope/sdp-helmdeploy/tools v0.0.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
 	go.etcd.io/etcd/client/v3 v3.7.0
 	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	k8s.io/api v0.37.2
 )
 
-replace github.com/ska-telescope/sdp-helmdeploy/tools => ../../tools
+replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../../testkit

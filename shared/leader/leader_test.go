@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // Two replicas campaign; exactly one leads at any time, and when the leader

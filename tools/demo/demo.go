@@ -9,12 +9,10 @@ package demo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +23,9 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 // Services are the binaries started, in order.
@@ -74,10 +74,10 @@ func Run(ctx context.Context, o Options) (err error) {
 			err = serr
 		}
 	}()
-	if err := Apply(ctx, cp.RESTConfig(), filepath.Join(o.Root, "deploy"), o.Log); err != nil {
+	if err := manifests.Apply(ctx, cp.RESTConfig(), filepath.Join(o.Root, "deploy"), o.Log); err != nil {
 		return err
 	}
-	repoURL, stopRepo, err := ServeCharts(filepath.Join(o.Root, "charts", "examples"), filepath.Join(o.Dir, "charts"))
+	repoURL, stopRepo, err := testrepo.ServeCharts(filepath.Join(o.Root, "charts", "examples"), filepath.Join(o.Dir, "charts"))
 	if err != nil {
 		return err
 	}
@@ -261,23 +261,4 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// ServeCharts packages every chart directory under dir into out, writes
-// an index.yaml, and serves out over HTTP on loopback.
-func ServeCharts(dir, out string) (url string, stop func(), err error) {
-	if err := PackageRepo(dir, out); err != nil {
-		return "", nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(out)), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Warn("chart repository server", "error", err)
-		}
-	}()
-	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 )
 
 // TestMakeRun is `make run` end to end: everything starts from the

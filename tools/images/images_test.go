@@ -26,9 +26,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/images"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
 
 // The images are built once per test binary and shared by the tests.

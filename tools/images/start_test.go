@@ -17,11 +17,11 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/demo"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/tools/images"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
 )
 
 // TestBinaryInImageStarts runs the binary of each image `make images`
@@ -42,7 +42,7 @@ func TestBinaryInImageStarts(t *testing.T) {
 	cp := cptest.Get(t)
 	// Namespace sdp and the NetworkAttachmentDefinition CRD that
 	// resource-monitor watches.
-	if err := demo.Apply(context.Background(), cp.RESTConfig(), filepath.Join(repoRoot(t), "deploy"), slog.New(slog.DiscardHandler)); err != nil {
+	if err := manifests.Apply(context.Background(), cp.RESTConfig(), filepath.Join(repoRoot(t), "deploy"), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	kubeconfig, err := os.ReadFile(cp.KubeconfigPath)

@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 )
 
 func main() {

@@ -26,9 +26,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // BenchmarkPodStatusToState runs the built pod-monitor binary against the

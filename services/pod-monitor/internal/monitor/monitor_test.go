@@ -22,7 +22,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // Fast tests of the monitor against a real etcd, with the pod cache

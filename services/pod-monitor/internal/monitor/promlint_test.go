@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )

@@ -20,13 +20,13 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 // Integration tests: the release-manager as it runs in production — real

@@ -18,11 +18,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/testrepo"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp"
-	"github.com/ska-telescope/sdp-helmdeploy/tools/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 // The release-manager's throughput on the local control plane, against

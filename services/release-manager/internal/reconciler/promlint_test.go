@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // Every metric of the release-manager, each with a series (a vector with no

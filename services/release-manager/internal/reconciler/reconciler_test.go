@@ -27,7 +27,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // Fast tests of the reconciler: a real etcd, Helm's in-memory release

@@ -11,7 +11,7 @@ import (
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // flakyKube is away for its first fails reachability checks.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // BenchmarkListResources220 is what the mirror's cached view saves on each

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/resources"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // InSync (readiness of a leader) turns true only once a reconcile has

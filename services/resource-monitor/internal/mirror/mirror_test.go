@@ -14,7 +14,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // Fast tests of the mirror on a real etcd, with the NAD cache replaced by

@@ -1,0 +1,66 @@
+package servicetest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+)
+
+// CheckLifecycle is the test every service binary passes: against a real
+// etcd it answers /healthz, /readyz and /metrics, logs JSON, and exits 0 on
+// SIGTERM; with bad settings it exits 1 saying why; with etcd away it stays
+// up, not ready, and becomes ready when etcd comes back.
+func CheckLifecycle(t *testing.T, dir, service string, extraEnv ...string) {
+	CheckBinary(t, Build(t, dir), service, extraEnv...)
+}
+
+// CheckBinary is CheckLifecycle for a binary already built.
+func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
+	srv := etcdtest.Start(t)
+	env := append([]string{
+		"SDP_CONFIG_HOST=127.0.0.1",
+		fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port),
+		"SDP_CONFIG_PREFIX=/lifecycle",
+	}, extraEnv...)
+
+	t.Run("serves and stops on SIGTERM", func(t *testing.T) {
+		p := Start(t, bin, env)
+		p.WaitFor(t, "/healthz", 200, "ok", 20*time.Second)
+		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+		p.WaitFor(t, "/metrics", 200, "\nsdp_helmdeploy_leader 1\n", 20*time.Second)
+		_, metrics, _ := p.Get("/metrics")
+		if !strings.Contains(metrics, `sdp_helmdeploy_build_info{service="`+service+`"`) || !strings.Contains(metrics, "go_goroutines") {
+			t.Errorf("metrics lack build info or Go metrics:\n%s", truncate(metrics, 2000))
+		}
+		if code := p.Stop(t, 15*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+		p.CheckJSONLogs(t, service)
+	})
+
+	t.Run("bad settings exit 1 with the reason", func(t *testing.T) {
+		p := Start(t, bin, append(append([]string{}, env...), "SDP_CONFIG_PORT=notaport"))
+		if code := p.Wait(t, 15*time.Second); code != 1 {
+			t.Errorf("exit code %d, want 1", code)
+		}
+		if !strings.Contains(p.Logs(), "SDP_CONFIG_PORT") {
+			t.Errorf("logs do not name the bad setting:\n%s", p.Logs())
+		}
+	})
+
+	t.Run("etcd away: up, not ready, then ready", func(t *testing.T) {
+		srv.Stop()
+		p := Start(t, bin, env)
+		p.WaitFor(t, "/healthz", 200, "ok", 20*time.Second)
+		p.WaitFor(t, "/readyz", 503, "config-db", 20*time.Second)
+		srv.Restart()
+		p.WaitFor(t, "/readyz", 200, "ok", 30*time.Second)
+		p.WaitFor(t, "/metrics", 200, "\nsdp_helmdeploy_leader 1\n", 30*time.Second)
+		if code := p.Stop(t, 15*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+	})
+}

@@ -1,0 +1,366 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
+)
+
+// Config says where the system's parts come from.
+type Config struct {
+	// Root is the repository root: services/, charts/, deploy/.
+	Root string
+	// Dir is the work directory: binaries, logs, etcd data, chart repo.
+	Dir string
+	// CP is the running control plane (kube-apiserver with controller
+	// manager, scheduler and kwok).
+	CP *localcp.ControlPlane
+	// Settings are the services' container settings (FromChart or
+	// HandWritten).
+	Settings map[string]Settings
+	// Namespace, when set, replaces the chart's processing namespace.
+	Namespace string
+}
+
+// System is the Helm Deployer running as deployed, with its config DB, a
+// chart repository and the control plane.
+type System struct {
+	Config
+	Etcd  *Etcd
+	Proxy *Proxy
+	// RepoURL is the chart repository of charts/examples.
+	RepoURL string
+	// Env is the SDP_* environment the release-manager runs with.
+	Env configdb.Env
+	// Store reaches the config DB directly (not through Proxy).
+	Store *configdb.Store
+	Kube  kubernetes.Interface
+
+	Replicas map[string][]*Replica
+
+	stopRepo func()
+	bins     map[string]string
+}
+
+// Replica is one process of a service.
+type Replica struct {
+	Service, Name string
+	args, env     []string
+	dir           string
+
+	mu       sync.Mutex
+	proc     *localcp.Process
+	starts   int
+	addr     string
+	logPaths []string
+}
+
+// Build compiles the three service binaries into dir.
+func Build(root, dir string) (map[string]string, error) {
+	bins := map[string]string{}
+	for _, s := range Services {
+		out := filepath.Join(dir, s)
+		cmd := exec.Command("go", "build", "-o", out, "./cmd/"+s)
+		cmd.Dir = filepath.Join(root, "services", s)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %w\n%s", s, err, b)
+		}
+		bins[s] = out
+	}
+	return bins, nil
+}
+
+// Start starts the config DB, the chart repository and every replica of
+// every service, and waits until one replica of each leads and all are
+// ready. On error, what was started is stopped.
+func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, err error) {
+	s = &System{Config: cfg, bins: bins, Replicas: map[string][]*Replica{}}
+	defer func() {
+		if err != nil {
+			s.Stop()
+			s = nil
+		}
+	}()
+	for _, d := range []string{"etcd", "logs", "charts", "home"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
+			return s, err
+		}
+	}
+	if s.Etcd, err = StartEtcd(ctx, filepath.Join(localcp.DefaultBinDir(), "etcd"), filepath.Join(cfg.Dir, "etcd")); err != nil {
+		return s, fmt.Errorf("config DB: %w", err)
+	}
+	if s.Proxy, err = StartProxy(strings.TrimPrefix(s.Etcd.Endpoint, "http://")); err != nil {
+		return s, fmt.Errorf("config DB proxy: %w", err)
+	}
+	if s.RepoURL, s.stopRepo, err = testrepo.ServeCharts(filepath.Join(cfg.Root, "charts", "examples"), filepath.Join(cfg.Dir, "charts")); err != nil {
+		return s, fmt.Errorf("chart repository: %w", err)
+	}
+	if s.Kube, err = kubernetes.NewForConfig(cfg.CP.RESTConfig()); err != nil {
+		return s, err
+	}
+	proxyHost, proxyPort, _ := net.SplitHostPort(s.Proxy.Addr)
+	port, _ := strconv.Atoi(proxyPort)
+	for _, name := range Services {
+		set, ok := cfg.Settings[name]
+		if !ok {
+			return s, fmt.Errorf("no settings for %s", name)
+		}
+		n := max(set.Replicas, 2)
+		for i := range n {
+			r := &Replica{Service: name, Name: fmt.Sprintf("%s-%d", name, i), dir: filepath.Join(cfg.Dir, "home", fmt.Sprintf("%s-%d", name, i))}
+			if err := os.MkdirAll(r.dir, 0o755); err != nil {
+				return s, err
+			}
+			r.args, r.env, err = set.Command(Overrides{
+				ConfigHost: proxyHost, ConfigPort: port, ChartRepoURL: s.RepoURL,
+				Kubeconfig: cfg.CP.KubeconfigPath, Home: r.dir, Identity: r.Name, Namespace: cfg.Namespace,
+			})
+			if err != nil {
+				return s, err
+			}
+			s.Replicas[name] = append(s.Replicas[name], r)
+		}
+	}
+	if s.Env, err = configdb.ParseEnv(envLookup(s.Replicas["release-manager"][0].env)); err != nil {
+		return s, fmt.Errorf("release-manager environment: %w", err)
+	}
+	direct := s.Env
+	direct.ConfigHost, direct.ConfigPort = "127.0.0.1", s.Etcd.Port
+	client, err := configdb.NewClient(direct)
+	if err != nil {
+		return s, err
+	}
+	if s.Store, err = configdb.NewStore(client, s.Env.ConfigPrefix); err != nil {
+		return s, err
+	}
+	if err := manifests.Apply(ctx, cfg.CP.RESTConfig(), filepath.Join(cfg.Root, "deploy"), discardLog()); err != nil {
+		return s, fmt.Errorf("apply deploy/: %w", err)
+	}
+	if err := ensureNamespace(ctx, s.Kube, s.Env.HelmNamespace); err != nil {
+		return s, err
+	}
+	for _, name := range Services {
+		for _, r := range s.Replicas[name] {
+			if err := r.Start(s.bins[name]); err != nil {
+				return s, err
+			}
+		}
+	}
+	for _, name := range Services {
+		if _, err := s.WaitLeader(ctx, name, nil, 2*time.Minute); err != nil {
+			return s, err
+		}
+		for _, r := range s.Replicas[name] {
+			if err := r.WaitReady(ctx, time.Minute); err != nil {
+				return s, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// Stop stops every replica (SIGTERM, SIGKILL after 15 s), the chart
+// repository, the proxy and etcd. It can be called more than once.
+func (s *System) Stop() []error {
+	var errs []error
+	for _, name := range Services {
+		for _, r := range s.Replicas[name] {
+			if err := r.Stop(15 * time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if s.stopRepo != nil {
+		s.stopRepo()
+	}
+	if s.Store != nil {
+		_ = s.Store.Client().Close()
+	}
+	if s.Proxy != nil {
+		s.Proxy.Close()
+	}
+	if s.Etcd != nil {
+		if err := s.Etcd.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// Start starts the replica's process (again), logging to a new file.
+func (r *Replica) Start(bin string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts++
+	log := filepath.Join(filepath.Dir(r.dir), "..", "logs", fmt.Sprintf("%s.%d.log", r.Name, r.starts))
+	p, err := localcp.StartProcess(r.Name, bin, r.args, r.env, log)
+	if err != nil {
+		return err
+	}
+	r.proc, r.addr = p, ""
+	r.logPaths = append(r.logPaths, p.LogPath)
+	return nil
+}
+
+// Proc is the current process.
+func (r *Replica) Proc() *localcp.Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc
+}
+
+// LogPaths are the log files of every start, oldest first.
+func (r *Replica) LogPaths() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.logPaths...)
+}
+
+// Stop stops the current process.
+func (r *Replica) Stop(grace time.Duration) error {
+	if p := r.Proc(); p != nil {
+		return p.Stop(grace)
+	}
+	return nil
+}
+
+// Kill kills the current process with SIGKILL.
+func (r *Replica) Kill() {
+	if p := r.Proc(); p != nil {
+		p.Kill()
+	}
+}
+
+// Addr is the HTTP address the current process logged, or "".
+func (r *Replica) Addr() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.addr != "" || r.proc == nil {
+		return r.addr
+	}
+	f, err := os.Open(r.proc.LogPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if !strings.Contains(sc.Text(), `"msg":"serving metrics and health"`) {
+			continue
+		}
+		var m struct{ Addr string }
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Addr != "" {
+			r.addr = m.Addr
+		}
+	}
+	return r.addr
+}
+
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
+func (r *Replica) get(path string) (int, string, error) {
+	addr := r.Addr()
+	if addr == "" {
+		return 0, "", errors.New("not serving yet")
+	}
+	resp, err := httpClient.Get("http://" + addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// Leading reports whether the replica's sdp_helmdeploy_leader gauge is 1.
+func (r *Replica) Leading() bool {
+	code, body, err := r.get("/metrics")
+	return err == nil && code == http.StatusOK && strings.Contains(body, "\nsdp_helmdeploy_leader 1\n")
+}
+
+// WaitReady waits until /readyz answers 200.
+func (r *Replica) WaitReady(ctx context.Context, timeout time.Duration) error {
+	return poll(ctx, timeout, 50*time.Millisecond, func() error {
+		if p := r.Proc(); p.Exited() {
+			return stopPolling{fmt.Errorf("%s exited (%v); see %s", r.Name, p.Err(), p.LogPath)}
+		}
+		code, body, err := r.get("/readyz")
+		if err != nil || code != http.StatusOK {
+			return fmt.Errorf("%s /readyz: %d %q %v", r.Name, code, body, err)
+		}
+		return nil
+	})
+}
+
+// Leader returns the replica of service that leads, or nil.
+func (s *System) Leader(service string) *Replica {
+	for _, r := range s.Replicas[service] {
+		if !r.Proc().Exited() && r.Leading() {
+			return r
+		}
+	}
+	return nil
+}
+
+// WaitLeader waits until a replica of service other than not leads.
+func (s *System) WaitLeader(ctx context.Context, service string, not *Replica, timeout time.Duration) (*Replica, error) {
+	var leader *Replica
+	err := poll(ctx, timeout, 20*time.Millisecond, func() error {
+		for _, r := range s.Replicas[service] {
+			if r != not && !r.Proc().Exited() && r.Leading() {
+				leader = r
+				return nil
+			}
+		}
+		return fmt.Errorf("no replica of %s leads", service)
+	})
+	return leader, err
+}
+
+// Bin is the binary of a service.
+func (s *System) Bin(service string) string { return s.bins[service] }
+
+// stopPolling ends poll at once with its error.
+type stopPolling struct{ error }
+
+// poll calls f every interval until it returns nil, returns stopPolling, ctx
+// ends or timeout passes; the error then is f's last.
+func poll(ctx context.Context, timeout, interval time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var stop stopPolling
+		if errors.As(err, &stop) {
+			return stop.error
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not within %v: %w", timeout, err)
+		case <-time.After(interval):
+		}
+	}
+}
