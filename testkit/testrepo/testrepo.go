@@ -1,6 +1,7 @@
-// Package testrepo serves real charts for tests and benchmarks: a Helm
-// chart repository over HTTP (an index.yaml and packaged charts) and an OCI
-// registry (go-containerregistry's in-memory registry), both on loopback.
+// Package testrepo serves real charts for tests, benchmarks and the demo: a
+// Helm chart repository over HTTP (an index.yaml and packaged charts, from
+// charts made in the test or from a directory of chart sources) and an OCI
+// registry (go-containerregistry's in-memory registry), all on loopback.
 package testrepo
 
 import (

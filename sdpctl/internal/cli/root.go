@@ -1,4 +1,4 @@
-// Package sdpctl is the operator's command line for the Helm Deployer's
+// Package cli is the operator's command line for the Helm Deployer's
 // config DB: create, inspect and delete deployment entries, follow their
 // state, and list the /resource/ entries. It speaks only through the
 // contract package configdb, exactly as a processing script would, so what
