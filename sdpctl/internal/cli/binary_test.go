@@ -16,7 +16,7 @@ import (
 // TestBinary builds cmd/sdpctl and checks what a shell sees: exit codes 0, 1
 // and 2, output on stdout, one error line on stderr.
 func TestBinary(t *testing.T) {
-	bin := servicetest.Build(t, "../cmd/sdpctl")
+	bin := servicetest.Build(t, "../..")
 	c := newCLI(t)
 	closed := strconv.Itoa(closedPort(t))
 	tests := []struct {
@@ -66,7 +66,7 @@ func TestBinary(t *testing.T) {
 
 // TestBinaryWatchInterrupt: Ctrl-C ends state --watch with exit 0.
 func TestBinaryWatchInterrupt(t *testing.T) {
-	bin := servicetest.Build(t, "../cmd/sdpctl")
+	bin := servicetest.Build(t, "../..")
 	c := newCLI(t)
 	c.mustRun("create", "interrupted", "--chart", "c")
 	cmd := exec.Command(bin, append(c.connArgs(), "state", "interrupted", "--watch", "-o", "json")...)
