@@ -1,5 +1,5 @@
 // Package service is what the three services' main functions have in
-// common: the SDP_* environment, JSON logging, the etcd client, metrics and
+// common: the SDP_* environment, logging, the etcd client, metrics and
 // health endpoints, signal handling and leader election. Each main wires its
 // own reconciler on top.
 package service
@@ -98,13 +98,12 @@ func (r *Runtime) Context() context.Context {
 // does not wait for etcd: /readyz says when it is reachable.
 func Start(name string, opts Options) (*Runtime, error) {
 	env, envErr := configdb.LoadEnv()
-	log, logErr := logging.New(os.Stderr, env.LogLevel, name)
+	// SKA or JSON lines (SDP_LOG_FORMAT); a bad logging setting is logged
+	// and its default used.
+	log := logging.ForService(os.Stderr, name, env.LogLevel, os.LookupEnv)
 	slog.SetDefault(log)
 	if envErr != nil {
 		return nil, envErr
-	}
-	if logErr != nil {
-		log.Warn("using log level INFO", "error", logErr)
 	}
 	if opts.Identity == "" {
 		host, _ := os.Hostname()
@@ -209,7 +208,7 @@ func Main(name string, bind func(fs *flag.FlagSet), setup func(rt *Runtime) (fun
 	defer rt.Close()
 	rt.ctx = ctx
 	// client-go logs through klog, which is global to the process: routed
-	// here, once, so that every line of every service is JSON in its logger.
+	// here, once, so that every line of every service is in its logger's format.
 	klog.SetSlogLogger(rt.Log.With("component", "client-go"))
 	lead, err := setup(rt)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,16 +50,28 @@ type Proc struct {
 	err  error
 }
 
+// UnsetLogFormat, given in Start's env, runs the service with
+// SDP_LOG_FORMAT unset, so that it logs in its default format.
+const UnsetLogFormat = "SDP_LOG_FORMAT"
+
 // Start runs bin with env added to a clean environment and an HTTP address
 // on a free loopback port. It is killed at the end of the test if still
-// running.
+// running. The service logs JSON (SDP_LOG_FORMAT=json), which tests read
+// field by field, unless env sets SDP_LOG_FORMAT itself or holds
+// UnsetLogFormat.
 func Start(t testing.TB, bin string, env []string, args ...string) *Proc {
 	t.Helper()
 	// Port 0, and the address read back from the service's log: a port
 	// found free beforehand can be taken by a process started alongside.
 	p := &Proc{done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"--http-addr=127.0.0.1:0"}, args...)...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// Later entries win, so env's own SDP_LOG_FORMAT overrides json.
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SDP_LOG_FORMAT=json"}
+	if slices.Contains(env, UnsetLogFormat) {
+		base = base[:2]
+		env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, UnsetLogFormat) })
+	}
+	p.cmd.Env = append(base, env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -101,15 +114,14 @@ func (p *Proc) Logs() string {
 }
 
 // Addr is the HTTP address the service logged it serves on, or "" before
-// it has.
+// it has. Either log format is read.
 func (p *Proc) Addr() string {
 	for _, line := range strings.Split(p.Logs(), "\n") {
-		if !strings.Contains(line, `"msg":"serving metrics and health"`) {
+		if !strings.Contains(line, "serving metrics and health") {
 			continue
 		}
-		var m struct{ Addr string }
-		if json.Unmarshal([]byte(line), &m) == nil {
-			return m.Addr
+		if l, err := ParseLogLine(line); err == nil && l.Msg == "serving metrics and health" {
+			return l.Attrs["addr"]
 		}
 	}
 	return ""
@@ -194,6 +206,27 @@ func (p *Proc) CheckJSONLogs(t testing.TB, service string) {
 		}
 		if m["time"] == nil || m["level"] == nil || m["msg"] == nil || m["service"] != service {
 			t.Errorf("log line lacks time/level/msg/service=%s: %q", service, l)
+		}
+	}
+}
+
+// CheckSKALogs fails the test unless every stderr line is a line of the
+// SKA logging standard, tagged with the service name and naming its caller.
+func (p *Proc) CheckSKALogs(t testing.TB, service string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(p.Logs()), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("no log lines")
+	}
+	for _, line := range lines {
+		l, err := ParseLogLine(line)
+		switch {
+		case err != nil:
+			t.Errorf("log line: %v", err)
+		case l.Format != "ska":
+			t.Errorf("log line is not SKA format: %q", line)
+		case l.Service != service || l.Function == "" || !strings.Contains(l.LineLoc, ".go#"):
+			t.Errorf("log line lacks service:%s tag, function or file#line: %q", service, line)
 		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // CheckLifecycle is the test every service binary passes: against a real
-// etcd it answers /healthz, /readyz and /metrics, logs JSON, and exits 0 on
+// etcd it answers /healthz, /readyz and /metrics, logs JSON when asked and
+// SKA lines by default (a bad SDP_LOG_FORMAT reported), and exits 0 on
 // SIGTERM; with bad settings it exits 1 saying why; with etcd away it stays
 // up, not ready, and becomes ready when etcd comes back.
 func CheckLifecycle(t *testing.T, dir, service string, extraEnv ...string) {
@@ -39,6 +40,27 @@ func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 			t.Errorf("exit code %d after SIGTERM", code)
 		}
 		p.CheckJSONLogs(t, service)
+	})
+
+	t.Run("logs SKA lines by default", func(t *testing.T) {
+		p := Start(t, bin, append(append([]string{}, env...), UnsetLogFormat))
+		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+		if code := p.Stop(t, 15*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+		p.CheckSKALogs(t, service)
+	})
+
+	t.Run("bad log format: reported, SKA lines, runs", func(t *testing.T) {
+		p := Start(t, bin, append(append([]string{}, env...), "SDP_LOG_FORMAT=xml"))
+		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+		if code := p.Stop(t, 15*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+		p.CheckSKALogs(t, service)
+		if !strings.Contains(p.Logs(), `|WARNING|`) || !strings.Contains(p.Logs(), `logging setting ignored error="SDP_LOG_FORMAT=\"xml\": not a log format (ska, json)`) {
+			t.Errorf("bad SDP_LOG_FORMAT not reported:\n%s", p.Logs())
+		}
 	})
 
 	t.Run("bad settings exit 1 with the reason", func(t *testing.T) {

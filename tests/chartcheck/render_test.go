@@ -19,6 +19,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
 )
 
 var services = []string{"release-manager", "pod-monitor", "resource-monitor"}
@@ -240,6 +241,9 @@ func checkDeployment(t *testing.T, o objects, svc string) {
 	if _, err := configdb.ParseEnv(lookup); err != nil {
 		t.Errorf("%s: the rendered env is refused: %v", svc, err)
 	}
+	if _, err := logging.FormatFromEnv(lookup); err != nil {
+		t.Errorf("%s: the rendered log format is refused: %v", svc, err)
+	}
 
 	// Its own ServiceAccount, and the Service that scrapes it.
 	sa := pod.ServiceAccountName
@@ -348,6 +352,9 @@ func TestUmbrellaOptions(t *testing.T) {
 				}
 				if env["SDP_CONFIG_PROTOCOL"].Value != "http" {
 					t.Errorf("%s: protocol %q", svc, env["SDP_CONFIG_PROTOCOL"].Value)
+				}
+				if env["SDP_LOG_FORMAT"].Value != "ska" {
+					t.Errorf("%s: log format %q, want ska (as the Python deployer logs)", svc, env["SDP_LOG_FORMAT"].Value)
 				}
 				for _, name := range []string{"SDP_CONFIG_CERT", "SDP_CONFIG_USERNAME", "SDP_CONFIG_PASSWORD"} {
 					if _, ok := env[name]; ok {
@@ -464,6 +471,21 @@ func TestUmbrellaOptions(t *testing.T) {
 				}
 			}
 		}},
+		{name: "JSON logs: global wins, a service's own otherwise", set: []string{"global.logFormat=json", "pod-monitor.logFormat=ska"}, check: func(t *testing.T, o objects) {
+			for svc, d := range o.deployments {
+				if f := envOf(d.Spec.Template.Spec.Containers[0])["SDP_LOG_FORMAT"].Value; f != "json" {
+					t.Errorf("%s: SDP_LOG_FORMAT=%q, want json", svc, f)
+				}
+			}
+		}},
+		{name: "one service's JSON logs", set: []string{"resource-monitor.logFormat=json"}, check: func(t *testing.T, o objects) {
+			for svc, d := range o.deployments {
+				want := map[bool]string{true: "json", false: "ska"}[svc == "resource-monitor"]
+				if f := envOf(d.Spec.Template.Spec.Containers[0])["SDP_LOG_FORMAT"].Value; f != want {
+					t.Errorf("%s: SDP_LOG_FORMAT=%q, want %s", svc, f, want)
+				}
+			}
+		}},
 		{name: "one service's own image", set: []string{"release-manager.image.tag=v9"}, check: func(t *testing.T, o objects) {
 			for svc, d := range o.deployments {
 				want := fmt.Sprintf("sdp-helmdeploy/%s:0.1.0", svc)
@@ -540,6 +562,8 @@ func TestUmbrellaRefuses(t *testing.T) {
 		{"namespace not a DNS label", []string{"global.helm.namespace=Bad_NS"}, "namespace"},
 		{"unknown protocol", []string{"pod-monitor.configDB.protocol=grpc"}, "protocol"},
 		{"unknown value", []string{"release-manager.replica=2"}, "replica"},
+		{"unknown log format", []string{"pod-monitor.logFormat=xml"}, "logFormat"},
+		{"unknown global log format", []string{"global.logFormat=text"}, "logFormat"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -235,7 +235,8 @@ type Overrides struct {
 
 // Command returns the arguments and environment to run a service binary
 // with: s as rendered, with o applied. The HTTP address becomes
-// 127.0.0.1:0 (the service logs the port it got) and PATH is kept.
+// 127.0.0.1:0 (the service logs the port it got), the logs JSON, and PATH
+// is kept.
 func (s Settings) Command(o Overrides) (args, env []string, err error) {
 	set := map[string]string{
 		"SDP_CONFIG_HOST":     o.ConfigHost,
@@ -243,6 +244,9 @@ func (s Settings) Command(o Overrides) (args, env []string, err error) {
 		"SDP_CONFIG_PROTOCOL": "http",
 		"SDP_HTTP_ADDR":       "127.0.0.1:0",
 		"HOME":                o.Home,
+		// The harness reads the services' logs field by field, as JSON
+		// (the chart's default is the SKA format).
+		"SDP_LOG_FORMAT": "json",
 	}
 	if o.Username != "" {
 		set["SDP_CONFIG_USERNAME"], set["SDP_CONFIG_PASSWORD"] = o.Username, o.Password

@@ -76,6 +76,7 @@ func TestCommand(t *testing.T) {
 		{"overrides point at the test", base, o, map[string]string{
 			"SDP_CONFIG_HOST": "127.0.0.1", "SDP_CONFIG_PORT": "4000", "SDP_CONFIG_PROTOCOL": "http", "SDP_CONFIG_CERT": "",
 			"SDP_HELM_PREFIX": "sdp", "SDP_CHART_REPO_URL": "http://127.0.0.1:9", "HOME": "/home/r0", "SDP_CONFIG_PASSWORD": "",
+			"SDP_LOG_FORMAT": "json",
 		}, ""},
 		{"secret-sourced password dropped without credentials", withSecret, o, map[string]string{"SDP_CONFIG_PASSWORD": ""}, ""},
 		{"secret-sourced password replaced by the test's", withSecret, withCreds, map[string]string{"SDP_CONFIG_PASSWORD": "p", "SDP_CONFIG_USERNAME": "u"}, ""},

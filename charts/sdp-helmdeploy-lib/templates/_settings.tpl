@@ -31,6 +31,15 @@ Each returns YAML, to be read back with fromYaml.
 {{- end -}}
 {{- end -}}
 
+{{/* SDP_LOG_FORMAT: global.logFormat over the chart's own logFormat. */}}
+{{- define "sdp-helmdeploy-lib.logFormat" -}}
+{{- if and .Values.global .Values.global.logFormat -}}
+{{- .Values.global.logFormat -}}
+{{- else -}}
+{{- .Values.logFormat | default "ska" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Where the config DB's CA bundle is mounted. */}}
 {{- define "sdp-helmdeploy-lib.tlsDir" -}}/etc/sdp-helmdeploy/config-db-tls{{- end -}}
 
@@ -70,6 +79,8 @@ reads. Credentials come from a Secret, never from values.
 {{- end }}
 - name: SDP_LOG_LEVEL
   value: {{ include "sdp-helmdeploy-lib.logLevel" . | quote }}
+- name: SDP_LOG_FORMAT
+  value: {{ include "sdp-helmdeploy-lib.logFormat" . | quote }}
 - name: SDP_HTTP_ADDR
   value: {{ printf ":%d" (int .Values.httpPort) | quote }}
 {{- /* Helm and client-go may want a home for caches: the root filesystem

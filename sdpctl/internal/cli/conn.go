@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
 )
 
 // app holds what every command shares: the global flags and where the
@@ -113,10 +114,16 @@ func (a *app) connect() (*session, error) {
 		_ = s.client.Close()
 		return nil, usagef("--prefix: %v", err)
 	}
-	// The store only logs when a watch is interrupted; the operator sees
-	// that as a warning line, not as JSON.
-	s.store.SetLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	s.store.SetLogger(a.logger())
 	return s, nil
+}
+
+// logger is for the store's own lines: it logs only when a watch is
+// interrupted, a warning the operator sees on stderr. Those lines are in
+// the services' format (SDP_LOG_FORMAT), so that a log pipeline that reads
+// theirs reads them; the command's output and its error messages stay plain.
+func (a *app) logger() *slog.Logger {
+	return logging.ForService(a.stderr, "sdpctl", "WARNING", a.lookupEnv)
 }
 
 func (s *session) close() { _ = s.client.Close() }

@@ -217,7 +217,8 @@ type monitorProc struct {
 
 func startMonitor(b *testing.B, bin string, env ...string) *monitorProc {
 	cmd := exec.Command(bin, "--http-addr=127.0.0.1:0", "--leader-elect=false")
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// JSON logs: latencies reads the address from them field by field.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SDP_LOG_FORMAT=json"}, env...)
 	// GOGC / GOMEMLIMIT from the benchmark's environment reach the monitor,
 	// for trying other settings.
 	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
