@@ -13,7 +13,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
-// TestBinary builds cmd/sdpctl and checks what a shell sees: exit codes 0, 1
+// TestBinary builds sdpctl and checks what a shell sees: exit codes 0, 1
 // and 2, output on stdout, one error line on stderr.
 func TestBinary(t *testing.T) {
 	bin := servicetest.Build(t, "../..")
