@@ -58,8 +58,8 @@ type Spec[T Term] struct {
 	Watches func(T) []Watch
 }
 
-// ErrStarting is a leader's readiness error while its term is being built.
-var ErrStarting = errors.New("starting")
+// errStarting is a leader's readiness error while its term is being built.
+var errStarting = errors.New("starting")
 
 // Runtime runs a service's controller term after term: the per-term shell
 // the services share (readiness, cache sync, per-term event handlers, the
@@ -90,7 +90,7 @@ func (r *Runtime[T]) Ready(ctx context.Context) error {
 	}
 	t := r.current.Load()
 	if t == nil {
-		return ErrStarting
+		return errStarting
 	}
 	return (*t).Ready(ctx)
 }
