@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Reasons for a resync, as given to handlers and logged.
@@ -52,21 +54,16 @@ var WatchBackoff = struct{ Min, Max time.Duration }{100 * time.Millisecond, 5 * 
 func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 	prefix := s.layout.DeploymentsPrefix()
 	reason := ResyncStart
-	backoff := WatchBackoff.Min
-	for {
-		list, err := s.ListDeployments(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.logger().Warn("config DB list failed; retrying", "prefix", prefix, "error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
-				return ctx.Err()
-			}
-			backoff = min(backoff*2, WatchBackoff.Max)
-			continue
+	// A short pause between a watch's end and the next list keeps a
+	// flapping connection from spinning.
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		var list DeploymentList
+		if err := s.retry(ctx, func(ctx context.Context) (err error) {
+			list, err = s.ListDeployments(ctx)
+			return err
+		}, "config DB list failed; retrying", "prefix", prefix); err != nil {
+			return
 		}
-		backoff = WatchBackoff.Min
 		if reason != ResyncStart {
 			s.logger().Info("config DB watch resynced", "prefix", prefix, "reason", reason, "revision", list.Revision)
 		}
@@ -74,13 +71,30 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 		reason = s.follow(ctx, prefix, list.Revision, func(key, value []byte, deleted bool, rev int64) {
 			w.OnEvent(s.deploymentEvent(key, value, deleted, rev))
 		}, clientv3.WithPrefix())
-		if ctx.Err() != nil {
-			return ctx.Err()
+	}, WatchBackoff.Min)
+	return ctx.Err()
+}
+
+// retry calls read until it succeeds, backing off between failures as
+// WatchBackoff says and logging each with msg, attrs and the wait. It
+// returns ctx's error if ctx ends first.
+func (s *Store) retry(ctx context.Context, read func(context.Context) error, msg string, attrs ...any) error {
+	backoff := wait.Backoff{Duration: WatchBackoff.Min, Factor: 2, Cap: WatchBackoff.Max, Steps: math.MaxInt32}
+	var retryIn time.Duration
+	// The wait before each retry is the one the failure logged.
+	delay := wait.DelayFunc(func() time.Duration { return retryIn })
+	return delay.Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		err := read(ctx)
+		switch {
+		case err == nil:
+			return true, nil
+		case ctx.Err() != nil:
+			return false, ctx.Err()
 		}
-		if !sleep(ctx, WatchBackoff.Min) {
-			return ctx.Err()
-		}
-	}
+		retryIn = backoff.Step()
+		s.logger().Warn(msg, append(attrs, "error", err, "retry_in", retryIn)...)
+		return false, nil
+	})
 }
 
 // StateEvent is a deployment's state entry as WatchState sees it.
@@ -102,21 +116,14 @@ type StateEvent struct {
 // fn is called from one goroutine, in revision order. It returns ctx's error.
 func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) error {
 	key := s.layout.StateKey(id)
-	backoff := WatchBackoff.Min
-	for {
-		resp, err := s.client.Get(ctx, key)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.logger().Warn("config DB read failed; retrying", "key", key, "error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
-				return ctx.Err()
-			}
-			backoff = min(backoff*2, WatchBackoff.Max)
-			continue
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		var resp *clientv3.GetResponse
+		if err := s.retry(ctx, func(ctx context.Context) (err error) {
+			resp, err = s.client.Get(ctx, key)
+			return err
+		}, "config DB read failed; retrying", "key", key); err != nil {
+			return
 		}
-		backoff = WatchBackoff.Min
 		ev := StateEvent{Revision: resp.Header.Revision}
 		if len(resp.Kvs) > 0 {
 			ev = s.stateEvent(id, resp.Kvs[0].Value, false, resp.Header.Revision)
@@ -125,13 +132,8 @@ func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) 
 		s.follow(ctx, key, resp.Header.Revision, func(_, value []byte, deleted bool, rev int64) {
 			fn(s.stateEvent(id, value, deleted, rev))
 		})
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !sleep(ctx, WatchBackoff.Min) {
-			return ctx.Err()
-		}
-	}
+	}, WatchBackoff.Min)
+	return ctx.Err()
 }
 
 func (s *Store) stateEvent(id string, value []byte, deleted bool, rev int64) StateEvent {
@@ -201,17 +203,6 @@ func (s *Store) logger() *slog.Logger {
 
 // SetLogger sets the logger for the store's own messages (watch gaps).
 func (s *Store) SetLogger(l *slog.Logger) { s.log = l }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 // String describes the event for logs.
 func (ev DeploymentEvent) String() string {

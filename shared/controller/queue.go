@@ -1,7 +1,11 @@
-// Package controller holds the work-queue plumbing the services share:
-// a rate-limited queue keyed by name, with Prometheus metrics, and the
-// worker loop that drains it. Watches add keys; workers reconcile them,
-// level-triggered; failures come back with per-key exponential backoff.
+// Package controller is the controller runtime the services share, after
+// cert-manager's base controller: a service supplies its caches, how to
+// build a term's controller and that controller's reconcile and sources;
+// the runtime holds the rest once. Runtime is the per-term shell
+// (readiness, cache sync, event handlers registered for the term); Loop is
+// a term's work (sources feeding a rate-limited queue, a first-list Gate,
+// workers draining the queue, level-triggered, failures retried with
+// per-key exponential backoff).
 package controller
 
 import (

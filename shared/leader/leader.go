@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Config says where and how to campaign.
@@ -41,25 +43,29 @@ func ElectionKey(configPrefix, service string) string {
 // ctx ends, or lead's error if lead fails while leading.
 func Run(ctx context.Context, cfg Config, lead func(ctx context.Context) error) error {
 	ttl := max(int(cfg.TTL/time.Second), 2)
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
+	// Campaigns after an interruption back off (up to 5s), so that an etcd
+	// away is not hammered.
+	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: math.MaxInt32}
+	var retryIn time.Duration
+	// The wait before each campaign is the one the interruption logged.
+	delay := wait.DelayFunc(func() time.Duration { return retryIn })
+	err := delay.Until(ctx, true, true, func(ctx context.Context) (bool, error) {
 		err := campaignAndLead(ctx, cfg, ttl, lead)
 		if ctx.Err() != nil {
-			return nil
+			return true, nil
 		}
 		var leadErr leadError
 		if errors.As(err, &leadErr) {
-			return leadErr.err
+			return true, leadErr.err
 		}
-		cfg.Log.Warn("leader election interrupted; campaigning again", "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+		retryIn = backoff.Step()
+		cfg.Log.Warn("leader election interrupted; campaigning again", "error", err, "retry_in", retryIn)
+		return false, nil
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
-	return nil
+	return err
 }
 
 type leadError struct{ err error }

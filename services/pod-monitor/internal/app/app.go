@@ -6,17 +6,15 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/monitor"
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -50,39 +48,18 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if err != nil {
 		return nil, err
 	}
-	var current atomic.Pointer[monitor.Monitor]
 	metrics := monitor.NewMetrics(rt.Registry, pods.CountByStatus)
 	go pods.Run(rt.Context())
 
-	var leading atomic.Bool
-	rt.Health.AddReadiness("pod-monitor", func(ctx context.Context) error {
-		if !leading.Load() {
-			return nil // a standby replica is ready to take over
-		}
-		if !pods.HasSynced() {
-			return fmt.Errorf("pod cache not synced")
-		}
-		if m := current.Load(); m != nil {
-			return m.Ready(ctx)
-		}
-		return fmt.Errorf("starting")
+	terms := controller.NewRuntime(controller.Spec[*monitor.Monitor]{
+		Caches: []controller.Cache{{HasSynced: pods.HasSynced, NotSynced: "pod cache not synced"}},
+		Build: func(context.Context) (*monitor.Monitor, error) {
+			return monitor.New(monitor.Config{Store: rt.Store, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry), nil
+		},
+		Watches: func(m *monitor.Monitor) []controller.Watch {
+			return []controller.Watch{{Name: "pod", Informer: pods.Informer(), Handler: m.EventHandler()}}
+		},
 	})
-	return func(ctx context.Context) error {
-		leading.Store(true)
-		defer leading.Store(false)
-		if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced) {
-			return nil
-		}
-		m := monitor.New(monitor.Config{Store: rt.Store, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry)
-		// A handler added to a running informer is first given every cached
-		// pod, so the term starts from the whole cache and then follows it.
-		handler, err := pods.Informer().AddEventHandler(m.EventHandler())
-		if err != nil {
-			return fmt.Errorf("pod events: %w", err)
-		}
-		defer func() { _ = pods.Informer().RemoveEventHandler(handler) }()
-		current.Store(m)
-		defer current.Store(nil)
-		return m.Run(ctx)
-	}, nil
+	rt.Health.AddReadiness("pod-monitor", terms.Ready)
+	return terms.Lead, nil
 }

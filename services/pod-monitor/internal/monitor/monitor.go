@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,8 +68,8 @@ type Monitor struct {
 	// read. Cleared at every resync.
 	written map[string]map[string]configdb.PodStatus
 
-	synced atomic.Bool
-	listed chan struct{}
+	// listed opens at the first full list of deployment entries.
+	listed *controller.Gate
 }
 
 // New returns a Monitor for one term of leadership (its work queue ends
@@ -88,7 +87,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		orphans: map[string]uint64{},
 		since:   map[string]time.Time{},
 		written: map[string]map[string]configdb.PodStatus{},
-		listed:  make(chan struct{}),
+		listed:  controller.NewGate("deployment entries not listed yet"),
 	}
 }
 
@@ -157,28 +156,23 @@ func (m *Monitor) enqueue(id string, timed bool) {
 }
 
 // Ready reports whether the deployment entries have been listed.
-func (m *Monitor) Ready(context.Context) error {
-	if !m.synced.Load() {
-		return errors.New("deployment entries not listed yet")
-	}
-	return nil
-}
+func (m *Monitor) Ready(ctx context.Context) error { return m.listed.Ready(ctx) }
 
 // Run follows the config DB and works the queue until ctx ends. The pod
 // cache must be synced first.
 func (m *Monitor) Run(ctx context.Context) error {
-	watchDone := make(chan error, 1)
-	go func() {
-		watchDone <- m.cfg.Store.WatchDeployments(ctx, configdb.DeploymentWatch{OnResync: m.onResync, OnEvent: m.onEvent})
-	}()
-	// Nothing is written before the entries are known: a pod's deployment
-	// that has not been listed yet would look like one that is gone.
-	select {
-	case <-m.listed:
-	case <-ctx.Done():
-	}
-	controller.RunWorkers(ctx, m.queue, m.cfg.Workers, m.cfg.Log, m.reconcile)
-	if err := <-watchDone; err != nil && !errors.Is(err, context.Canceled) {
+	return controller.Loop{
+		Queue: m.queue, Workers: m.cfg.Workers, Log: m.cfg.Log, Reconcile: m.reconcile,
+		// Nothing is written before the entries are known: a pod's
+		// deployment that has not been listed yet would look like one that
+		// is gone.
+		Gate:    m.listed,
+		Sources: []controller.Source{m.watchDeployments},
+	}.Run(ctx)
+}
+
+func (m *Monitor) watchDeployments(ctx context.Context) error {
+	if err := m.cfg.Store.WatchDeployments(ctx, configdb.DeploymentWatch{OnResync: m.onResync, OnEvent: m.onEvent}); err != nil {
 		return fmt.Errorf("watch deployments: %w", err)
 	}
 	return nil
@@ -215,9 +209,7 @@ func (m *Monitor) onResync(list configdb.DeploymentList, reason string) {
 		m.queue.Add(id)
 	}
 	m.queue.Add(sweepKey)
-	if !m.synced.Swap(true) {
-		close(m.listed)
-	}
+	m.listed.Open()
 	m.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(known), "revision", list.Revision)
 }
 

@@ -137,7 +137,7 @@ func (f *fixture) settle() {
 		if time.Now().After(deadline) {
 			f.t.Fatal("work queue never settled")
 		}
-		if f.m.synced.Load() && f.m.queue.Len() == 0 {
+		if f.m.Ready(context.Background()) == nil && f.m.queue.Len() == 0 {
 			quiet++
 		} else {
 			quiet = 0

@@ -109,13 +109,6 @@ func (c *Cache) Classify(obj any) (id, ignored string) {
 	return "", InvalidID
 }
 
-// DeploymentOf returns the deployment id of a pod object, or false when it
-// belongs to none.
-func (c *Cache) DeploymentOf(obj any) (string, bool) {
-	id, ignored := c.Classify(obj)
-	return id, ignored == ""
-}
-
 // Pods returns the status of every pod of a deployment.
 func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
 	objs, err := c.informer.GetIndexer().ByIndex(byDeployment, id)

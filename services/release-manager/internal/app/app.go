@@ -12,18 +12,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/releaseindex"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -59,13 +59,13 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	}
 	index := releaseindex.New(mc, rt.Env.HelmNamespace, opts.Resync)
 	helm.SetKnown(func(name string) bool { _, ok := index.Latest(name); return ok })
-	var current atomic.Pointer[reconciler.Reconciler]
+	var terms *controller.Runtime[*reconciler.Reconciler]
 	source, err := charts.New(charts.Options{
 		RepoURL: rt.Env.ChartRepoURL, Refresh: rt.Env.ChartRepoRefresh,
 		HTTPClient: &http.Client{Timeout: time.Minute}, PlainHTTPRegistry: opts.PlainHTTPRegistry,
 		CacheDir: opts.CacheDir, Log: rt.Log,
 		OnIndexChange: func() {
-			if r := current.Load(); r != nil {
+			if r, ok := terms.Current(); ok {
 				r.Resync()
 			}
 		},
@@ -74,75 +74,54 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		return nil, err
 	}
 	if err := index.OnChange(func(name string) {
-		if r := current.Load(); r != nil {
+		if r, ok := terms.Current(); ok {
 			r.ReleaseChanged(name)
 		}
 	}); err != nil {
 		return nil, fmt.Errorf("release index: %w", err)
 	}
 	metrics := reconciler.NewMetrics(rt.Registry, index.CountByStatus)
+	terms = controller.NewRuntime(controller.Spec[*reconciler.Reconciler]{
+		Caches: []controller.Cache{{HasSynced: index.HasSynced, NotSynced: "release index not synced"}},
+		Build: func(ctx context.Context) (*reconciler.Reconciler, error) {
+			// Discovery, capabilities and the validator are loaded before
+			// any work, so the first installs do not pay for them.
+			if err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+				if err := helm.WarmUp(ctx); err != nil {
+					rt.Log.Warn("kubernetes API not ready; retrying", "error", err)
+					return false, nil
+				}
+				return true, nil
+			}); err != nil {
+				return nil, err
+			}
+			mapper, err := helm.RESTMapper()
+			if err != nil {
+				return nil, fmt.Errorf("REST mapper: %w", err)
+			}
+			rt.Log.Info("release index synced", "releases", len(index.Names()))
+			r := reconciler.New(reconciler.Config{
+				Store: rt.Store, Helm: helm, Charts: source, Index: index,
+				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper},
+				Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
+			}, metrics, rt.Registry)
+			go refreshCapabilities(ctx, rt, helm)
+			return r, nil
+		},
+	})
+	rt.Health.AddReadiness("release-manager", terms.Ready)
+	// The callbacks above reach the term through terms, set by now.
 	go index.Run(rt.Context())
 	go source.Run(rt.Context())
-
-	var leading atomic.Bool
-	rt.Health.AddReadiness("release-manager", func(ctx context.Context) error {
-		if !leading.Load() {
-			return nil // a standby replica is ready to take over
-		}
-		if r := current.Load(); r != nil {
-			return r.Ready(ctx)
-		}
-		return fmt.Errorf("starting")
-	})
-	return func(ctx context.Context) error {
-		leading.Store(true)
-		defer leading.Store(false)
-		// Discovery, capabilities and the validator are loaded before any
-		// work, so the first installs do not pay for them.
-		for {
-			err := helm.WarmUp(ctx)
-			if err == nil {
-				break
-			}
-			rt.Log.Warn("kubernetes API not ready; retrying", "error", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(2 * time.Second):
-			}
-		}
-		mapper, err := helm.RESTMapper()
-		if err != nil {
-			return fmt.Errorf("REST mapper: %w", err)
-		}
-		if !cache.WaitForCacheSync(ctx.Done(), index.HasSynced) {
-			return nil
-		}
-		rt.Log.Info("release index synced", "releases", len(index.Names()))
-		r := reconciler.New(reconciler.Config{
-			Store: rt.Store, Helm: helm, Charts: source, Index: index,
-			Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper},
-			Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
-		}, metrics, rt.Registry)
-		current.Store(r)
-		go refreshCapabilities(ctx, rt, helm)
-		return r.Run(ctx)
-	}, nil
+	return terms.Lead, nil
 }
 
 // refreshCapabilities keeps .Capabilities current for charts that test
 // for APIs, as Helm would by re-reading discovery before each action.
 func refreshCapabilities(ctx context.Context, rt *service.Runtime, h *helmexec.Runner) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := h.RefreshCapabilities(); err != nil {
-				rt.Log.Warn("refresh cluster capabilities", "error", err)
-			}
+	controller.Every(ctx, 5*time.Minute, func(context.Context) {
+		if err := h.RefreshCapabilities(); err != nil {
+			rt.Log.Warn("refresh cluster capabilities", "error", err)
 		}
-	}
+	})
 }

@@ -7,15 +7,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/mirror"
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -50,38 +49,15 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	metrics := mirror.NewMetrics(rt.Registry)
 	go nads.Run(rt.Context())
 
-	var (
-		leading atomic.Bool
-		current atomic.Pointer[mirror.Mirror] // of this term, nil between terms
-	)
-	rt.Health.AddReadiness("nad-informer", func(context.Context) error {
-		if !leading.Load() {
-			return nil // a standby replica is ready to take over
-		}
-		if !nads.HasSynced() {
-			return fmt.Errorf("NetworkAttachmentDefinitions not listed yet")
-		}
-		if m := current.Load(); m == nil || !m.InSync() {
-			return fmt.Errorf("resource entries not reconciled yet in this term")
-		}
-		return nil
+	terms := controller.NewRuntime(controller.Spec[*mirror.Mirror]{
+		Caches: []controller.Cache{{HasSynced: nads.HasSynced, NotSynced: "NetworkAttachmentDefinitions not listed yet"}},
+		Build: func(context.Context) (*mirror.Mirror, error) {
+			return mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync, Timeout: opts.DBTimeout}, metrics, rt.Registry), nil
+		},
+		Watches: func(m *mirror.Mirror) []controller.Watch {
+			return []controller.Watch{{Name: "NAD", Informer: nads.Informer(), Handler: m.EventHandler()}}
+		},
 	})
-	return func(ctx context.Context) error {
-		leading.Store(true)
-		defer leading.Store(false)
-		if !cache.WaitForCacheSync(ctx.Done(), nads.HasSynced) {
-			return nil
-		}
-		m := mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync, Timeout: opts.DBTimeout}, metrics, rt.Registry)
-		current.Store(m)
-		defer current.Store(nil)
-		// Registering on a running informer replays every cached NAD as an
-		// add: the first reconcile of the term sees them all.
-		reg, err := nads.Informer().AddEventHandler(m.EventHandler())
-		if err != nil {
-			return fmt.Errorf("NAD events: %w", err)
-		}
-		defer func() { _ = nads.Informer().RemoveEventHandler(reg) }()
-		return m.Run(ctx)
-	}, nil
+	rt.Health.AddReadiness("nad-informer", terms.Ready)
+	return terms.Lead, nil
 }

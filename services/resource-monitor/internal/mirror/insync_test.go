@@ -15,7 +15,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
-// InSync (readiness of a leader) turns true only once a reconcile has
+// Ready (readiness of a leader) turns true only once a reconcile has
 // succeeded: not while the config DB cannot be read at the start of a
 // term, and as soon as it can.
 func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
@@ -31,7 +31,7 @@ func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	m := New(Config{Store: store, NADs: nads, Log: log, Timeout: 300 * time.Millisecond}, NewMetrics(reg), reg)
-	if m.InSync() {
+	if m.Ready(context.Background()) == nil {
 		t.Fatal("in sync before running")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -47,11 +47,11 @@ func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
 	waitFor(t, "a failed read of the config DB", func() bool {
 		return testutil.ToFloat64(m.metrics.dbErrors.WithLabelValues("list")) >= 1
 	})
-	if m.InSync() {
+	if m.Ready(context.Background()) == nil {
 		t.Error("in sync although the config DB could not be read")
 	}
 	srv.Restart()
-	waitFor(t, "in sync after the config DB came back", m.InSync)
+	waitFor(t, "in sync after the config DB came back", func() bool { return m.Ready(context.Background()) == nil })
 	got, err := store.ListResources(context.Background())
 	if err != nil || len(got.Resources) != 2 || !resources.Equal(got.Resources[entryA.ID()], entryA) || !resources.Equal(got.Resources[snA.ID()], snA) {
 		t.Errorf("entries once in sync: %v %v", got.Resources, err)

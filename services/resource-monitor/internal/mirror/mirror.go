@@ -70,9 +70,9 @@ type Mirror struct {
 	since time.Time
 
 	stale atomic.Bool
-	// synced is set once a reconcile of the term has succeeded, for
+	// inSync opens once a reconcile of the term has succeeded, for
 	// readiness: until then the entries may not match the NADs.
-	synced atomic.Bool
+	inSync *controller.Gate
 
 	// The rest is touched only by reconcile, which the queue never runs
 	// twice at once for one key.
@@ -87,8 +87,6 @@ type Mirror struct {
 	parsed map[string]parseResult
 	// supernetErrors are the supernet problems already reported.
 	supernetErrors map[string]string
-	// inSync is set by the first successful reconcile of the term.
-	inSync bool
 }
 
 type parseResult struct {
@@ -113,6 +111,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 		metrics:        m,
 		parsed:         map[string]parseResult{},
 		supernetErrors: map[string]string{},
+		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
 }
 
@@ -134,9 +133,9 @@ func (m *Mirror) EventHandler() cache.ResourceEventHandler {
 	}
 }
 
-// InSync reports whether a reconcile of this term has succeeded: the
+// Ready reports whether a reconcile of this term has succeeded: the
 // entries have matched the NADs at least once.
-func (m *Mirror) InSync() bool { return m.synced.Load() }
+func (m *Mirror) Ready(ctx context.Context) error { return m.inSync.Ready(ctx) }
 
 func (m *Mirror) changed() {
 	m.mu.Lock()
@@ -156,22 +155,20 @@ func (m *Mirror) Run(ctx context.Context) error {
 	// The first reconcile of a term reads the config DB afresh: entries
 	// left by a previous term, or a crash, that no NAD backs go now.
 	m.queue.Add(key)
+	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.reconcile}
 	if m.cfg.Resync > 0 {
-		go func() {
-			t := time.NewTicker(m.cfg.Resync)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					m.stale.Store(true)
-					m.queue.Add(key)
-				}
-			}
-		}()
+		loop.Sources = append(loop.Sources, m.resync)
 	}
-	controller.RunWorkers(ctx, m.queue, 1, m.cfg.Log, m.reconcile)
+	return loop.Run(ctx)
+}
+
+// resync has the owned entries re-read from the config DB every
+// cfg.Resync; the term's first reconcile reads them anyway.
+func (m *Mirror) resync(ctx context.Context) error {
+	controller.Every(ctx, m.cfg.Resync, func(context.Context) {
+		m.stale.Store(true)
+		m.queue.Add(key)
+	})
 	return nil
 }
 
@@ -209,9 +206,7 @@ func (m *Mirror) reconcile(ctx context.Context, _ string) error {
 	if written+removed > 0 && !since.IsZero() {
 		m.metrics.latency.Observe(time.Since(since).Seconds())
 	}
-	if !m.inSync {
-		m.inSync = true
-		m.synced.Store(true)
+	if m.inSync.Open() {
 		m.cfg.Log.Info("resource entries in sync", "nads", want.Networks, "supernets", want.Supernets, "nads_rejected", rejected,
 			"written", written, "removed", removed)
 	}

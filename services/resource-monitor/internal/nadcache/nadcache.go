@@ -134,10 +134,13 @@ func (c *Cache) List() []NAD {
 	objs := c.informer.GetStore().List()
 	nads := make([]NAD, 0, len(objs))
 	for _, o := range objs {
-		n, ok := FromObject(o)
+		u, ok := o.(*unstructured.Unstructured)
 		// The API server filtered by the label; this keeps a cache fed by
 		// something else (a test) honest.
-		if ok && o.(*unstructured.Unstructured).GetLabels()[LabelAvailable] == "true" {
+		if !ok || u.GetLabels()[LabelAvailable] != "true" {
+			continue
+		}
+		if n, ok := FromObject(u); ok {
 			nads = append(nads, n)
 		}
 	}
