@@ -153,4 +153,3 @@ func TestStartBadRuleFile(t *testing.T) {
 		t.Errorf("error %v: want the early exit with the log", err)
 	}
 }
-
