@@ -226,4 +226,3 @@ spec:
 	}
 	return dir
 }
-
