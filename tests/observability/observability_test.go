@@ -342,3 +342,56 @@ func TestCheckDashboard(t *testing.T) {
 		t.Fatalf("unbalanced parenthesis: problems %v, want one parse error", problems)
 	}
 }
+
+// The scaled copy of the rules for short runs is valid, keeps every alert
+// and shortens what it says it shortens.
+func TestScaledRules(t *testing.T) {
+	path, err := ScaledRules(t.TempDir(), 60, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPromtool(t, filepath.Dir(path), "check", "rules", filepath.Base(path))
+	read := func(p string) ruleFile {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf ruleFile
+		if err := yaml.UnmarshalStrict(b, &rf); err != nil {
+			t.Fatal(err)
+		}
+		return rf
+	}
+	orig, scaled := read(RulesPath()), read(path)
+	if len(scaled.Groups) != len(orig.Groups) {
+		t.Fatalf("%d groups, want %d", len(scaled.Groups), len(orig.Groups))
+	}
+	want := map[string]struct{ for_, expr string }{
+		"SdpHelmdeployReleaseStuckPending": {"15s", `sum by (job, status) (sdp_helmdeploy_release_manager_releases{status=~"pending-.*"}) > 0`},
+		"SdpHelmdeployNoLeader":            {"5s", "sum by (job) (sdp_helmdeploy_leader) < 1"},
+		"SdpHelmdeployDeploymentGivenUp":   {"", `sum by (job) (increase(sdp_helmdeploy_release_manager_deployment_errors_total{reason="gave-up"}[15s])) > 0`},
+		"SdpHelmdeployConfigDBErrors":      {"5s", "sum by (job) (rate(sdp_helmdeploy_resource_monitor_config_db_errors_total[5s])) > 0"},
+	}
+	for gi, g := range scaled.Groups {
+		if len(g.Rules) != len(orig.Groups[gi].Rules) {
+			t.Fatalf("group %s: %d rules, want %d", g.Name, len(g.Rules), len(orig.Groups[gi].Rules))
+		}
+		for ri, r := range g.Rules {
+			if r.Alert != orig.Groups[gi].Rules[ri].Alert {
+				t.Errorf("rule %d: %s, want %s", ri, r.Alert, orig.Groups[gi].Rules[ri].Alert)
+			}
+			if w, ok := want[r.Alert]; ok {
+				if r.For != w.for_ || strings.TrimSpace(r.Expr) != w.expr {
+					t.Errorf("%s: for %q expr %q, want for %q expr %q", r.Alert, r.For, r.Expr, w.for_, w.expr)
+				}
+				delete(want, r.Alert)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("alerts not found: %v", want)
+	}
+	if _, err := ScaledRules(t.TempDir(), 0.5, time.Second); err == nil {
+		t.Error("factor 0.5: no error")
+	}
+}
