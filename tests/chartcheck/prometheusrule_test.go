@@ -1,14 +1,28 @@
 package chartcheck
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/helmtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 )
 
 // PrometheusRuleAPI is what a cluster with the Prometheus operator serves.
@@ -99,5 +113,106 @@ func TestPrometheusRuleBadValues(t *testing.T) {
 		if err == nil {
 			t.Errorf("--set %s: rendered", set)
 		}
+	}
+}
+
+// prometheusRuleCRD stands in for the Prometheus operator's PrometheusRule
+// CRD (its own is not reachable from the build machine): same group,
+// version, kind and scope, with an open schema.
+const prometheusRuleCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names:
+    kind: PrometheusRule
+    listKind: PrometheusRuleList
+    plural: prometheusrules
+    singular: prometheusrule
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`
+
+// Once the cluster serves PrometheusRule, a real install of the umbrella
+// chart discovers it through Helm's capabilities and creates the
+// PrometheusRule, with the shipped rules. The CRD is removed again, and
+// the test waits until it is gone, so that the installs of later tests see
+// the cluster as it was.
+func TestPrometheusRuleInstalled(t *testing.T) {
+	cp := cptest.Get(t)
+	cfg := cp.RESTConfig()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "crd.yaml"), []byte(prometheusRuleCRD), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := manifests.Apply(ctx, cfg, dir, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("apply the PrometheusRule CRD: %v", err)
+	}
+	t.Cleanup(func() {
+		const name = "prometheusrules.monitoring.coreos.com"
+		if err := dyn.Resource(crds).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete the PrometheusRule CRD: %v", err)
+			return
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if _, err := dyn.Resource(crds).Get(context.Background(), name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the PrometheusRule CRD is still there a minute after its deletion")
+				return
+			}
+		}
+	})
+	const ns, rel = "chartcheck-rules", "rules"
+	createNamespaces(t, kubernetes.NewForConfigOrDie(cfg), ns)
+
+	ch, err := loader.Load(chartDir("sdp-helmdeploy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := helmtest.HelmConfig(t, cp, ns)
+	inst := action.NewInstall(hc)
+	inst.ReleaseName, inst.Namespace, inst.Timeout = rel, ns, time.Minute
+	vals, err := Values("global.helm.namespace=" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inst.RunWithContext(ctx, ch, vals); err != nil {
+		t.Fatalf("helm install: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := action.NewUninstall(hc).Run(rel); err != nil {
+			t.Errorf("uninstall: %v", err)
+		}
+	})
+
+	pr, err := dyn.Resource(schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules"}).
+		Namespace(ns).Get(ctx, rel+"-alerts", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("PrometheusRule of the installed chart: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(ChartsDir(), "..", "deploy", "prometheus", "sdp-helmdeploy-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shipped map[string]any
+	if err := yaml.Unmarshal(b, &shipped); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := unstructured.NestedSlice(pr.Object, "spec", "groups")
+	if len(got) == 0 || !reflect.DeepEqual(got, shipped["groups"]) {
+		t.Errorf("installed PrometheusRule groups differ from deploy/prometheus/sdp-helmdeploy-rules.yaml:\n%v", got)
 	}
 }
