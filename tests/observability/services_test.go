@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -36,11 +37,14 @@ func TestMain(m *testing.M) { os.Exit(cptest.Main(m, localcp.Options{})) }
 var services = []string{"release-manager", "pod-monitor", "resource-monitor"}
 
 // The real services, scraped by a real Prometheus loaded with the shipped
-// rules, after one deployment is installed: every metric the alert rules
-// and the dashboard name is there (promtool's unit tests cannot see a
-// misspelt metric: they feed the rules the names the rules use), every
-// dashboard panel query returns series, and no alert fires on a healthy
-// deployer. A misspelt metric in a copy of the dashboard is reported.
+// rules (durations scaled down), after one deployment is installed: every
+// metric the alert rules and the dashboard name is there (promtool's unit
+// tests cannot see a misspelt metric: they feed the rules the names the
+// rules use), every dashboard panel query returns series, and no alert
+// fires on a healthy deployer. A misspelt metric in a copy of the
+// dashboard is reported. Then the config DB is stopped and the API server
+// frozen, in turn: the replicas' probes say so, the alert for each fires,
+// and all alerts are quiet again once it is back.
 func TestAgainstServices(t *testing.T) {
 	cp := cptest.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -82,7 +86,13 @@ func TestAgainstServices(t *testing.T) {
 		targets[svc] = []string{p.Addr()}
 	}
 
-	srv := startPrometheus(t, ctx, prometheus.Options{Targets: targets, RuleFiles: []string{RulesPath()}})
+	// The rules with their durations cut 60-fold (for: 1m is 5s), so
+	// that the faults below raise their alerts within the test.
+	rules, err := ScaledRules(t.TempDir(), 60, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startPrometheus(t, ctx, prometheus.Options{Targets: targets, RuleFiles: []string{rules}})
 	if err := srv.WaitScraped(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +150,69 @@ func TestAgainstServices(t *testing.T) {
 		t.Errorf("misspelt metric: problems %v, want the query of panel \"Releases by status\"", problems)
 	}
 
-	// A healthy deployer: every rule evaluated since the deployment, none
-	// firing.
-	time.Sleep(2 * time.Second)
-	firing, err := srv.Firing(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// A healthy deployer: no alert fires, though the scaled rules' for
+	// durations have passed since the deployment.
+	waitQuery(t, ctx, srv, `count(sdp_helmdeploy_config_db_up == 1) == 3`)
+	waitQuery(t, ctx, srv, `count(sdp_helmdeploy_kube_api_up == 1) == 3`)
+	time.Sleep(6 * time.Second)
+	if firing, err := srv.Firing(ctx); err != nil || len(firing) > 0 {
+		t.Errorf("alerts firing on a healthy deployer: %v (%v)", firing, err)
 	}
-	if len(firing) > 0 {
-		t.Errorf("alerts firing on a healthy deployer: %v", firing)
+
+	// The config DB away: every replica says so and the alert fires; back,
+	// and all is quiet again.
+	etcd.Stop()
+	waitQuery(t, ctx, srv, `count(sdp_helmdeploy_config_db_up == 0) == 3`)
+	waitFiring(t, ctx, srv, "SdpHelmdeployConfigDBUnreachable")
+	etcd.Restart()
+	waitQuery(t, ctx, srv, `count(sdp_helmdeploy_config_db_up == 1) == 3`)
+	waitQuiet(t, ctx, srv)
+
+	// Likewise the API server, frozen.
+	resume := cptest.PauseAPIServer(t, cp)
+	waitQuery(t, ctx, srv, `count(sdp_helmdeploy_kube_api_up == 0) == 3`)
+	waitFiring(t, ctx, srv, "SdpHelmdeployKubeAPIUnreachable")
+	resume()
+	waitQuery(t, ctx, srv, `count(sdp_helmdeploy_kube_api_up == 1) == 3`)
+	waitQuiet(t, ctx, srv)
+}
+
+// waitFiring waits until the alert fires.
+func waitFiring(t *testing.T, ctx context.Context, srv *prometheus.Server, alert string) {
+	t.Helper()
+	for {
+		firing, err := srv.Firing(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(firing, alert) {
+			t.Logf("firing: %v", firing)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s not firing before %v (firing: %v)", alert, ctx.Err(), firing)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitQuiet waits until no alert fires.
+func waitQuiet(t *testing.T, ctx context.Context, srv *prometheus.Server) {
+	t.Helper()
+	for {
+		firing, err := srv.Firing(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(firing) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("alerts still firing at %v: %v", ctx.Err(), firing)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
 
