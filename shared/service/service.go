@@ -30,6 +30,21 @@ import (
 // MetricsNamespace prefixes every metric of the deployer.
 const MetricsNamespace = "sdp_helmdeploy"
 
+// probeTimeout bounds a dependency probe made at scrape time: well inside
+// any scrape timeout, so that a dependency away shows as 0 rather than as a
+// failed scrape of the whole page.
+const probeTimeout = 500 * time.Millisecond
+
+// probe is 1 when check succeeds within probeTimeout, else 0.
+func probe(check func(ctx context.Context) error) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	if check(ctx) != nil {
+		return 0
+	}
+	return 1
+}
+
 // Options are the command-line settings every service shares. The SDP_*
 // environment holds the rest.
 type Options struct {
@@ -130,7 +145,13 @@ func Start(name string, opts Options) (*Runtime, error) {
 		Help: "Always 1; labels name the service and its version.",
 	}, []string{"service", "version"})
 	buildInfo.WithLabelValues(name, version()).Set(1)
-	reg.MustRegister(isLeader, buildInfo)
+	// Probed at scrape time, so that an alert sees each replica's own view
+	// of the config DB, standbys' too, without a loop of its own.
+	configDBUp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: MetricsNamespace, Name: "config_db_up",
+		Help: "Whether the config DB answered a read at scrape time (1) or not (0).",
+	}, func() float64 { return probe(func(ctx context.Context) error { return configdb.Ping(ctx, client) }) })
+	reg.MustRegister(isLeader, buildInfo, configDBUp)
 
 	hs := health.New(opts.HTTPAddr, reg, log)
 	hs.AddReadiness("config-db", func(ctx context.Context) error { return configdb.Ping(ctx, client) })
