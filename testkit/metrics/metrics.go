@@ -55,6 +55,18 @@ func ParseText(s string) (Families, error) { return Parse(strings.NewReader(s)) 
 // Names are the families' names, sorted.
 func (f Families) Names() []string { return slices.Sorted(maps.Keys(f)) }
 
+// Text is the page again in the text format, only the families whose names
+// start with prefix: for a failure message.
+func (f Families) Text(prefix string) string {
+	var b strings.Builder
+	for _, name := range f.Names() {
+		if strings.HasPrefix(name, prefix) {
+			_, _ = expfmt.MetricFamilyToText(&b, f[name])
+		}
+	}
+	return b.String()
+}
+
 // Has reports whether the page has a family called name.
 func (f Families) Has(name string) bool { return f[name] != nil }
 

@@ -67,6 +67,9 @@ func TestFamilies(t *testing.T) {
 	if typ, ok := f.Type("up"); !ok || typ != dto.MetricType_GAUGE {
 		t.Errorf("Type(up) = %v, %v", typ, ok)
 	}
+	if got := f.Text("u"); got != "# HELP up Whether it is up.\n# TYPE up gauge\nup 1\n" {
+		t.Errorf("Text(u) = %q", got)
+	}
 	if !f.Has("up") || f.Has("down") {
 		t.Error("Has is wrong")
 	}

@@ -208,3 +208,34 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// Leading reports whether the process's sdp_helmdeploy_leader gauge is 1.
+func (p *Proc) Leading() bool {
+	m, err := p.Metrics()
+	if err != nil {
+		return false
+	}
+	v, ok := m.Value("sdp_helmdeploy_leader")
+	return ok && v == 1
+}
+
+// OneLeader waits until every replica is ready and fails the test unless
+// exactly one of them leads; it returns that one.
+func OneLeader(t testing.TB, replicas ...*Proc) *Proc {
+	t.Helper()
+	var leader *Proc
+	var seen []string
+	leaders := 0
+	for _, p := range replicas {
+		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+		if p.Leading() {
+			leaders++
+			leader = p
+		}
+		seen = append(seen, fmt.Sprintf("pid %d at %s leading %v", p.PID(), p.Addr(), p.Leading()))
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders, want 1; %s", leaders, strings.Join(seen, "; "))
+	}
+	return leader
+}
