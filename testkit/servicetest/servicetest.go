@@ -239,3 +239,22 @@ func OneLeader(t testing.TB, replicas ...*Proc) *Proc {
 	}
 	return leader
 }
+
+// WaitMetric polls /metrics until the counter or gauge series called name
+// with exactly labels (name, value pairs) has the value want.
+func (p *Proc) WaitMetric(t testing.TB, timeout time.Duration, want float64, name string, labels ...string) {
+	t.Helper()
+	eventually.Eventually(t, timeout, func() error {
+		if p.Exited() {
+			return eventually.Stop(fmt.Errorf("process exited (%v) while waiting for %s %v = %v", p.Err(), name, labels, want))
+		}
+		m, err := p.Metrics()
+		if err != nil {
+			return err
+		}
+		if v, ok := m.Value(name, labels...); !ok || v != want {
+			return fmt.Errorf("%s %v = %v (present %v), want %v", name, labels, v, ok, want)
+		}
+		return nil
+	})
+}

@@ -221,8 +221,8 @@ func TestDashboardMetricsServed(t *testing.T) {
 	if err := store.PutDeployment(ctx, configdb.Deployment{ID: "dash", Kind: configdb.KindHelm, Chart: writePodChart(t)}); err != nil {
 		t.Fatal(err)
 	}
-	procs["release-manager"].WaitFor(t, "/metrics", 200, `sdp_helmdeploy_release_manager_releases{status="deployed"} 1`, 90*time.Second)
-	procs["pod-monitor"].WaitFor(t, "/metrics", 200, `sdp_helmdeploy_pod_monitor_pods{status="PENDING"} 1`, 60*time.Second)
+	procs["release-manager"].WaitMetric(t, 90*time.Second, 1, "sdp_helmdeploy_release_manager_releases", "status", "deployed")
+	procs["pod-monitor"].WaitMetric(t, 60*time.Second, 1, "sdp_helmdeploy_pod_monitor_pods", "status", "PENDING")
 	waitObserved(t, procs["pod-monitor"], "sdp_helmdeploy_pod_monitor_state_write_duration_seconds", 30*time.Second)
 	waitObserved(t, procs["release-manager"], "sdp_helmdeploy_release_manager_state_write_duration_seconds", 30*time.Second)
 
