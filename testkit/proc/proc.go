@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -30,6 +31,9 @@ type Options struct {
 	Env []string
 	// LogPath receives stdout and stderr, appended.
 	LogPath string
+	// Stdout, when set, receives stdout instead of the log: for a command
+	// whose output is checked apart from its messages.
+	Stdout io.Writer
 	// Header writes a "# <time>: <command>" line before the output, to
 	// tell apart the starts of a process that appends to one log.
 	Header bool
@@ -59,6 +63,9 @@ func Start(o Options) (*Process, error) {
 	}
 	cmd := exec.Command(o.Bin, o.Args...)
 	cmd.Stdout = lf
+	if o.Stdout != nil {
+		cmd.Stdout = o.Stdout
+	}
 	cmd.Stderr = lf
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Env = o.Env

@@ -92,3 +92,15 @@ func TestRestartAppends(t *testing.T) {
 		t.Errorf("%d runs in the log, want 2:\n%s", n, q.Log())
 	}
 }
+
+func TestStdoutApart(t *testing.T) {
+	var out strings.Builder
+	p, err := Start(Options{Name: "sh", Bin: "/bin/sh", Args: []string{"-c", "echo out; echo err >&2"}, LogPath: filepath.Join(t.TempDir(), "sh.log"), Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if out.String() != "out\n" || p.Log() != "err\n" {
+		t.Errorf("stdout %q, log %q; want out and err apart", out.String(), p.Log())
+	}
+}
