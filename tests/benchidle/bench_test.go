@@ -102,15 +102,7 @@ func BenchmarkIdle(b *testing.B) {
 	createNADs(b, nads, ns, nNADs)
 
 	charts := b.TempDir()
-	for name, body := range idleChart {
-		p := filepath.Join(charts, "idle", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	testrepo.WriteFiles(b, filepath.Join(charts, "idle"), idleChart)
 	repoURL, stopRepo, err := testrepo.ServeCharts(charts, b.TempDir())
 	if err != nil {
 		b.Fatalf("chart repository: %v", err)

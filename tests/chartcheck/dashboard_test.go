@@ -29,6 +29,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 func repoRoot() string { return filepath.Join(ChartsDir(), "..") }
@@ -304,14 +305,5 @@ spec:
       image: registry.invalid/none:0
 `,
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testrepo.WriteFiles(t, dir, files)
 }
