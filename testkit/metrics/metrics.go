@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -47,6 +48,19 @@ func Parse(r io.Reader) (Families, error) {
 		return nil, fmt.Errorf("parse metrics: %w", err)
 	}
 	return mf, nil
+}
+
+// Gather reads a registry in-process, as a scrape would read it served.
+func Gather(g prometheus.Gatherer) (Families, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	f := make(Families, len(mfs))
+	for _, mf := range mfs {
+		f[mf.GetName()] = mf
+	}
+	return f, nil
 }
 
 // ParseText is Parse of a page already read.

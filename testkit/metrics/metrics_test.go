@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -99,5 +100,19 @@ func TestScrape(t *testing.T) {
 	}
 	if _, err := Scrape(srv.URL + "/nothing"); err == nil {
 		t.Error("a 404 scraped without error")
+	}
+}
+
+func TestGather(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x_total", Help: "Things."}, []string{"reason"})
+	reg.MustRegister(c)
+	c.WithLabelValues("a").Add(2)
+	f, err := Gather(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := f.Value("x_total", "reason", "a"); v != 2 || !ok {
+		t.Errorf("x_total{reason=a} = %v, %v; want 2, true", v, ok)
 	}
 }
