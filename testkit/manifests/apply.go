@@ -100,7 +100,7 @@ func Apply(ctx context.Context, cfg *rest.Config, dir string, log *slog.Logger) 
 		}
 		log.Info("applied", "kind", gvk.Kind, "namespace", u.GetNamespace(), "name", u.GetName())
 		if gvk.Kind == "CustomResourceDefinition" {
-			if err := waitEstablished(ctx, dyn, u.GetName()); err != nil {
+			if err := WaitEstablished(ctx, dyn, u.GetName()); err != nil {
 				return err
 			}
 			mapper.Reset()
@@ -111,7 +111,9 @@ func Apply(ctx context.Context, cfg *rest.Config, dir string, log *slog.Logger) 
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) error {
+// WaitEstablished waits (up to 30 s) until the CRD called name is
+// Established, so that objects of its kind can be created.
+func WaitEstablished(ctx context.Context, dyn dynamic.Interface, name string) error {
 	err := eventually.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
 		u, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
