@@ -3,6 +3,7 @@ module github.com/ska-telescope/sdp-helmdeploy/testkit
 go 1.26.0
 
 require (
+	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
 	github.com/ska-telescope/sdp-helmdeploy/shared v0.0.0
 	go.etcd.io/etcd/server/v3 v3.7.0

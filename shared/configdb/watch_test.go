@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // recorder collects what a deployment watch delivers.
@@ -48,19 +49,14 @@ func (r *recorder) watch() configdb.DeploymentWatch {
 
 func (r *recorder) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	eventually.Eventually(t, 20*time.Second, func() error {
 		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
+		defer r.mu.Unlock()
+		if !cond() {
+			return fmt.Errorf("waiting for %s; resyncs %v, seen %v, %d events", what, r.resyncs, r.seen, len(r.events))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t.Fatalf("timed out waiting for %s; resyncs %v, seen %v, %d events", what, r.resyncs, r.seen, len(r.events))
+		return nil
+	})
 }
 
 func startWatch(t *testing.T, s *configdb.Store, r *recorder) {
@@ -155,15 +151,14 @@ func TestWatchState(t *testing.T) {
 	}()
 	wait := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		eventually.Eventually(t, 20*time.Second, func() error {
 			mu.Lock()
-			l := len(got)
-			mu.Unlock()
-			if l >= n {
-				return
+			defer mu.Unlock()
+			if len(got) < n {
+				return fmt.Errorf("waiting for %d events; got %v", n, got)
 			}
-		}
-		t.Fatalf("timed out waiting for %d events; got %v", n, got)
+			return nil
+		})
 	}
 	wait(1)
 	// Each step is what the watcher must report next: an update as a

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 func TestRunWorkersRetriesAndSerialises(t *testing.T) {
@@ -51,16 +53,16 @@ func TestRunWorkersRetriesAndSerialises(t *testing.T) {
 	}
 	q.Add("flaky")
 	q.Add("bad")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// Waits until the expected calls are in (or 5 s pass); the checks below
+	// say what is wrong if they never come.
+	_ = eventually.Poll(context.Background(), 5*time.Second, 5*time.Millisecond, func(context.Context) error {
 		mu.Lock()
-		ok := calls["flaky"] == 3 && calls["bad"] == 1 && calls["busy"] >= 1
-		mu.Unlock()
-		if ok || time.Now().After(deadline) {
-			break
+		defer mu.Unlock()
+		if calls["flaky"] == 3 && calls["bad"] == 1 && calls["busy"] >= 1 {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New("calls not in yet")
+	})
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	<-done

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	fcache "k8s.io/client-go/tools/cache/testing"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // fakeTerm records the objects its handler is given; it is ready once
@@ -57,16 +59,6 @@ func (f *fakeTerm) saw(name string) bool {
 
 func configMap(name string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func errText(err error) string {
@@ -121,22 +113,22 @@ func TestRuntimeTerms(t *testing.T) {
 	}
 
 	cancel, done := lead()
-	eventually(t, "a leader with an unsynced cache to be unready", readyIs("cache not synced"))
+	eventually.True(t, 10*time.Second, "a leader with an unsynced cache to be unready", readyIs("cache not synced"))
 	infCtx, stopInformer := context.WithCancel(context.Background())
 	defer stopInformer()
 	go informer.RunWithContext(infCtx)
-	eventually(t, "the term to be built and not yet caught up", readyIs("not listed yet"))
+	eventually.True(t, 10*time.Second, "the term to be built and not yet caught up", readyIs("not listed yet"))
 	first, ok := rt.Current()
 	if !ok {
 		t.Fatal("no current term while leading")
 	}
-	eventually(t, "the cached object given to the term", func() bool { return first.saw("a") })
+	eventually.True(t, 10*time.Second, "the cached object given to the term", func() bool { return first.saw("a") })
 	first.gate.Open()
 	if err := rt.Ready(context.Background()); err != nil {
 		t.Errorf("leader not ready once caught up: %v", err)
 	}
 	source.Add(configMap("b"))
-	eventually(t, "a change given to the term", func() bool { return first.saw("b") })
+	eventually.True(t, 10*time.Second, "a change given to the term", func() bool { return first.saw("b") })
 
 	cancel()
 	if err := <-done; err != nil {
@@ -154,13 +146,13 @@ func TestRuntimeTerms(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	eventually(t, "a second term", func() bool { f, ok := rt.Current(); return ok && f != first })
+	eventually.True(t, 10*time.Second, "a second term", func() bool { f, ok := rt.Current(); return ok && f != first })
 	second, _ := rt.Current()
 	if errText(rt.Ready(context.Background())) != "not listed yet" {
 		t.Error("a new term is ready before it caught up: readiness was carried over")
 	}
 	source.Add(configMap("c"))
-	eventually(t, "the second term to see every object", func() bool { return second.saw("a") && second.saw("b") && second.saw("c") })
+	eventually.True(t, 10*time.Second, "the second term to see every object", func() bool { return second.saw("a") && second.saw("b") && second.saw("c") })
 	if first.saw("c") {
 		t.Error("the handler of an ended term still gets events")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Two replicas campaign; exactly one leads at any time, and when the leader
@@ -43,7 +44,7 @@ func TestOneLeaderAndFailover(t *testing.T) {
 	ctxB, stopB := context.WithCancel(context.Background())
 	defer stopB()
 	doneA := run(ctxA, "a")
-	waitUntil(t, func() bool { return leading.Load() == 1 })
+	eventually.True(t, 15*time.Second, "one leader", func() bool { return leading.Load() == 1 })
 	doneB := run(ctxB, "b")
 	time.Sleep(500 * time.Millisecond)
 	if _, ok := leaders.Load("b"); ok {
@@ -54,7 +55,7 @@ func TestOneLeaderAndFailover(t *testing.T) {
 	if err := <-doneA; err != nil {
 		t.Errorf("a: %v", err)
 	}
-	waitUntil(t, func() bool { _, ok := leaders.Load("b"); return ok })
+	eventually.True(t, 15*time.Second, "b leads", func() bool { _, ok := leaders.Load("b"); return ok })
 	t.Logf("failover after a clean stop: %v", time.Since(start))
 	if maxLeading.Load() != 1 {
 		t.Errorf("%d leaders at once", maxLeading.Load())
@@ -62,16 +63,5 @@ func TestOneLeaderAndFailover(t *testing.T) {
 	stopB()
 	if err := <-doneB; err != nil {
 		t.Errorf("b: %v", err)
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -37,13 +37,13 @@ func (cp *ControlPlane) StopAPIServer() (start func(ctx context.Context) error, 
 	cp.log.Debug("kube-apiserver stopped", "pid", old.PID())
 	return func(ctx context.Context) error {
 		t := time.Now()
-		p, err := StartProcess(old.Name, old.cmd.Path, old.cmd.Args[1:], old.cmd.Env, old.LogPath)
+		p, err := old.Restart()
 		if err != nil {
 			return err
 		}
 		cp.procs[i] = p
 		httpc := cp.httpClient()
-		if err := p.waitFor(ctx, "/readyz OK", func(ctx context.Context) error {
+		if err := p.WaitFor(ctx, "/readyz OK", func(ctx context.Context) error {
 			return checkHTTP(ctx, httpc, cp.APIServerURL+"/readyz", cp.AdminToken)
 		}); err != nil {
 			return err

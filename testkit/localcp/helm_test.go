@@ -4,7 +4,6 @@ package localcp_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/helmtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 func writeTinyChart(t *testing.T) string {
@@ -34,16 +34,7 @@ data:
   greeting: {{ .Values.greeting | quote }}
 `,
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testrepo.WriteFiles(t, dir, files)
 }
 
 // TestHelmInstall installs a chart with the Helm SDK against the real

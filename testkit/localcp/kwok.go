@@ -66,7 +66,7 @@ func (cp *ControlPlane) startKwok(ctx context.Context, bin string, cs kubernetes
 	if err := ensureNode(ctx, cs, node); err != nil {
 		return fmt.Errorf("create node %s: %w", KwokNodeName, err)
 	}
-	return p.waitFor(ctx, "node "+KwokNodeName+" Ready", func(ctx context.Context) error {
+	return p.WaitFor(ctx, "node "+KwokNodeName+" Ready", func(ctx context.Context) error {
 		n, err := cs.CoreV1().Nodes().Get(ctx, KwokNodeName, metav1.GetOptions{})
 		if err != nil {
 			return err

@@ -41,6 +41,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 )
 
 // Versions of the binaries that build.sh builds; for information.
@@ -152,7 +154,7 @@ type ControlPlane struct {
 	opts    Options
 	log     *slog.Logger
 	tempDir bool
-	procs   []*Process // in start order
+	procs   []*proc.Process // in start order
 
 	stopOnce sync.Once
 	stopErr  error
@@ -280,7 +282,7 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 	if err != nil {
 		return err
 	}
-	if err := etcd.waitFor(ctx, "healthy", func(ctx context.Context) error {
+	if err := etcd.WaitFor(ctx, "healthy", func(ctx context.Context) error {
 		return CheckEtcdHealth(ctx, cp.EtcdEndpoint)
 	}); err != nil {
 		return err
@@ -346,7 +348,7 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 		return err
 	}
 	httpc := cp.httpClient()
-	if err := api.waitFor(ctx, "/readyz OK", func(ctx context.Context) error {
+	if err := api.WaitFor(ctx, "/readyz OK", func(ctx context.Context) error {
 		return checkHTTP(ctx, httpc, cp.APIServerURL+"/readyz", cp.AdminToken)
 	}); err != nil {
 		return err
@@ -385,14 +387,14 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 			return err
 		}
 		url := "https://127.0.0.1:" + strconv.Itoa(kcmPort) + "/healthz"
-		if err := kcm.waitFor(ctx, "/healthz OK", func(ctx context.Context) error {
+		if err := kcm.WaitFor(ctx, "/healthz OK", func(ctx context.Context) error {
 			return checkHTTP(ctx, httpc, url, "")
 		}); err != nil {
 			return err
 		}
 		// Usable means pods can be created: the ServiceAccount controller has
 		// made the "default" ServiceAccount.
-		if err := kcm.waitFor(ctx, "ServiceAccount default/default", func(ctx context.Context) error {
+		if err := kcm.WaitFor(ctx, "ServiceAccount default/default", func(ctx context.Context) error {
 			_, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
 			return err
 		}); err != nil {
@@ -422,7 +424,7 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 			return err
 		}
 		url := "https://127.0.0.1:" + strconv.Itoa(schedPort) + "/healthz"
-		if err := sched.waitFor(ctx, "/healthz OK", func(ctx context.Context) error {
+		if err := sched.WaitFor(ctx, "/healthz OK", func(ctx context.Context) error {
 			return checkHTTP(ctx, httpc, url, "")
 		}); err != nil {
 			return err
@@ -441,8 +443,8 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 	return nil
 }
 
-func (cp *ControlPlane) spawn(name, bin string, args, env []string) (*Process, error) {
-	p, err := StartProcess(name, bin, args, env, cp.logPath(name))
+func (cp *ControlPlane) spawn(name, bin string, args, env []string) (*proc.Process, error) {
+	p, err := start(name, bin, args, env, cp.logPath(name))
 	if err != nil {
 		return nil, err
 	}
@@ -490,7 +492,7 @@ func (cp *ControlPlane) Exited() error {
 				return errStopped
 			default:
 			}
-			return p.exitError()
+			return p.ExitError()
 		}
 	}
 	return nil

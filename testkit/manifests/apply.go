@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Apply creates every object in the YAML files under dir (recursively):
@@ -98,7 +100,7 @@ func Apply(ctx context.Context, cfg *rest.Config, dir string, log *slog.Logger) 
 		}
 		log.Info("applied", "kind", gvk.Kind, "namespace", u.GetNamespace(), "name", u.GetName())
 		if gvk.Kind == "CustomResourceDefinition" {
-			if err := waitEstablished(ctx, dyn, u.GetName()); err != nil {
+			if err := WaitEstablished(ctx, dyn, u.GetName()); err != nil {
 				return err
 			}
 			mapper.Reset()
@@ -109,21 +111,26 @@ func Apply(ctx context.Context, cfg *rest.Config, dir string, log *slog.Logger) 
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+// WaitEstablished waits (up to 30 s) until the CRD called name is
+// Established, so that objects of its kind can be created.
+func WaitEstablished(ctx context.Context, dyn dynamic.Interface, name string) error {
+	err := eventually.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
 		u, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			for _, c := range conds {
-				if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-					return nil
-				}
+		if err != nil {
+			return err
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+				return nil
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		return errors.New("not established")
+	})
+	if err != nil {
+		return fmt.Errorf("CRD %s: %w", name, err)
 	}
-	return fmt.Errorf("CRD %s not established in 30s", name)
+	return nil
 }
 
 func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {

@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 )
 
 // ErrNotInstalled is returned by Start when the prometheus binary is not
@@ -51,7 +51,7 @@ type Options struct {
 
 // Server is a running Prometheus.
 type Server struct {
-	proc    *localcp.Process
+	proc    *proc.Process
 	url     string
 	dir     string
 	tempDir bool
@@ -131,22 +131,22 @@ func (s *Server) start(ctx context.Context, bin string) error {
 		"--web.enable-lifecycle",
 		"--log.level=info",
 	}
-	proc, err := localcp.StartProcess("prometheus", bin, args, nil, filepath.Join(s.dir, "prometheus.log"))
+	p, err := proc.Start(proc.Options{Name: "prometheus", Bin: bin, Args: args, LogPath: filepath.Join(s.dir, "prometheus.log")})
 	if err != nil {
 		return err
 	}
-	s.proc = proc
+	s.proc = p
 	s.url = "http://" + addr
 	client, err := api.NewClient(api.Config{Address: s.url})
 	if err != nil {
-		_ = proc.Stop(5 * time.Second)
+		_ = p.Stop(5 * time.Second)
 		return fmt.Errorf("prometheus API client: %w", err)
 	}
 	s.api = v1.NewAPI(client)
 	rctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
 	defer cancel()
 	if err := s.waitReady(rctx); err != nil {
-		_ = proc.Stop(5 * time.Second)
+		_ = p.Stop(5 * time.Second)
 		return err
 	}
 	return nil

@@ -3,9 +3,8 @@
 package servicetest
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,10 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 )
 
 // Build compiles the main package in dir into a temporary binary.
@@ -43,11 +45,7 @@ func mustAbs(t testing.TB, p string) string {
 
 // Proc is a running service.
 type Proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
-	err  error
+	*proc.Process
 }
 
 // UnsetLogFormat, given in Start's env, runs the service with
@@ -55,120 +53,117 @@ type Proc struct {
 const UnsetLogFormat = "SDP_LOG_FORMAT"
 
 // Start runs bin with env added to a clean environment and an HTTP address
-// on a free loopback port. It is killed at the end of the test if still
-// running. The service logs JSON (SDP_LOG_FORMAT=json), which tests read
-// field by field, unless env sets SDP_LOG_FORMAT itself or holds
-// UnsetLogFormat.
+// on a free loopback port, its output in a log file in the test's temporary
+// directory. It is killed at the end of the test if still running, and its
+// log shown if the test failed. The service logs JSON (SDP_LOG_FORMAT=json),
+// which tests read field by field, unless env sets SDP_LOG_FORMAT itself or
+// holds UnsetLogFormat.
 func Start(t testing.TB, bin string, env []string, args ...string) *Proc {
 	t.Helper()
 	// Port 0, and the address read back from the service's log: a port
 	// found free beforehand can be taken by a process started alongside.
-	p := &Proc{done: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"--http-addr=127.0.0.1:0"}, args...)...)
+	name := filepath.Base(bin)
 	// Later entries win, so env's own SDP_LOG_FORMAT overrides json.
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SDP_LOG_FORMAT=json"}
 	if slices.Contains(env, UnsetLogFormat) {
 		base = base[:2]
 		env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, UnsetLogFormat) })
 	}
-	p.cmd.Env = append(base, env...)
-	stderr, err := p.cmd.StderrPipe()
+	pr, err := proc.Start(proc.Options{
+		Name:    name,
+		Bin:     bin,
+		Args:    append([]string{"--http-addr=127.0.0.1:0"}, args...),
+		Env:     append(base, env...),
+		LogPath: filepath.Join(t.TempDir(), name+".log"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.logs.Write(sc.Bytes())
-			p.logs.WriteByte('\n')
-			p.mu.Unlock()
-		}
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &Proc{Process: pr}
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.Kill()
 		if t.Failed() {
-			t.Logf("%s logs:\n%s", filepath.Base(bin), p.Logs())
+			t.Logf("%s logs:\n%s", name, p.Logs())
 		}
 	})
 	return p
 }
 
-// Logs returns what the process wrote to stderr so far.
-func (p *Proc) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
+// Logs returns what the process wrote so far.
+func (p *Proc) Logs() string { return p.Log() }
 
 // Addr is the HTTP address the service logged it serves on, or "" before
 // it has. Either log format is read.
-func (p *Proc) Addr() string {
-	for _, line := range strings.Split(p.Logs(), "\n") {
+func (p *Proc) Addr() string { return ServingAddr(p.Log()) }
+
+// ServingAddr is the HTTP address a service's log (JSON or SKA format) says
+// it serves /metrics and health on, or "" when the log does not say yet.
+func ServingAddr(log string) string {
+	addr := ""
+	for _, line := range strings.Split(log, "\n") {
 		if !strings.Contains(line, "serving metrics and health") {
 			continue
 		}
-		if l, err := ParseLogLine(line); err == nil && l.Msg == "serving metrics and health" {
-			return l.Attrs["addr"]
+		if l, err := ParseLogLine(line); err == nil && l.Msg == "serving metrics and health" && l.Attrs["addr"] != "" {
+			addr = l.Attrs["addr"]
 		}
 	}
-	return ""
+	return addr
 }
 
 // Get fetches a path from the process's HTTP server.
 func (p *Proc) Get(path string) (int, string, error) {
 	addr := p.Addr()
 	if addr == "" {
-		return 0, "", fmt.Errorf("not serving yet")
+		return 0, "", errNotServing
 	}
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
+	return Get("http://" + addr + path)
+}
+
+var errNotServing = errors.New("not serving yet")
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// Get fetches url and returns the status code and body.
+func Get(url string) (int, string, error) {
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), nil
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// Metrics scrapes the process's /metrics.
+func (p *Proc) Metrics() (metrics.Families, error) {
+	addr := p.Addr()
+	if addr == "" {
+		return nil, errNotServing
+	}
+	return metrics.Scrape("http://" + addr + "/metrics")
 }
 
 // WaitFor polls path until it answers code with a body containing want.
 func (p *Proc) WaitFor(t testing.TB, path string, code int, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("process exited (%v) while waiting for %s", p.err, path)
-		default:
+	eventually.Eventually(t, timeout, func() error {
+		if p.Exited() {
+			return eventually.Stop(fmt.Errorf("process exited (%v) while waiting for %s", p.Err(), path))
 		}
 		c, body, err := p.Get(path)
 		if err == nil && c == code && strings.Contains(body, want) {
-			return
+			return nil
 		}
-		last = fmt.Sprintf("%d %q %v", c, truncate(body, 300), err)
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer %d with %q in %v; last: %s", path, code, want, timeout, last)
+		return fmt.Errorf("%s did not answer %d with %q; last: %d %q %v", path, code, want, c, truncate(body, 300), err)
+	})
 }
 
 // Stop sends SIGTERM and returns the exit code, failing the test if the
 // process does not exit within timeout.
 func (p *Proc) Stop(t testing.TB, timeout time.Duration) int {
 	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	return p.Wait(t, timeout)
 }
 
@@ -176,18 +171,16 @@ func (p *Proc) Stop(t testing.TB, timeout time.Duration) int {
 func (p *Proc) Wait(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
 		t.Fatalf("process did not exit within %v", timeout)
 	}
-	if p.err == nil {
-		return 0
+	if err := p.Err(); err != nil {
+		if _, ok := errors.AsType[*exec.ExitError](err); !ok {
+			t.Fatalf("wait: %v", err)
+		}
 	}
-	if ee, ok := p.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	t.Fatalf("wait: %v", p.err)
-	return -1
+	return p.ExitCode()
 }
 
 // CheckJSONLogs fails the test unless every stderr line is a JSON object
@@ -249,33 +242,52 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// Kill sends SIGKILL, as a node failure or the OOM killer would, and waits
-// for the process to be gone.
-func (p *Proc) Kill() error {
-	if err := p.cmd.Process.Kill(); err != nil {
-		return err
+// Leading reports whether the process's sdp_helmdeploy_leader gauge is 1.
+func (p *Proc) Leading() bool {
+	m, err := p.Metrics()
+	if err != nil {
+		return false
 	}
-	<-p.done
-	return nil
+	v, ok := m.Value("sdp_helmdeploy_leader")
+	return ok && v == 1
 }
 
-// PID is the process id.
-func (p *Proc) PID() int { return p.cmd.Process.Pid }
-
-// RSS reads the process's resident set size from /proc, in bytes.
-func (p *Proc) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
-				return 0, err
-			}
-			return kb * 1024, nil
+// OneLeader waits until every replica is ready and fails the test unless
+// exactly one of them leads; it returns that one.
+func OneLeader(t testing.TB, replicas ...*Proc) *Proc {
+	t.Helper()
+	var leader *Proc
+	var seen []string
+	leaders := 0
+	for _, p := range replicas {
+		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
+		if p.Leading() {
+			leaders++
+			leader = p
 		}
+		seen = append(seen, fmt.Sprintf("pid %d at %s leading %v", p.PID(), p.Addr(), p.Leading()))
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.PID())
+	if leaders != 1 {
+		t.Fatalf("%d leaders, want 1; %s", leaders, strings.Join(seen, "; "))
+	}
+	return leader
+}
+
+// WaitMetric polls /metrics until the counter or gauge series called name
+// with exactly labels (name, value pairs) has the value want.
+func (p *Proc) WaitMetric(t testing.TB, timeout time.Duration, want float64, name string, labels ...string) {
+	t.Helper()
+	eventually.Eventually(t, timeout, func() error {
+		if p.Exited() {
+			return eventually.Stop(fmt.Errorf("process exited (%v) while waiting for %s %v = %v", p.Err(), name, labels, want))
+		}
+		m, err := p.Metrics()
+		if err != nil {
+			return err
+		}
+		if v, ok := m.Value(name, labels...); !ok || v != want {
+			return fmt.Errorf("%s %v = %v (present %v), want %v", name, labels, v, ok, want)
+		}
+		return nil
+	})
 }

@@ -31,10 +31,13 @@ func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 		p := Start(t, bin, env)
 		p.WaitFor(t, "/healthz", 200, "ok", 20*time.Second)
 		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
-		p.WaitFor(t, "/metrics", 200, "\nsdp_helmdeploy_leader 1\n", 20*time.Second)
-		_, metrics, _ := p.Get("/metrics")
-		if !strings.Contains(metrics, `sdp_helmdeploy_build_info{service="`+service+`"`) || !strings.Contains(metrics, "go_goroutines") {
-			t.Errorf("metrics lack build info or Go metrics:\n%s", truncate(metrics, 2000))
+		p.WaitMetric(t, 20*time.Second, 1, "sdp_helmdeploy_leader")
+		m, err := p.Metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Sum("sdp_helmdeploy_build_info", "service", service) == 0 || !m.Has("go_goroutines") {
+			t.Errorf("metrics lack build info or Go metrics:\n%s", truncate(m.Text("sdp_helmdeploy_"), 2000))
 		}
 		if code := p.Stop(t, 15*time.Second); code != 0 {
 			t.Errorf("exit code %d after SIGTERM", code)
@@ -80,7 +83,7 @@ func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 		p.WaitFor(t, "/readyz", 503, "config-db", 20*time.Second)
 		srv.Restart()
 		p.WaitFor(t, "/readyz", 200, "ok", 30*time.Second)
-		p.WaitFor(t, "/metrics", 200, "\nsdp_helmdeploy_leader 1\n", 30*time.Second)
+		p.WaitMetric(t, 30*time.Second, 1, "sdp_helmdeploy_leader")
 		if code := p.Stop(t, 15*time.Second); code != 0 {
 			t.Errorf("exit code %d after SIGTERM", code)
 		}

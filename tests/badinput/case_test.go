@@ -83,7 +83,7 @@ func (e *env) runCase(c *badCase, n int) result {
 		if err != nil {
 			return result{c: c, err: err}
 		}
-		r.metricMark[series.service+" "+series.name] = v
+		r.metricMark[series.service+" "+series.name.String()] = v
 	}
 	t0 := time.Now()
 	r.fed = c.feed(r)
@@ -257,22 +257,30 @@ func replied(r *run) (string, bool) {
 }
 
 // metricSeries are the counters whose increase some cases wait for.
-var metricSeries = []struct{ service, name string }{
-	{"pod-monitor", `sdp_helmdeploy_pod_monitor_ignored_pods_total{reason="invalid-id"}`},
-	{"resource-monitor", `sdp_helmdeploy_resource_monitor_parse_errors_total{reason="invalid_json"}`},
-	{"resource-monitor", `sdp_helmdeploy_resource_monitor_parse_errors_total{reason="invalid_config"}`},
-	{"resource-monitor", `sdp_helmdeploy_resource_monitor_parse_errors_total{reason="no_subnet"}`},
+var metricSeries = []struct {
+	service string
+	name    series
+}{
+	{"pod-monitor", series{"sdp_helmdeploy_pod_monitor_ignored_pods_total", "invalid-id"}},
+	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "invalid_json"}},
+	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "invalid_config"}},
+	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "no_subnet"}},
 }
+
+// series is a counter with one reason label.
+type series struct{ name, reason string }
+
+func (s series) String() string { return fmt.Sprintf("%s{reason=%q}", s.name, s.reason) }
 
 // metricUp waits for a counter of metricSeries to have grown since the
 // case began.
-func metricUp(service, series string) func(r *run) (string, bool) {
+func metricUp(service string, series series) func(r *run) (string, bool) {
 	return func(r *run) (string, bool) {
 		v, err := r.e.metric(service, series)
 		if err != nil {
 			return err.Error(), false
 		}
-		before := r.metricMark[service+" "+series]
+		before := r.metricMark[service+" "+series.String()]
 		return fmt.Sprintf("%s %g (was %g)", series, v, before), v > before
 	}
 }

@@ -285,7 +285,7 @@ func cases() []*badCase {
 		feed: func(r *run) error {
 			return r.e.createPod("pod-bad-id", map[string]string{"app.kubernetes.io/instance": "bad_id.v1"})
 		},
-		seen: both(logged(pm, "pod-bad-id"), metricUp(pm, `sdp_helmdeploy_pod_monitor_ignored_pods_total{reason="invalid-id"}`)), good: goodDeployment})
+		seen: both(logged(pm, "pod-bad-id"), metricUp(pm, series{"sdp_helmdeploy_pod_monitor_ignored_pods_total", "invalid-id"})), good: goodDeployment})
 	add(&badCase{name: "pod labelled with an id that has no deployment", service: pm,
 		input: "pod `pod-no-deployment`, label `app.kubernetes.io/instance: no-such-deployment`", where: "nothing (ignored by design): no state entry is created",
 		want: "no state entry",
@@ -328,7 +328,7 @@ func cases() []*badCase {
 		add(&badCase{name: name, service: rs, input: input, where: whereRsLog + " and metric", want: want,
 			feed: func(r *run) error { return r.e.createNAD(nad, available(""), config) },
 			seen: both(logged(rs, nad, "NAD config unusable"),
-				metricUp(rs, fmt.Sprintf(`sdp_helmdeploy_resource_monitor_parse_errors_total{reason=%q}`, reason))),
+				metricUp(rs, series{"sdp_helmdeploy_resource_monitor_parse_errors_total", reason})),
 			good: goodNAD,
 			check: func(r *run) error {
 				return r.e.noEntry("network-attachment-definition:" + namespace + ":" + nad)

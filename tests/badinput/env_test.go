@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
@@ -297,32 +299,25 @@ func excerpt(s string, i int) string {
 	return s[start:end]
 }
 
-// metric returns the value of one series (name and labels exactly as
-// exposed, e.g. `x_total{reason="a"}`) from a service's /metrics, 0 when
-// absent.
-func (e *env) metric(service, series string) (float64, error) {
-	code, body, err := e.procs[service].Get("/metrics")
-	if err != nil || code != 200 {
-		return 0, fmt.Errorf("%s /metrics: %d %v", service, code, err)
+// metric returns the value of one series from a service's /metrics, 0
+// when absent.
+func (e *env) metric(service string, s series) (float64, error) {
+	m, err := e.procs[service].Metrics()
+	if err != nil {
+		return 0, fmt.Errorf("%s /metrics: %w", service, err)
 	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, nil
+	v, _ := m.Value(s.name, "reason", s.reason)
+	return v, nil
 }
 
 // poll calls f until it reports done or timeout passes.
 func poll(timeout time.Duration, f func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if f() {
-			return true
+	return eventually.Poll(context.Background(), timeout, 100*time.Millisecond, func(context.Context) error {
+		if !f() {
+			return errNotYet
 		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	}) == nil
 }
+
+var errNotYet = errors.New("not yet")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
@@ -101,15 +102,7 @@ func BenchmarkIdle(b *testing.B) {
 	createNADs(b, nads, ns, nNADs)
 
 	charts := b.TempDir()
-	for name, body := range idleChart {
-		p := filepath.Join(charts, "idle", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	testrepo.WriteFiles(b, filepath.Join(charts, "idle"), idleChart)
 	repoURL, stopRepo, err := testrepo.ServeCharts(charts, b.TempDir())
 	if err != nil {
 		b.Fatalf("chart repository: %v", err)
@@ -227,14 +220,11 @@ func createNADs(b *testing.B, nads dynamic.ResourceInterface, ns string, n int) 
 // waitSettled polls the config DB until every deployment's state entry
 // says deployed and lists its pod, and the resource entries are all there.
 func waitSettled(b *testing.B, store *configdb.Store, nDeps, nResources int, timeout time.Duration) {
-	ctx := context.Background()
-	deadline := time.Now().Add(timeout)
-	var deployed, reported, resources int
-	for time.Now().Before(deadline) {
-		deployed, reported = 0, 0
+	err := eventually.Poll(context.Background(), timeout, 500*time.Millisecond, func(ctx context.Context) error {
+		deployed, reported := 0, 0
 		resp, err := store.Client().Get(ctx, store.Layout().StatesPrefix(), clientv3.WithPrefix())
 		if err != nil {
-			b.Fatal(err)
+			return eventually.Stop(err)
 		}
 		for _, kv := range resp.Kvs {
 			st, err := configdb.DecodeState(kv.Value)
@@ -250,16 +240,17 @@ func waitSettled(b *testing.B, store *configdb.Store, nDeps, nResources int, tim
 		}
 		list, err := store.ListResources(ctx)
 		if err != nil {
-			b.Fatal(err)
+			return eventually.Stop(err)
 		}
-		resources = len(list.Resources)
-		if deployed == nDeps && reported == nDeps && resources == nResources {
-			return
+		if resources := len(list.Resources); deployed != nDeps || reported != nDeps || resources != nResources {
+			return fmt.Errorf("%d of %d deployed, %d with their pod reported, %d of %d resource entries",
+				deployed, nDeps, reported, resources, nResources)
 		}
-		time.Sleep(500 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.Fatalf("after %v: %d of %d deployed, %d with their pod reported, %d of %d resource entries",
-		timeout, deployed, nDeps, reported, resources, nResources)
 }
 
 func revision(b testing.TB, client *clientv3.Client) int64 {

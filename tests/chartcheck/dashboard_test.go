@@ -12,10 +12,11 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,9 +24,12 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 func repoRoot() string { return filepath.Join(ChartsDir(), "..") }
@@ -152,45 +156,20 @@ func TestDashboardShape(t *testing.T) {
 	}
 }
 
-// exposition is what one /metrics page exposes: metric families by name
-// with their type, and the names that have at least one sample.
-type exposition struct {
-	types   map[string]string
-	samples map[string]bool
-}
-
-func parseExposition(text string) exposition {
-	e := exposition{types: map[string]string{}, samples: map[string]bool{}}
-	for _, line := range strings.Split(text, "\n") {
-		switch {
-		case strings.HasPrefix(line, "# TYPE "):
-			f := strings.Fields(line)
-			if len(f) == 4 {
-				e.types[f[2]] = f[3]
-			}
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			name, _, _ := strings.Cut(line, " ")
-			name, _, _ = strings.Cut(name, "{")
-			e.samples[name] = true
-		}
-	}
-	return e
-}
-
 // exposes reports whether the metric a query names is there with samples:
 // a histogram's _bucket, _sum and _count series count as the histogram's.
-func (e exposition) exposes(name string) bool {
-	if !e.samples[name] {
-		return false
+func exposes(page metrics.Families, name string) bool {
+	if mf := page[name]; mf != nil {
+		return len(mf.GetMetric()) > 0 && mf.GetType() != dto.MetricType_HISTOGRAM
 	}
 	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(name, suffix); ok && e.types[base] == "histogram" {
-			return true
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if typ, ok := page.Type(base); ok && typ == dto.MetricType_HISTOGRAM {
+				return true
+			}
 		}
 	}
-	_, typed := e.types[name]
-	return typed
+	return false
 }
 
 // Every metric the dashboard queries is served by the real service
@@ -243,18 +222,20 @@ func TestDashboardMetricsServed(t *testing.T) {
 	if err := store.PutDeployment(ctx, configdb.Deployment{ID: "dash", Kind: configdb.KindHelm, Chart: writePodChart(t)}); err != nil {
 		t.Fatal(err)
 	}
-	procs["release-manager"].WaitFor(t, "/metrics", 200, `sdp_helmdeploy_release_manager_releases{status="deployed"} 1`, 90*time.Second)
-	procs["pod-monitor"].WaitFor(t, "/metrics", 200, `sdp_helmdeploy_pod_monitor_pods{status="PENDING"} 1`, 60*time.Second)
-	waitPositive(t, procs["pod-monitor"], "sdp_helmdeploy_pod_monitor_state_write_duration_seconds_count", 30*time.Second)
-	waitPositive(t, procs["release-manager"], "sdp_helmdeploy_release_manager_state_write_duration_seconds_count", 30*time.Second)
+	procs["release-manager"].WaitMetric(t, 90*time.Second, 1, "sdp_helmdeploy_release_manager_releases", "status", "deployed")
+	procs["pod-monitor"].WaitMetric(t, 60*time.Second, 1, "sdp_helmdeploy_pod_monitor_pods", "status", "PENDING")
+	waitObserved(t, procs["pod-monitor"], "sdp_helmdeploy_pod_monitor_state_write_duration_seconds", 30*time.Second)
+	waitObserved(t, procs["release-manager"], "sdp_helmdeploy_release_manager_state_write_duration_seconds", 30*time.Second)
 
-	pages := map[string]exposition{}
+	pages := map[string]metrics.Families{}
 	for svc, p := range procs {
 		code, body, err := p.Get("/metrics")
 		if err != nil || code != 200 {
 			t.Fatalf("%s /metrics: %d %v", svc, code, err)
 		}
-		pages[svc] = parseExposition(body)
+		if pages[svc], err = metrics.ParseText(body); err != nil {
+			t.Fatalf("%s /metrics: %v", svc, err)
+		}
 		// The binary's whole registry as served (runtime, service and
 		// work-queue metrics, with live series) passes promlint.
 		problems, err := promlint.New(strings.NewReader(body)).Lint()
@@ -268,7 +249,7 @@ func TestDashboardMetricsServed(t *testing.T) {
 	for _, m := range used {
 		var by []string
 		for svc, page := range pages {
-			if page.exposes(m) {
+			if exposes(page, m) {
 				by = append(by, svc)
 			}
 		}
@@ -289,26 +270,19 @@ func TestDashboardMetricsServed(t *testing.T) {
 	_ = cs.CoreV1().Pods(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
 }
 
-// waitPositive waits until the unlabelled sample name is above 0.
-func waitPositive(t *testing.T, p *servicetest.Proc, name string, timeout time.Duration) {
+// waitObserved waits until the unlabelled histogram name has an observation.
+func waitObserved(t *testing.T, p *servicetest.Proc, name string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		_, body, err := p.Get("/metrics")
-		if err == nil {
-			for _, line := range strings.Split(body, "\n") {
-				if v, ok := strings.CutPrefix(line, name+" "); ok {
-					if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
-						return
-					}
-				}
-			}
+	eventually.Eventually(t, timeout, func() error {
+		m, err := p.Metrics()
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not above 0 within %v", name, timeout)
+		if n, _ := m.HistogramCount(name); n == 0 {
+			return fmt.Errorf("%s_count not above 0", name)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // writePodChart writes a chart of one pod, labelled with its release as
@@ -331,14 +305,5 @@ spec:
       image: registry.invalid/none:0
 `,
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testrepo.WriteFiles(t, dir, files)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
@@ -132,7 +133,7 @@ func TestServicesWorkWithChartRights(t *testing.T) {
 	t.Cleanup(func() {
 		_ = dyn.Resource(nadGVR).Namespace(otherNS).Delete(context.Background(), "rights-net", metav1.DeleteOptions{})
 	})
-	waitFor(t, "the NAD of another namespace mirrored", func() bool {
+	eventually.True(t, 90*time.Second, "the NAD of another namespace mirrored", func() bool {
 		list, err := store.ListResources(ctx)
 		if err != nil {
 			return false
@@ -151,7 +152,7 @@ func TestServicesWorkWithChartRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, store, id, "state removed", func(_ configdb.DeploymentState, found bool) bool { return !found })
-	waitFor(t, "the release's pod deleted", func() bool {
+	eventually.True(t, 90*time.Second, "the release's pod deleted", func() bool {
 		p, err := cs.CoreV1().Pods(processingNS).Get(ctx, id+"-0", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true
@@ -196,26 +197,11 @@ func serviceAccountKubeconfig(t *testing.T, cp *localcp.ControlPlane, cs kuberne
 
 func waitState(t *testing.T, store *configdb.Store, id, what string, ok func(configdb.DeploymentState, bool) bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	eventually.Eventually(t, 90*time.Second, func() error {
 		st, found, err := store.GetState(context.Background(), id)
 		if err == nil && ok(st, found) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last state %+v (found %v, error %v)", what, st, found, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("waiting for %s; last state %+v (found %v, error %v)", what, st, found, err)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/tests/e2e/chaos"
 )
 
@@ -196,7 +197,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 // applyOp writes one churn step, retrying while the config DB is away, as
 // a script would.
 func applyOp(ctx context.Context, script *Script, op chaos.Op, retries *int) error {
-	return poll(ctx, 2*time.Minute, 200*time.Millisecond, func() error {
+	return eventually.Poll(ctx, 2*time.Minute, 200*time.Millisecond, func(context.Context) error {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		var err error
@@ -342,7 +343,7 @@ func compactPastServices(ctx context.Context, sys *System) (string, error) {
 	// leader that is not watching just now (waiting for the API server
 	// before it starts its term) lists afresh later: noted, not an error;
 	// the convergence check judges the outcome.
-	err := poll(ctx, 30*time.Second, 100*time.Millisecond, func() error {
+	err := eventually.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(context.Context) error {
 		after := countLogLines(sys, resyncMsg)
 		for _, s := range []string{"release-manager", "pod-monitor"} {
 			if after[s] <= before[s] {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 )
@@ -230,7 +231,7 @@ func testNAD(ctx context.Context, t *testing.T, sys *System) {
 	}
 	netID, superID := configdb.NetworkResourceID(ns, "e2e-net"), configdb.SupernetResourceID("e2e-supernet")
 	var got configdb.ResourceList
-	err := poll(ctx, 60*time.Second, 100*time.Millisecond, func() error {
+	err := eventually.Poll(ctx, 60*time.Second, 100*time.Millisecond, func(context.Context) error {
 		var err error
 		if got, err = sys.Store.ListResources(ctx); err != nil {
 			return err
@@ -256,7 +257,7 @@ func testNAD(ctx context.Context, t *testing.T, sys *System) {
 	if err := sys.DeleteNAD(ctx, ns, "e2e-net"); err != nil {
 		t.Fatal(err)
 	}
-	err = poll(ctx, 60*time.Second, 100*time.Millisecond, func() error {
+	err = eventually.Poll(ctx, 60*time.Second, 100*time.Millisecond, func(context.Context) error {
 		var err error
 		if got, err = sys.Store.ListResources(ctx); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 )
 
 // Etcd is the config DB: a real etcd process on loopback ports, which can be
@@ -20,7 +21,7 @@ type Etcd struct {
 
 	bin, dir string
 	args     []string
-	proc     *localcp.Process
+	proc     *proc.Process
 }
 
 // StartEtcd starts etcd from bin with its data and log in dir.
@@ -50,26 +51,14 @@ func StartEtcd(ctx context.Context, bin, dir string) (*Etcd, error) {
 
 // Start starts the (stopped) server and waits until it is healthy.
 func (e *Etcd) Start(ctx context.Context) error {
-	p, err := localcp.StartProcess("etcd", e.bin, e.args, nil, filepath.Join(e.dir, "etcd.log"))
+	p, err := proc.Start(proc.Options{Name: "etcd", Bin: e.bin, Args: e.args, LogPath: filepath.Join(e.dir, "etcd.log"), Header: true})
 	if err != nil {
 		return err
 	}
 	e.proc = p
-	for {
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := localcp.CheckEtcdHealth(cctx, e.Endpoint)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("etcd exited at start (%v); see %s", p.Err(), p.LogPath)
-		case <-ctx.Done():
-			return fmt.Errorf("etcd not healthy: %w; see %s", ctx.Err(), p.LogPath)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.WaitFor(ctx, "healthy", func(ctx context.Context) error {
+		return localcp.CheckEtcdHealth(ctx, e.Endpoint)
+	})
 }
 
 // Stop stops the server cleanly (its data stays for Start). Stopping a

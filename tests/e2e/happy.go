@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Converge observes the system until Compare finds nothing or timeout
@@ -20,31 +21,33 @@ import (
 // is left (nothing when converged).
 func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration) (took time.Duration, first, left []string, err error) {
 	t0 := time.Now()
-	deadline := t0.Add(timeout)
 	looked := false
-	for {
-		o, oerr := Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace)
-		if oerr == nil {
-			left = Compare(o, s.Env.HelmPrefix, script.Model())
-			if !looked {
-				first, looked = left, true
-			}
-			if len(left) == 0 {
-				return time.Since(t0), first, nil, nil
-			}
+	var oerr error
+	perr := eventually.Poll(ctx, timeout, 250*time.Millisecond, func(context.Context) error {
+		// The outer context: an observation is not cut short by the deadline.
+		var o Observed
+		if o, oerr = Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace); oerr != nil {
+			return oerr
 		}
-		if time.Now().After(deadline) {
-			if !looked {
-				return time.Since(t0), nil, nil, oerr
-			}
-			return time.Since(t0), first, left, nil
+		left = Compare(o, s.Env.HelmPrefix, script.Model())
+		if !looked {
+			first, looked = left, true
 		}
-		select {
-		case <-ctx.Done():
-			return time.Since(t0), first, left, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		if len(left) > 0 {
+			return fmt.Errorf("%d mismatches left", len(left))
 		}
+		return nil
+	})
+	took = time.Since(t0)
+	switch {
+	case perr == nil:
+		return took, first, nil, nil
+	case ctx.Err() != nil:
+		return took, first, left, ctx.Err()
+	case !looked:
+		return took, nil, nil, oerr
 	}
+	return took, first, left, nil
 }
 
 // Summarise counts Compare's mismatches by kind.

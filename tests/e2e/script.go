@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Script plays a processing script: it writes deployment entries as raw
@@ -176,20 +177,19 @@ func (s *Script) State(ctx context.Context, id string) (st RawState, found bool,
 // WaitState polls /deploy/<id>/state until cond holds, and returns the
 // entry then; on timeout the error shows the last entry seen.
 func (s *Script) WaitState(ctx context.Context, id string, timeout time.Duration, what string, cond func(st RawState, found bool) bool) (RawState, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last string
-	for {
-		st, found, err := s.State(ctx, id)
+	var st RawState
+	err := eventually.Poll(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) error {
+		var found bool
+		var err error
+		st, found, err = s.State(ctx, id)
 		if err == nil && cond(st, found) {
-			return st, nil
+			return nil
 		}
 		b, _ := json.Marshal(st)
-		last = fmt.Sprintf("found=%v %s err=%v", found, b, err)
-		select {
-		case <-ctx.Done():
-			return st, fmt.Errorf("/deploy/%s/state: %s not reached in %v; last: %s", id, what, timeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return fmt.Errorf("found=%v %s err=%v", found, b, err)
+	})
+	if err != nil {
+		return st, fmt.Errorf("/deploy/%s/state: %s not reached: %w", id, what, err)
 	}
+	return st, nil
 }

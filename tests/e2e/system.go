@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +17,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
@@ -68,7 +69,7 @@ type Replica struct {
 	dir           string
 
 	mu       sync.Mutex
-	proc     *localcp.Process
+	proc     *proc.Process
 	starts   int
 	addr     string
 	logPaths []string
@@ -212,7 +213,7 @@ func (r *Replica) Start(bin string) error {
 	defer r.mu.Unlock()
 	r.starts++
 	log := filepath.Join(filepath.Dir(r.dir), "..", "logs", fmt.Sprintf("%s.%d.log", r.Name, r.starts))
-	p, err := localcp.StartProcess(r.Name, bin, r.args, r.env, log)
+	p, err := proc.Start(proc.Options{Name: r.Name, Bin: bin, Args: r.args, Env: r.env, LogPath: log, Header: true})
 	if err != nil {
 		return err
 	}
@@ -222,7 +223,7 @@ func (r *Replica) Start(bin string) error {
 }
 
 // Proc is the current process.
-func (r *Replica) Proc() *localcp.Process {
+func (r *Replica) Proc() *proc.Process {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.proc
@@ -257,52 +258,37 @@ func (r *Replica) Addr() string {
 	if r.addr != "" || r.proc == nil {
 		return r.addr
 	}
-	f, err := os.Open(r.proc.LogPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if !strings.Contains(sc.Text(), `"msg":"serving metrics and health"`) {
-			continue
-		}
-		var m struct{ Addr string }
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Addr != "" {
-			r.addr = m.Addr
-		}
-	}
+	r.addr = servicetest.ServingAddr(r.proc.Log())
 	return r.addr
 }
-
-var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 func (r *Replica) get(path string) (int, string, error) {
 	addr := r.Addr()
 	if addr == "" {
 		return 0, "", errors.New("not serving yet")
 	}
-	resp, err := httpClient.Get("http://" + addr + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return servicetest.Get("http://" + addr + path)
 }
 
 // Leading reports whether the replica's sdp_helmdeploy_leader gauge is 1.
 func (r *Replica) Leading() bool {
-	code, body, err := r.get("/metrics")
-	return err == nil && code == http.StatusOK && strings.Contains(body, "\nsdp_helmdeploy_leader 1\n")
+	addr := r.Addr()
+	if addr == "" {
+		return false
+	}
+	m, err := metrics.Scrape("http://" + addr + "/metrics")
+	if err != nil {
+		return false
+	}
+	v, ok := m.Value("sdp_helmdeploy_leader")
+	return ok && v == 1
 }
 
 // WaitReady waits until /readyz answers 200.
 func (r *Replica) WaitReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, 50*time.Millisecond, func() error {
+	return eventually.Poll(ctx, timeout, 50*time.Millisecond, func(context.Context) error {
 		if p := r.Proc(); p.Exited() {
-			return stopPolling{fmt.Errorf("%s exited (%v); see %s", r.Name, p.Err(), p.LogPath)}
+			return eventually.Stop(fmt.Errorf("%s exited (%v); see %s", r.Name, p.Err(), p.LogPath))
 		}
 		code, body, err := r.get("/readyz")
 		if err != nil || code != http.StatusOK {
@@ -325,7 +311,7 @@ func (s *System) Leader(service string) *Replica {
 // WaitLeader waits until a replica of service other than not leads.
 func (s *System) WaitLeader(ctx context.Context, service string, not *Replica, timeout time.Duration) (*Replica, error) {
 	var leader *Replica
-	err := poll(ctx, timeout, 20*time.Millisecond, func() error {
+	err := eventually.Poll(ctx, timeout, 20*time.Millisecond, func(context.Context) error {
 		for _, r := range s.Replicas[service] {
 			if r != not && !r.Proc().Exited() && r.Leading() {
 				leader = r
@@ -339,28 +325,3 @@ func (s *System) WaitLeader(ctx context.Context, service string, not *Replica, t
 
 // Bin is the binary of a service.
 func (s *System) Bin(service string) string { return s.bins[service] }
-
-// stopPolling ends poll at once with its error.
-type stopPolling struct{ error }
-
-// poll calls f every interval until it returns nil, returns stopPolling, ctx
-// ends or timeout passes; the error then is f's last.
-func poll(ctx context.Context, timeout, interval time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		var stop stopPolling
-		if errors.As(err, &stop) {
-			return stop.error
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not within %v: %w", timeout, err)
-		case <-time.After(interval):
-		}
-	}
-}

@@ -14,17 +14,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
@@ -85,7 +84,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	o.Log.Info("chart repository serving", "url", repoURL)
 
 	env := append(cp.Env(), "SDP_HELM_NAMESPACE="+o.Namespace, "SDP_CHART_REPO_URL="+repoURL, "SDP_CHART_REPO_REFRESH=10")
-	var procs []*proc
+	var procs []*service
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
 			procs[i].stop(o.Log)
@@ -96,12 +95,12 @@ func Run(ctx context.Context, o Options) (err error) {
 		if _, err := os.Stat(bin); err != nil {
 			return fmt.Errorf("service binary %s missing (make build): %w", bin, err)
 		}
-		p, err := startProc(name, bin, env, filepath.Join(o.Dir, "logs", name+".log"))
+		p, err := startService(name, bin, env, filepath.Join(o.Dir, "logs", name+".log"))
 		if err != nil {
 			return err
 		}
 		procs = append(procs, p)
-		o.Log.Info("service started", "service", name, "pid", p.cmd.Process.Pid, "http", p.addr, "log", p.logPath)
+		o.Log.Info("service started", "service", name, "pid", p.PID(), "http", p.addr, "log", p.LogPath)
 	}
 
 	host, port, _ := strings.Cut(strings.TrimPrefix(cp.EtcdEndpoint, "http://"), ":")
@@ -128,7 +127,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 // watch prints the state entry and the resource entries whenever they
 // change, and checks that the services stay up.
-func watch(ctx context.Context, o Options, store *configdb.Store, procs []*proc) error {
+func watch(ctx context.Context, o Options, store *configdb.Store, procs []*service) error {
 	var lastState, lastResources string
 	running, mirrored := false, false
 	exited := anyExited(procs)
@@ -140,8 +139,8 @@ func watch(ctx context.Context, o Options, store *configdb.Store, procs []*proc)
 			return nil
 		case <-exited:
 			for _, p := range procs {
-				if p.exited() {
-					return fmt.Errorf("service %s exited (%v); see %s", p.name, p.err, p.logPath)
+				if p.Exited() {
+					return fmt.Errorf("service %s exited (%v); see %s", p.Name, p.Err(), p.LogPath)
 				}
 			}
 		case <-tick.C:
@@ -184,74 +183,49 @@ func watch(ctx context.Context, o Options, store *configdb.Store, procs []*proc)
 }
 
 // anyExited returns a channel closed when any of the processes exits.
-func anyExited(procs []*proc) <-chan struct{} {
+func anyExited(procs []*service) <-chan struct{} {
 	ch := make(chan struct{})
 	var once sync.Once
 	for _, p := range procs {
 		go func() {
-			<-p.done
+			<-p.Done()
 			once.Do(func() { close(ch) })
 		}()
 	}
 	return ch
 }
 
-type proc struct {
-	name, addr, logPath string
-	cmd                 *exec.Cmd
-	done                chan struct{}
-	err                 error
+// service is a started service binary and the address it serves on.
+type service struct {
+	*proc.Process
+	addr string
 }
 
-func startProc(name, bin string, env []string, logPath string) (*proc, error) {
+func startService(name, bin string, env []string, logPath string) (*service, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(logPath)
+	// A fresh log each run: the work directory is kept between runs.
+	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
+		return nil, err
+	}
+	p, err := proc.Start(proc.Options{Name: name, Bin: bin, Args: []string{"--http-addr=" + addr}, Env: append(os.Environ(), env...), LogPath: logPath})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--http-addr="+addr)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, and killed with the demo if the demo dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, addr: addr, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return &service{Process: p, addr: addr}, nil
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, then SIGKILL after 15 s, to the process by its PID.
-func (p *proc) stop(log *slog.Logger) {
-	if p.exited() {
+// stop stops the service by its PID: SIGTERM, then SIGKILL after 15 s.
+func (p *service) stop(log *slog.Logger) {
+	if p.Exited() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if err := p.Stop(15 * time.Second); err != nil {
+		log.Warn("service killed", "service", p.Name, "reason", err)
 	}
-	log.Info("service stopped", "service", p.name, "pid", p.cmd.Process.Pid, "result", fmt.Sprint(p.err))
+	log.Info("service stopped", "service", p.Name, "pid", p.PID(), "result", fmt.Sprint(p.Err()))
 }
 
 func freeAddr() (string, error) {

@@ -3,13 +3,17 @@ package cli_test
 import (
 	"bytes"
 	"errors"
-	"os"
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -69,36 +73,27 @@ func TestBinaryWatchInterrupt(t *testing.T) {
 	bin := servicetest.Build(t, "../..")
 	c := newCLI(t)
 	c.mustRun("create", "interrupted", "--chart", "c")
-	cmd := exec.Command(bin, append(c.connArgs(), "state", "interrupted", "--watch", "-o", "json")...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	var stdout syncBuffer
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(proc.Options{Name: "sdpctl", Bin: bin, Args: append(c.connArgs(), "state", "interrupted", "--watch", "-o", "json"),
+		Env: []string{"PATH=/usr/bin:/bin"}, LogPath: filepath.Join(t.TempDir(), "stderr"), Stdout: &stdout})
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	exited := false
-	defer func() {
-		if !exited {
-			_ = cmd.Process.Kill()
-			<-done
+	defer p.Kill()
+	eventually.Eventually(t, 20*time.Second, func() error {
+		if p.Exited() {
+			return eventually.Stop(fmt.Errorf("exited (%v); stderr %q", p.Err(), p.Log()))
 		}
-	}()
-	for deadline := time.Now().Add(20 * time.Second); stdout.String() == ""; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no state printed; stderr %q", stderr.String())
+		if stdout.String() == "" {
+			return fmt.Errorf("no state printed; stderr %q", p.Log())
 		}
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+		return nil
+	})
+	p.Signal(syscall.SIGINT)
 	select {
-	case err := <-done:
-		exited = true
-		if err != nil || stdout.String() != "{}\n" || stderr.Len() != 0 {
-			t.Errorf("after Ctrl-C: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	case <-p.Done():
+		if err := p.Err(); err != nil || stdout.String() != "{}\n" || p.Log() != "" {
+			t.Errorf("after Ctrl-C: %v, stdout %q, stderr %q", err, stdout.String(), p.Log())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("state --watch did not stop on Ctrl-C")

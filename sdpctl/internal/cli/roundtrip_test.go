@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 
 	sdpctl "github.com/ska-telescope/sdp-helmdeploy/sdpctl/internal/cli"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // decoders read each output format back into JSON, the form the contract
@@ -252,12 +254,12 @@ func TestStateWatch(t *testing.T) {
 			}()
 			waitFor := func(what string, cond func(string) bool) {
 				t.Helper()
-				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-					if cond(out.String()) {
-						return
+				eventually.Eventually(t, 20*time.Second, func() error {
+					if s := out.String(); !cond(s) {
+						return fmt.Errorf("waiting for %s; output so far:\n%s", what, s)
 					}
-				}
-				t.Fatalf("timed out waiting for %s; output so far:\n%s", what, out.String())
+					return nil
+				})
 			}
 			waitFor("the first state", func(s string) bool { return s != "" })
 			status := configdb.PodStatus("RUNNING")

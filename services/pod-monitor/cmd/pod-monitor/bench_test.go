@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math"
-	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +22,9 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -122,7 +119,7 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	// One real change at a time.
 	var lat, apiWrite []time.Duration
 	w0 = states.writes.Load()
-	histBefore := mon.latencies(b)
+	histBefore := latencies(b, mon)
 	changes := 0
 	for b.Loop() {
 		i := (changes * 7919) % nPods
@@ -150,7 +147,7 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	b.StopTimer()
 	time.Sleep(time.Second)
 	perChange := float64(states.writes.Load()-w0) / float64(changes)
-	histAfter := mon.latencies(b)
+	histAfter := latencies(b, mon)
 
 	// Bursts: every pod of a deployment changed at once, as when a
 	// deployment's workers all start; the monitor may coalesce them.
@@ -182,7 +179,7 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	time.Sleep(time.Second)
 	burstPerChange := float64(states.writes.Load()-w0) / float64(burstChanges)
 
-	rss, hwm, anon := procStatus(b, mon.cmd.Process.Pid)
+	rss, hwm, anon := procStatus(b, mon.PID())
 	b.ReportMetric(quantile(lat, 0.5), "p50-ms")
 	b.ReportMetric(quantile(lat, 0.99), "p99-ms")
 	b.ReportMetric(quantile(lat, 1), "max-ms")
@@ -210,76 +207,35 @@ func quantile(ds []time.Duration, q float64) float64 {
 
 // startMonitor runs the binary as its own process, so that its memory is
 // measured alone, without leader election (one replica).
-type monitorProc struct {
-	cmd  *exec.Cmd
-	logs *lockedBuffer
-}
-
-func startMonitor(b *testing.B, bin string, env ...string) *monitorProc {
-	cmd := exec.Command(bin, "--http-addr=127.0.0.1:0", "--leader-elect=false")
-	// JSON logs: latencies reads the address from them field by field.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SDP_LOG_FORMAT=json"}, env...)
+func startMonitor(b *testing.B, bin string, env ...string) *servicetest.Proc {
 	// GOGC / GOMEMLIMIT from the benchmark's environment reach the monitor,
 	// for trying other settings.
 	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
 		if v, ok := os.LookupEnv("BENCH_" + k); ok {
-			cmd.Env = append(cmd.Env, k+"="+v)
+			env = append(env, k+"="+v)
 		}
 	}
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if b.Failed() {
-			b.Logf("pod-monitor logs:\n%s", logs.String())
-		}
-	})
-	return &monitorProc{cmd: cmd, logs: logs}
+	return servicetest.Start(b, bin, env, "--leader-elect=false")
 }
 
 // latencies reads the monitor's own event → write histogram from its
 // /metrics: cumulative counts by upper bound (seconds).
-func (p *monitorProc) latencies(b *testing.B) map[float64]float64 {
-	var addr string
-	for _, line := range strings.Split(p.logs.String(), "\n") {
-		if strings.Contains(line, `"msg":"serving metrics and health"`) {
-			var m struct{ Addr string }
-			if json.Unmarshal([]byte(line), &m) == nil {
-				addr = m.Addr
-			}
-		}
-	}
-	resp, err := http.Get("http://" + addr + "/metrics")
+func latencies(b *testing.B, p *servicetest.Proc) map[float64]float64 {
+	m, err := p.Metrics()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.Fatal(err)
-	}
-	counts := map[float64]float64{}
-	const name = `sdp_helmdeploy_pod_monitor_event_to_write_seconds_bucket{le="`
-	for _, line := range strings.Split(string(body), "\n") {
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok {
-			continue
-		}
-		le, value, _ := strings.Cut(rest, `"} `)
-		bound, err1 := strconv.ParseFloat(le, 64)
-		n, err2 := strconv.ParseFloat(value, 64)
-		if err1 != nil || err2 != nil {
-			b.Fatalf("bad bucket line %q", line)
-		}
-		counts[bound] = n
-	}
-	if len(counts) == 0 {
+	h, ok := m.Histogram("sdp_helmdeploy_pod_monitor_event_to_write_seconds")
+	if !ok {
 		b.Fatal("no event_to_write_seconds histogram in /metrics")
 	}
+	counts := map[float64]float64{}
+	bounds, cum := metrics.Buckets(h)
+	for i, le := range bounds {
+		counts[le] = float64(cum[i])
+	}
+	// The text format's +Inf bucket is the count.
+	counts[math.Inf(1)] = float64(h.GetSampleCount())
 	return counts
 }
 
@@ -294,23 +250,6 @@ func bucketQuantile(before, after map[float64]float64, q float64) float64 {
 		}
 	}
 	return math.Inf(1)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // procStatus reads a process's resident set size, its peak, and the part
@@ -459,20 +398,19 @@ func (e *expectation) wait(want configdb.PodStatus, timeout time.Duration) error
 }
 
 func (w *stateWatch) waitTotal(b *testing.B, n int, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for {
+	err := eventually.Poll(context.Background(), timeout, 100*time.Millisecond, func(context.Context) error {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		total := 0
 		for _, p := range w.pods {
 			total += len(p)
 		}
-		w.mu.Unlock()
-		if total == n {
-			return
+		if total != n {
+			return fmt.Errorf("%d of %d pods reported", total, n)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d pods reported after %v", total, n, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 }

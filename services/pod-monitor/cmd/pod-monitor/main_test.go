@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -51,22 +51,8 @@ func TestBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitPods(t, store, "rep", "rep-0")
-		var leader *servicetest.Proc
-		leaders := 0
-		for _, p := range []*servicetest.Proc{a, b} {
-			p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
-			_, m, _ := p.Get("/metrics")
-			if strings.Contains(m, "\nsdp_helmdeploy_leader 1\n") {
-				leaders++
-				leader = p
-			}
-		}
-		if leaders != 1 {
-			t.Fatalf("%d leaders, want 1", leaders)
-		}
-		if err := leader.Kill(); err != nil {
-			t.Fatal(err)
-		}
+		leader := servicetest.OneLeader(t, a, b)
+		leader.Kill()
 		start := time.Now()
 		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-1", Labels: map[string]string{configdb.LabelInstance: "rep"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}}}, metav1.CreateOptions{}); err != nil {
@@ -79,13 +65,11 @@ func TestBinary(t *testing.T) {
 
 func waitPods(t *testing.T, store *configdb.Store, id, pod string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	eventually.Eventually(t, 30*time.Second, func() error {
 		st, _, err := store.GetState(context.Background(), id)
 		if err == nil && st.Pods[pod] != "" {
-			return
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("pod %s never reported in %s's state", pod, id)
+		return fmt.Errorf("pod %s never reported in %s's state (%v)", pod, id, err)
+	})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Fast tests of the monitor against a real etcd, with the pod cache
@@ -132,33 +133,29 @@ func (f *fixture) deployment(id, kind string) {
 // in flight is not in the queue, so empty once is not enough).
 func (f *fixture) settle() {
 	f.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for quiet := 0; quiet < 10; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			f.t.Fatal("work queue never settled")
-		}
+	quiet := 0
+	eventually.Eventually(f.t, 20*time.Second, func() error {
 		if f.m.Ready(context.Background()) == nil && f.m.queue.Len() == 0 {
 			quiet++
 		} else {
 			quiet = 0
 		}
-	}
+		if quiet < 10 {
+			return errors.New("work queue never settled")
+		}
+		return nil
+	})
 }
 
 // eventually polls cond until it holds or fails the test after a while.
 func (f *fixture) eventually(what string, cond func() (bool, string)) {
 	f.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, last := cond()
-		if ok {
-			return
+	eventually.Eventually(f.t, 20*time.Second, func() error {
+		if ok, last := cond(); !ok {
+			return fmt.Errorf("waiting for %s; last: %s", what, last)
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s; last: %s", what, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // observed is how many latencies the histogram holds.

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +17,9 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -103,8 +105,8 @@ func BenchmarkRestartInSync(b *testing.B) {
 	}
 	waitDeployed(b, client, store.Layout(), n, 10*time.Minute)
 	b.Logf("%d releases installed by the service in %v", n, time.Since(installStart).Round(time.Millisecond))
-	waitMetrics(b, p, "installs done and queue empty", 2*time.Minute, func(m promText) bool {
-		return m.sum("sdp_helmdeploy_release_manager_helm_actions_total") >= float64(n) && m.sum("sdp_helmdeploy_workqueue_depth") == 0
+	waitMetrics(b, p, "installs done and queue empty", 2*time.Minute, func(m metrics.Families) bool {
+		return m.Sum("sdp_helmdeploy_release_manager_helm_actions_total") >= float64(n) && m.Sum("sdp_helmdeploy_workqueue_depth") == 0
 	})
 
 	var ready, seen, stopped []float64
@@ -120,17 +122,17 @@ func BenchmarkRestartInSync(b *testing.B) {
 		start := time.Now()
 		p = servicetest.Start(b, bin, env, args...)
 		readyAt := waitReady(b, p, start, time.Minute)
-		m := waitMetrics(b, p, "every entry looked at", 5*time.Minute, func(m promText) bool {
-			return m.sum("sdp_helmdeploy_release_manager_state_writes_total") >= float64(n) && m.sum("sdp_helmdeploy_workqueue_depth") == 0
+		m := waitMetrics(b, p, "every entry looked at", 5*time.Minute, func(m metrics.Families) bool {
+			return m.Sum("sdp_helmdeploy_release_manager_state_writes_total") >= float64(n) && m.Sum("sdp_helmdeploy_workqueue_depth") == 0
 		})
 		seenAt := time.Since(start)
 		rev1 := revision(b, client)
 		restarts++
 		ready = append(ready, readyAt.Seconds())
 		seen = append(seen, seenAt.Seconds())
-		actions += m.sum("sdp_helmdeploy_release_manager_helm_actions_total")
-		reconciles += m.sum("sdp_helmdeploy_release_manager_reconciles_total")
-		stateWrites += m.get(`sdp_helmdeploy_release_manager_state_writes_total{result="written"}`)
+		actions += m.Sum("sdp_helmdeploy_release_manager_helm_actions_total")
+		reconciles += m.Sum("sdp_helmdeploy_release_manager_reconciles_total")
+		stateWrites += value(m, "sdp_helmdeploy_release_manager_state_writes_total", "result", "written")
 		dbWrites += float64(rev1 - rev0)
 	}
 	b.ReportMetric(mean(ready), "ready-s")
@@ -207,74 +209,43 @@ func revision(b *testing.B, client *clientv3.Client) int64 {
 // listed the entries as leader (before it leads, a replica says ready so
 // as to be a standby), and returns the time since start.
 func waitReady(b *testing.B, p *servicetest.Proc, start time.Time, timeout time.Duration) time.Duration {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if strings.Contains(p.Logs(), `"msg":"deployments listed"`) {
-			if code, _, err := p.Get("/readyz"); err == nil && code == 200 {
-				return time.Since(start)
-			}
+	err := eventually.Poll(context.Background(), timeout, 10*time.Millisecond, func(context.Context) error {
+		if !strings.Contains(p.Logs(), `"msg":"deployments listed"`) {
+			return errors.New("deployments not listed yet")
 		}
-		time.Sleep(10 * time.Millisecond)
+		if code, _, err := p.Get("/readyz"); err != nil || code != 200 {
+			return fmt.Errorf("/readyz: %d %v", code, err)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("not ready: %v", err)
 	}
-	b.Fatalf("not ready within %v", timeout)
-	return 0
+	return time.Since(start)
 }
 
 // waitMetrics scrapes /metrics until cond holds and returns that scrape.
-func waitMetrics(b *testing.B, p *servicetest.Proc, what string, timeout time.Duration, cond func(promText) bool) promText {
-	deadline := time.Now().Add(timeout)
-	var last promText
-	for time.Now().Before(deadline) {
-		if code, body, err := p.Get("/metrics"); err == nil && code == 200 {
-			last = promText(body)
-			if cond(last) {
-				return last
-			}
+func waitMetrics(b *testing.B, p *servicetest.Proc, what string, timeout time.Duration, cond func(metrics.Families) bool) metrics.Families {
+	var last metrics.Families
+	err := eventually.Poll(context.Background(), timeout, 25*time.Millisecond, func(context.Context) error {
+		m, err := p.Metrics()
+		if err != nil {
+			return err
 		}
-		time.Sleep(25 * time.Millisecond)
+		last = m
+		if !cond(m) {
+			return errors.New("condition not met")
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("%s: %v; last scrape:\n%s", what, err, last.Text("sdp_helmdeploy_"))
 	}
-	b.Fatalf("%s: not within %v; last scrape:\n%s", what, timeout, last.grep("sdp_helmdeploy_"))
-	return ""
+	return last
 }
 
-// promText is a /metrics page in the Prometheus text format.
-type promText string
-
-// sum adds every sample of a metric, whatever its labels.
-func (m promText) sum(name string) float64 {
-	total := 0.0
-	for line := range strings.Lines(string(m)) {
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(rest[strings.LastIndexByte(rest, ' ')+1:]), 64); err == nil {
-			total += v
-		}
-	}
-	return total
-}
-
-// get is the value of one sample, given as its name and labels as they
-// are printed; 0 if absent.
-func (m promText) get(series string) float64 {
-	for line := range strings.Lines(string(m)) {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return f
-			}
-		}
-	}
-	return 0
-}
-
-func (m promText) grep(prefix string) string {
-	var out []string
-	for line := range strings.Lines(string(m)) {
-		if strings.HasPrefix(line, prefix) {
-			out = append(out, strings.TrimSpace(line))
-		}
-	}
-	return strings.Join(out, "\n")
+// value is one series' value, 0 if absent.
+func value(m metrics.Families, name string, labels ...string) float64 {
+	v, _ := m.Value(name, labels...)
+	return v
 }

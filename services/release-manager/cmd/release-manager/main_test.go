@@ -14,6 +14,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -67,13 +68,11 @@ func TestBinary(t *testing.T) {
 		waitRelease(t, store, "crash", func(r *configdb.ReleaseStatus) bool { return r.Status == configdb.ReleasePendingInstall })
 		// Helm has written its pending-install record by now or will in
 		// a moment; wait for the Secret, then kill -9.
-		waitFor(t, "pending-install release secret", func() bool {
+		eventually.True(t, 60*time.Second, "pending-install release secret", func() bool {
 			l, err := cs.CoreV1().Secrets("rm-kill").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=sdp-crash,status=pending-install"})
 			return err == nil && len(l.Items) == 1
 		})
-		if err := p.Kill(); err != nil {
-			t.Fatal(err)
-		}
+		p.Kill()
 		// The entry is fixed to a chart that installs; the new process must
 		// unlock the stuck revision and upgrade from it.
 		if err := store.PutDeployment(ctx, configdb.Deployment{ID: "crash", Kind: "helm", Chart: "quick"}); err != nil {
@@ -123,22 +122,9 @@ func TestTwoReplicas(t *testing.T) {
 	for i := range 5 {
 		waitRelease(t, store, fmt.Sprintf("r%d", i), func(r *configdb.ReleaseStatus) bool { return r.Status == "deployed" })
 	}
-	leaders := 0
-	var leader, standby *servicetest.Proc
-	for _, p := range []*servicetest.Proc{a, b} {
-		p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
-		_, m, _ := p.Get("/metrics")
-		if grepLine(m, "sdp_helmdeploy_leader ") == "sdp_helmdeploy_leader 1" {
-			leaders++
-			leader = p
-		} else {
-			standby = p
-		}
-	}
-	if leaders != 1 {
-		_, ma, _ := a.Get("/metrics")
-		_, mb, _ := b.Get("/metrics")
-		t.Fatalf("%d leaders, want 1; a %s: %q; b %s: %q", leaders, a.Addr(), grepLine(ma, "sdp_helmdeploy_leader"), b.Addr(), grepLine(mb, "sdp_helmdeploy_leader"))
+	leader, standby := servicetest.OneLeader(t, a, b), a
+	if leader == a {
+		standby = b
 	}
 	if strings.Contains(standby.Logs(), `"msg":"helm action done"`) {
 		t.Error("the standby replica ran Helm actions")
@@ -148,9 +134,7 @@ func TestTwoReplicas(t *testing.T) {
 		t.Errorf("%d release revisions, want 5 (one per deployment)", len(l.Items))
 	}
 	start := time.Now()
-	if err := leader.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	leader.Kill()
 	if err := store.CreateDeployment(ctx, configdb.Deployment{ID: "after-failover", Kind: "helm", Chart: "quick"}); err != nil {
 		t.Fatal(err)
 	}
@@ -161,30 +145,10 @@ func TestTwoReplicas(t *testing.T) {
 func waitRelease(t *testing.T, store *configdb.Store, id string, cond func(*configdb.ReleaseStatus) bool) *configdb.ReleaseStatus {
 	t.Helper()
 	var last *configdb.ReleaseStatus
-	waitFor(t, "release state of "+id, func() bool {
+	eventually.True(t, 60*time.Second, "release state of "+id, func() bool {
 		st, _, err := store.GetState(context.Background(), id)
 		last = st.Release
 		return err == nil && st.Release != nil && cond(st.Release)
 	})
 	return last
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func grepLine(text, prefix string) string {
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			return l
-		}
-	}
-	return ""
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +19,9 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -93,16 +93,14 @@ func BenchmarkNADChangeToEntry(b *testing.B) {
 	bin := servicetest.Build(b, ".")
 	p := servicetest.Start(b, bin, []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)})
 	p.WaitFor(b, "/readyz", 200, "ok", 60*time.Second)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if err := eventually.Poll(ctx, 60*time.Second, 20*time.Millisecond, func(ctx context.Context) error {
 		list, err := store.ListResources(ctx)
 		if err == nil && len(list.Resources) == benchNADs+benchSupernets {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("entries never reached %d: %v %v", benchNADs+benchSupernets, len(list.Resources), err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("entries never reached %d: %v %v", benchNADs+benchSupernets, len(list.Resources), err)
+	}); err != nil {
+		b.Fatal(err)
 	}
 
 	wctx, cancel := context.WithCancel(ctx)
@@ -170,9 +168,15 @@ func BenchmarkNADChangeToEntry(b *testing.B) {
 	b.ReportMetric(float64(apiLat[(len(apiLat)-1)*99/100].Microseconds())/1000, "api-p99-ms")
 	// The service's own part, from the informer's event to the end of the
 	// reconcile that wrote the entry, as its histogram has it.
-	if sum, count := scrape(b, p, "sdp_helmdeploy_resource_monitor_event_to_write_seconds_sum"), scrape(b, p, "sdp_helmdeploy_resource_monitor_event_to_write_seconds_count"); count > 0 {
-		b.ReportMetric(sum/count*1000, "svc-mean-ms")
-		b.ReportMetric(bucketQuantile(b, p, "sdp_helmdeploy_resource_monitor_event_to_write_seconds", 0.99)*1000, "svc-p99-le-ms")
+	const svc = "sdp_helmdeploy_resource_monitor_event_to_write_seconds"
+	m := scrape(b, p)
+	h, ok := m.Histogram(svc)
+	if !ok {
+		b.Fatalf("%s not in /metrics", svc)
+	}
+	if count := float64(h.GetSampleCount()); count > 0 {
+		b.ReportMetric(h.GetSampleSum()/count*1000, "svc-mean-ms")
+		b.ReportMetric(bucketQuantile(b, m, svc, 0.99)*1000, "svc-p99-le-ms")
 	}
 
 	// Writes that trail the last awaited one (there should be none: a
@@ -264,60 +268,30 @@ drain:
 	}
 }
 
-// scrape reads one unlabelled sample from the binary's /metrics.
-func scrape(b *testing.B, p *servicetest.Proc, name string) float64 {
+// scrape reads the binary's /metrics.
+func scrape(b *testing.B, p *servicetest.Proc) metrics.Families {
 	b.Helper()
-	_, body, err := p.Get("/metrics")
+	m, err := p.Metrics()
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range strings.Lines(body) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatalf("%s: %v", name, err)
-			}
-			return f
-		}
-	}
-	b.Fatalf("%s not in /metrics", name)
-	return 0
+	return m
 }
 
 // bucketQuantile is the upper bound of the histogram bucket that holds the
 // q quantile: with buckets doubling from 0.5 ms, within a factor of two.
-func bucketQuantile(b *testing.B, p *servicetest.Proc, name string, q float64) float64 {
+func bucketQuantile(b *testing.B, m metrics.Families, name string, q float64) float64 {
 	b.Helper()
-	_, body, err := p.Get("/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	type bucket struct{ le, n float64 }
-	var buckets []bucket
-	for line := range strings.Lines(body) {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), name+`_bucket{le="`)
-		if !ok {
-			continue
-		}
-		le, n, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			b.Fatalf("bucket line %q", line)
-		}
-		lf, err1 := strconv.ParseFloat(le, 64)
-		nf, err2 := strconv.ParseFloat(n, 64)
-		if err1 != nil || err2 != nil {
-			b.Fatalf("bucket line %q", line)
-		}
-		buckets = append(buckets, bucket{lf, nf})
-	}
-	if len(buckets) == 0 || buckets[len(buckets)-1].n == 0 {
+	h, ok := m.Histogram(name)
+	if !ok || h.GetSampleCount() == 0 {
 		b.Fatalf("%s: no observations", name)
 	}
-	total := buckets[len(buckets)-1].n
-	for _, bk := range buckets {
-		if bk.n >= q*total {
-			return bk.le
+	bounds, counts := metrics.Buckets(h)
+	total := float64(h.GetSampleCount())
+	for i, le := range bounds {
+		if float64(counts[i]) >= q*total {
+			return le
 		}
 	}
-	return buckets[len(buckets)-1].le
+	return bounds[len(bounds)-1]
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -62,25 +63,13 @@ func TestBinary(t *testing.T) {
 		if sn := list.Resources["supernet:vis-supernet"].(configdb.SupernetResource); sn.CIDR != "10.50.0.0/22" || strings.Join(sn.Members, ",") != "sdp/vis-net-a,sdp/vis-net-b" {
 			t.Errorf("supernet entry %+v", sn)
 		}
-		var leader *servicetest.Proc
-		leaders := 0
-		for _, p := range []*servicetest.Proc{a, b} {
-			p.WaitFor(t, "/readyz", 200, "ok", 20*time.Second)
-			_, m, _ := p.Get("/metrics")
-			if strings.Contains(m, "\nsdp_helmdeploy_leader 1\n") {
-				leaders++
-				leader = p
-				if !strings.Contains(m, "\nsdp_helmdeploy_resource_monitor_nads_mirrored 2\n") {
-					t.Errorf("leader's metrics do not count 2 NADs mirrored")
-				}
-			}
+		leader := servicetest.OneLeader(t, a, b)
+		if m, err := leader.Metrics(); err != nil {
+			t.Error(err)
+		} else if v, _ := m.Value("sdp_helmdeploy_resource_monitor_nads_mirrored"); v != 2 {
+			t.Errorf("leader's metrics do not count 2 NADs mirrored")
 		}
-		if leaders != 1 {
-			t.Fatalf("%d leaders, want 1", leaders)
-		}
-		if err := leader.Kill(); err != nil {
-			t.Fatal(err)
-		}
+		leader.Kill()
 		start := time.Now()
 		if err := dyn.Resource(nadcache.GVR).Namespace("sdp").Delete(ctx, "vis-net-b", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
@@ -98,9 +87,8 @@ func waitEntries(t *testing.T, store *configdb.Store, ids []string, extra ...str
 	for _, id := range append(append([]string{}, ids...), extra...) {
 		want[id] = true
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	var list configdb.ResourceList
-	for time.Now().Before(deadline) {
+	eventually.Eventually(t, 30*time.Second, func() error {
 		var err error
 		list, err = store.ListResources(context.Background())
 		if err == nil && len(list.Resources) == len(want) {
@@ -109,11 +97,10 @@ func waitEntries(t *testing.T, store *configdb.Store, ids []string, extra ...str
 				ok = ok && list.Resources[id] != nil
 			}
 			if ok {
-				return list
+				return nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("entries never became %v; last %v", want, list.Resources)
+		return fmt.Errorf("entries never became %v; last %v (%v)", want, list.Resources, err)
+	})
 	return list
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/resources"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Ready (readiness of a leader) turns true only once a reconcile has
@@ -44,26 +45,16 @@ func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, "a failed read of the config DB", func() bool {
+	eventually.True(t, 20*time.Second, "a failed read of the config DB", func() bool {
 		return testutil.ToFloat64(m.metrics.dbErrors.WithLabelValues("list")) >= 1
 	})
 	if m.Ready(context.Background()) == nil {
 		t.Error("in sync although the config DB could not be read")
 	}
 	srv.Restart()
-	waitFor(t, "in sync after the config DB came back", func() bool { return m.Ready(context.Background()) == nil })
+	eventually.True(t, 20*time.Second, "in sync after the config DB came back", func() bool { return m.Ready(context.Background()) == nil })
 	got, err := store.ListResources(context.Background())
 	if err != nil || len(got.Resources) != 2 || !resources.Equal(got.Resources[entryA.ID()], entryA) || !resources.Equal(got.Resources[snA.ID()], snA) {
 		t.Errorf("entries once in sync: %v %v", got.Resources, err)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

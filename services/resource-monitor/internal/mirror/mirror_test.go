@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Fast tests of the mirror on a real etcd, with the NAD cache replaced by
@@ -90,14 +92,14 @@ func (f *fixture) waitEntries(what string, want ...configdb.Resource) {
 		wantMap[r.ID()] = r
 	}
 	var got configdb.ResourceList
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	eventually.Eventually(f.t, 10*time.Second, func() error {
 		var err error
 		got, err = f.store.ListResources(context.Background())
 		if err == nil && len(got.Undecodable) == 0 && reflect.DeepEqual(got.Resources, wantMap) {
-			return
+			return nil
 		}
-	}
-	f.t.Fatalf("%s: got %v (undecodable %v), want %v", what, got.Resources, got.Undecodable, wantMap)
+		return fmt.Errorf("%s: got %v (undecodable %v, %v), want %v", what, got.Resources, got.Undecodable, err, wantMap)
+	})
 }
 
 // Between resyncs the mirror trusts its view; at a resync it repairs what

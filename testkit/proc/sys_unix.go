@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package localcp
+package proc
 
 import "syscall"
 
