@@ -226,6 +226,10 @@ func sameKey(r Repository) Repository {
 	return r
 }
 
+// DefaultURL is the default repository's URL, where names without '/'
+// come from.
+func (s *Source) DefaultURL() string { return s.def.URL }
+
 // Repositories names the named repositories and their URLs, for the log
 // at start.
 func (s *Source) Repositories() map[string]string {
