@@ -171,7 +171,10 @@ func cases() []*badCase {
 		note: "Started by the case beside the main system, whose release-manager (repository up) goes on: its good deployment converged."})
 	chartCase("OCI registry that is away", "oci-away", "oci://127.0.0.1:9/charts/good-receive", "0.1.0", "chart source unreachable", nil)
 	chartCase("corrupt chart archive", "corrupt-archive", "corrupt", "", "invalid chart", nil)
-	chartCase("archive that does not match the index digest", "tampered-archive", "tampered", "", "archive digest does not match the index", nil)
+	add(&badCase{name: "archive that does not match the index digest (installed, as Helm does)", service: rm,
+		input: "chart `tampered`", where: whereRMLog, want: "chart archive digest differs from the repository index",
+		feed: entry("tampered-archive", deploymentJSON("tampered-archive", "tampered", nil)), seen: logged(rm, "tampered"), good: goodDeployment,
+		note: "Installed with a warning, logged once per archive and counted (`sdp_helmdeploy_release_manager_chart_digest_mismatch_total`); `SDP_CHART_VERIFY_DIGEST=true` refuses it instead."})
 	chartCase("local chart path that does not exist", "no-such-path", "/charts/no-such-path", "", "does not exist", nil)
 	chartCase("chart with an object in another namespace", "other-ns", "other-namespace", "", `ConfigMap "other-ns" is in namespace "kube-system"`,
 		func(r *run) error {

@@ -36,6 +36,20 @@ type Options struct {
 	CacheDir string
 	// Resync is the informer resync period of the release index.
 	Resync time.Duration
+	// ChartRepos are named chart repositories, name=url pairs separated
+	// by commas (SDP_CHART_REPOS); they take precedence over Helm's
+	// repositories.yaml, which takes precedence over the defaults.
+	ChartRepos string
+	// RepositoryConfig is Helm's repositories.yaml; empty: where Helm
+	// finds it (HELM_REPOSITORY_CONFIG, else under HELM_CONFIG_HOME or
+	// XDG_CONFIG_HOME).
+	RepositoryConfig string
+	// VerifyDigest refuses chart archives whose digest differs from their
+	// repository index (SDP_CHART_VERIFY_DIGEST).
+	VerifyDigest bool
+	// envErr is a bad value of an environment variable behind a flag,
+	// reported by New.
+	envErr error
 }
 
 // Bind registers the options on fs.
@@ -44,6 +58,17 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.PlainHTTPRegistry, "oci-plain-http", false, "pull oci:// charts over plain HTTP (local registries)")
 	fs.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "release-manager"), "where the chart repository index is kept")
 	fs.DurationVar(&o.Resync, "resync", 10*time.Minute, "how often every owned release is looked at again even without a change")
+	fs.StringVar(&o.ChartRepos, "chart-repos", os.Getenv("SDP_CHART_REPOS"),
+		"named chart repositories for <repo>/<chart>, name=url[,name=url...]; over Helm's repositories.yaml, over the defaults helmdeploy (SDP_CHART_REPO_URL) and dask (env SDP_CHART_REPOS)")
+	fs.StringVar(&o.RepositoryConfig, "repository-config", "",
+		"Helm repositories.yaml to read named chart repositories from (default: where Helm finds it, $HELM_REPOSITORY_CONFIG or $HELM_CONFIG_HOME/repositories.yaml)")
+	fs.BoolVar(&o.VerifyDigest, "chart-verify-digest", false,
+		"refuse chart archives whose digest differs from their repository index, which Helm installs (env SDP_CHART_VERIFY_DIGEST)")
+	if v, ok := os.LookupEnv("SDP_CHART_VERIFY_DIGEST"); ok && v != "" {
+		if err := fs.Set("chart-verify-digest", v); err != nil {
+			o.envErr = fmt.Errorf("SDP_CHART_VERIFY_DIGEST=%q: not true or false", v)
+		}
+	}
 }
 
 // New builds the release-manager and returns the function that runs it
@@ -60,10 +85,20 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	index := releaseindex.New(mc, rt.Env.HelmNamespace, opts.Resync)
 	helm.SetKnown(func(name string) bool { _, ok := index.Latest(name); return ok })
 	var terms *controller.Runtime[*reconciler.Reconciler]
+	if opts.envErr != nil {
+		return nil, opts.envErr
+	}
+	repos, err := charts.ParseRepos(opts.ChartRepos)
+	if err != nil {
+		return nil, err
+	}
+	if opts.RepositoryConfig == "" {
+		opts.RepositoryConfig = charts.RepositoryConfigPath()
+	}
 	source, err := charts.New(charts.Options{
-		RepoURL: rt.Env.ChartRepoURL, Refresh: rt.Env.ChartRepoRefresh,
+		RepoURL: rt.Env.ChartRepoURL, Repos: repos, RepositoryConfig: opts.RepositoryConfig, Refresh: rt.Env.ChartRepoRefresh,
 		HTTPClient: &http.Client{Timeout: time.Minute}, PlainHTTPRegistry: opts.PlainHTTPRegistry,
-		CacheDir: opts.CacheDir, Log: rt.Log,
+		CacheDir: opts.CacheDir, VerifyDigest: opts.VerifyDigest, Registerer: rt.Registry, Log: rt.Log,
 		OnIndexChange: func() {
 			if r, ok := terms.Current(); ok {
 				r.Resync()
@@ -73,6 +108,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if err != nil {
 		return nil, err
 	}
+	rt.Log.Info("chart repositories", "default", source.DefaultURL(), "named", source.Repositories(), "repository_config", opts.RepositoryConfig)
 	if err := index.OnChange(func(name string) {
 		if r, ok := terms.Current(); ok {
 			r.ReleaseChanged(name)

@@ -1,9 +1,14 @@
-// Package charts finds and loads the chart a deployment names: a name
-// without '/' from the configured chart repository (its index refreshed
-// periodically, and at once on a miss), an oci:// reference, or a local
-// path. Archives are cached as bytes and loaded afresh for each use,
-// because Helm changes a loaded chart while installing it (dependency
-// processing), so one shared *chart.Chart could leak between releases.
+// Package charts finds and loads the chart a deployment names, reading the
+// chart field as the Helm CLI (and so the Python deployer) reads it: a name
+// without '/' from the default chart repository, <repo>/<chart> from a
+// named repository, oci:// from a registry, an http(s):// archive URL, and
+// a local chart only in an explicit form (an absolute path or file://).
+// Each repository's index is read when the repository is first used and
+// then every refresh period, and again at once on a miss.
+//
+// Archives are cached as bytes and loaded afresh for each use, because
+// Helm changes a loaded chart while installing it (dependency processing),
+// so one shared *chart.Chart could leak between releases.
 package charts
 
 import (
@@ -16,12 +21,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -37,27 +44,54 @@ var (
 	ErrUnreachable = errors.New("chart source unreachable")
 	// ErrInvalid: what was found is not a usable chart.
 	ErrInvalid = errors.New("invalid chart")
+	// ErrDigestMismatch: the archive's digest differs from the one the
+	// repository index gives, and Options.VerifyDigest refuses such
+	// archives. It wraps ErrInvalid.
+	ErrDigestMismatch = fmt.Errorf("%w: archive digest differs from the repository index", ErrInvalid)
 )
 
 // Options configure a Source.
 type Options struct {
-	// RepoURL is the chart repository (SDP_CHART_REPO_URL); empty means
-	// plain names cannot be resolved.
+	// RepoURL is the default repository (SDP_CHART_REPO_URL), where names
+	// without '/' come from; empty means DefaultRepoURL. It is also the
+	// repository named "helmdeploy" unless Repos or the repositories file
+	// name another.
 	RepoURL string
-	// Refresh is how often the repository index is read again.
+	// Repos are named repositories from the setting (SDP_CHART_REPOS).
+	Repos []Repository
+	// RepositoryConfig is a Helm repositories.yaml to read named
+	// repositories from (see RepositoryConfigPath); empty reads none.
+	RepositoryConfig string
+	// Refresh is how often the index of each repository in use is read
+	// again.
 	Refresh time.Duration
 	// MinRefresh bounds how often a miss may trigger a refresh.
 	MinRefresh time.Duration
-	// HTTPClient fetches the index and archives.
+	// HTTPClient fetches indexes and archives.
 	HTTPClient *http.Client
 	// PlainHTTPRegistry talks to OCI registries without TLS (local ones).
 	PlainHTTPRegistry bool
-	// CacheDir holds the downloaded index.
+	// CacheDir holds the downloaded indexes.
 	CacheDir string
-	// OnIndexChange is called after a refresh that changed the index, so
+	// VerifyDigest refuses an archive whose digest differs from the
+	// repository index (SDP_CHART_VERIFY_DIGEST). Helm's CLI installs such
+	// archives, so by default they are installed with a warning.
+	VerifyDigest bool
+	// Registerer takes the Source's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// OnIndexChange is called after a refresh that changed an index, so
 	// that entries waiting for a chart are tried again.
 	OnIndexChange func()
 	Log           *slog.Logger
+}
+
+// Loaded is a freshly loaded chart and what the user should know about it.
+type Loaded struct {
+	Chart *chart.Chart
+	// Warning, when not empty, is a note for the deployment's state entry:
+	// the chart was loaded, but not quite as expected (an archive whose
+	// digest differs from the repository index).
+	Warning string
 }
 
 // Source resolves chart references. It is safe for concurrent use.
@@ -65,16 +99,38 @@ type Source struct {
 	opts     Options
 	registry *registry.Client
 	flight   singleflight.Group
+	def      *chartRepo
+	named    map[string]*chartRepo
+	// mismatches counts distinct archives whose digest differed.
+	mismatches prometheus.Counter
+
+	mu       sync.Mutex
+	archives map[string]archive // by cache key
+	warned   map[string]bool    // chart, version and digest of mismatches logged
+}
+
+type archive struct {
+	data    []byte
+	warning string
+}
+
+// chartRepo is one chart repository and its cached index.
+type chartRepo struct {
+	Repository
+	client    *http.Client
+	indexPath string
 
 	mu          sync.Mutex
+	used        bool // refreshed periodically from its first use on
 	index       *repo.IndexFile
 	indexDigest string
 	lastRefresh time.Time
-	refreshErr  error             // of the last refresh
-	archives    map[string][]byte // by cache key
+	refreshErr  error // of the last refresh
 }
 
-// New returns a Source.
+// New returns a Source. It fails on repository settings it cannot use
+// (a repositories file that does not parse, a TLS file that cannot be
+// read), so that the release-manager does not start with them.
 func New(opts Options) (*Source, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 60 * time.Second}
@@ -87,6 +143,12 @@ func New(opts Options) (*Source, error) {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	if opts.RepoURL == "" {
+		opts.RepoURL = DefaultRepoURL
+	}
+	if err := checkRepoURL(opts.RepoURL); err != nil {
+		return nil, fmt.Errorf("SDP_CHART_REPO_URL: %w", err)
 	}
 	if opts.CacheDir == "" {
 		dir, err := os.MkdirTemp("", "charts-")
@@ -106,51 +168,128 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCI registry client: %w", err)
 	}
-	return &Source{opts: opts, registry: rc, archives: map[string][]byte{}}, nil
-}
-
-// Kind names how a reference is resolved, for logs and errors.
-func Kind(ref string) string {
-	switch {
-	case strings.HasPrefix(ref, "oci://"):
-		return "oci"
-	case strings.Contains(ref, "/") || strings.HasPrefix(ref, "."):
-		return "path"
-	}
-	return "repo"
-}
-
-// Load returns a freshly loaded chart for ref and version ("" for the
-// newest in a repository, or the tag in ref for OCI).
-func (s *Source) Load(ctx context.Context, ref, version string) (*chart.Chart, error) {
-	var (
-		data []byte
-		err  error
-	)
-	switch Kind(ref) {
-	case "oci":
-		data, err = s.pullOCI(ref, version)
-	case "path":
-		return loadPath(ref)
-	default:
-		data, err = s.fromRepo(ctx, ref, version)
-	}
+	fromFile, err := LoadRepositoryConfig(opts.RepositoryConfig)
 	if err != nil {
 		return nil, err
 	}
-	c, err := loader.LoadArchive(bytes.NewReader(data))
+	s := &Source{opts: opts, registry: rc, named: map[string]*chartRepo{},
+		archives: map[string]archive{}, warned: map[string]bool{},
+		mismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sdp_helmdeploy", Subsystem: "release_manager", Name: "chart_digest_mismatch_total",
+			Help: "Chart archives whose digest differed from their repository index (each archive counted once); installed with a warning unless SDP_CHART_VERIFY_DIGEST is set.",
+		}),
+	}
+	if s.def, err = s.newRepo(Repository{Name: DefaultRepoName, URL: opts.RepoURL, From: "SDP_CHART_REPO_URL"}); err != nil {
+		return nil, err
+	}
+	s.def.used = true // read at start, as `helm repo add` would
+	// Names for the same repository share one index (a repositories.yaml
+	// holding helmdeploy with SDP_CHART_REPO_URL's URL, as `helm repo add`
+	// wrote it for the Python deployer).
+	same := map[Repository]*chartRepo{sameKey(s.def.Repository): s.def}
+	defaults := []Repository{{Name: "dask", URL: DaskRepoURL, From: "default"}}
+	for name, r := range mergeRepos(opts.Repos, fromFile, defaults) {
+		if cr, ok := same[sameKey(r)]; ok {
+			s.named[name] = cr
+			continue
+		}
+		if s.named[name], err = s.newRepo(r); err != nil {
+			return nil, err
+		}
+		same[sameKey(r)] = s.named[name]
+	}
+	if _, ok := s.named[DefaultRepoName]; !ok {
+		s.named[DefaultRepoName] = s.def
+	}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(s.mismatches); err != nil {
+			return nil, fmt.Errorf("chart metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Source) newRepo(r Repository) (*chartRepo, error) {
+	client, err := r.httpClient(s.opts.HTTPClient)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ref, err)
+		return nil, fmt.Errorf("chart repository %q (%s): %w", r.Name, r.From, err)
 	}
-	if version != "" && Kind(ref) == "repo" && c.Metadata.Version != version {
-		return nil, fmt.Errorf("%w: %s is version %s, not %s", ErrInvalid, ref, c.Metadata.Version, version)
+	sum := sha256.Sum256([]byte(r.Name + "\x00" + r.URL))
+	return &chartRepo{Repository: r, client: client,
+		indexPath: filepath.Join(s.opts.CacheDir, "index-"+hex.EncodeToString(sum[:8])+".yaml")}, nil
+}
+
+// sameKey is r without what does not change how it is read.
+func sameKey(r Repository) Repository {
+	r.Name, r.From = "", ""
+	r.URL = strings.TrimSuffix(r.URL, "/")
+	return r
+}
+
+// DefaultURL is the default repository's URL, where names without '/'
+// come from.
+func (s *Source) DefaultURL() string { return s.def.URL }
+
+// Repositories names the named repositories and their URLs, for the log
+// at start.
+func (s *Source) Repositories() map[string]string {
+	out := make(map[string]string, len(s.named))
+	for n, r := range s.named {
+		out[n] = r.URL
 	}
-	return c, nil
+	return out
+}
+
+// Load returns a freshly loaded chart for ref and version ("" for the
+// newest in a repository, or the tag in ref for OCI). A warning (see
+// Fetch) is logged and counted but not returned.
+func (s *Source) Load(ctx context.Context, ref, version string) (*chart.Chart, error) {
+	l, err := s.Fetch(ctx, ref, version)
+	return l.Chart, err
+}
+
+// Fetch is Load with the warning the state entry should carry.
+func (s *Source) Fetch(ctx context.Context, ref, version string) (Loaded, error) {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return Loaded{}, err
+	}
+	var a archive
+	switch r.Kind {
+	case FromLocal:
+		c, err := loadPath(r.Chart)
+		return Loaded{Chart: c}, err
+	case FromOCI:
+		a.data, err = s.pullOCI(ref, r.Chart, version)
+	case FromURL:
+		a.data, err = s.fromURL(ctx, r.Chart)
+	default:
+		cr := s.def
+		if r.Repo != "" {
+			var ok bool
+			if cr, ok = s.named[r.Repo]; !ok {
+				return Loaded{}, fmt.Errorf("%w %q in %q: the known repositories are %s (SDP_CHART_REPOS, Helm's repositories.yaml, defaults); a local chart is given as an absolute path or file:///<path>",
+					ErrUnknownRepo, r.Repo, ref, strings.Join(sortedNames(s.named), ", "))
+			}
+		}
+		a, err = s.fromRepo(ctx, cr, r.Chart, version)
+	}
+	if err != nil {
+		return Loaded{}, err
+	}
+	c, err := loader.LoadArchive(bytes.NewReader(a.data))
+	if err != nil {
+		return Loaded{}, fmt.Errorf("%w: %s: %v", ErrInvalid, ref, err)
+	}
+	if version != "" && (r.Kind == FromRepo || r.Kind == FromURL) && c.Metadata.Version != version {
+		return Loaded{}, fmt.Errorf("%w: %s is version %s, not %s", ErrInvalid, ref, c.Metadata.Version, version)
+	}
+	return Loaded{Chart: c, Warning: a.warning}, nil
 }
 
 func loadPath(path string) (*chart.Chart, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%w: local chart path %s does not exist (a name without '/' is looked up in the chart repository)", ErrNotFound, path)
+		return nil, fmt.Errorf("%w: local chart path %s does not exist on the release-manager", ErrNotFound, path)
 	}
 	c, err := loader.Load(path)
 	if err != nil {
@@ -159,21 +298,14 @@ func loadPath(path string) (*chart.Chart, error) {
 	return c, nil
 }
 
-func (s *Source) pullOCI(ref, version string) ([]byte, error) {
-	full := strings.TrimPrefix(ref, "oci://")
+func (s *Source) pullOCI(ref, full, version string) ([]byte, error) {
 	if version != "" && !strings.Contains(full[strings.LastIndex(full, "/")+1:], ":") {
 		full += ":" + version
 	}
 	key := "oci:" + full
-	s.mu.Lock()
-	data, ok := s.archives[key]
-	s.mu.Unlock()
-	// Tags can move; a cached pull is kept only until the next index
-	// refresh period (see Run), like a repository index.
-	if ok {
-		return data, nil
-	}
-	v, err, _ := s.flight.Do(key, func() (any, error) {
+	// Tags can move; a cached pull is kept only until the next refresh
+	// period (see Run), like a repository index.
+	return s.cached(key, func() ([]byte, error) {
 		res, err := s.registry.Pull(full, registry.PullOptWithChart(true))
 		if err != nil {
 			if strings.Contains(err.Error(), "not found") {
@@ -183,136 +315,217 @@ func (s *Source) pullOCI(ref, version string) ([]byte, error) {
 		}
 		return res.Chart.Data, nil
 	})
+}
+
+// fromURL downloads a chart archive by URL, as `helm install x <url>`.
+// Kept until the next refresh period, as an OCI pull.
+func (s *Source) fromURL(ctx context.Context, u string) ([]byte, error) {
+	return s.cached("url:"+u, func() ([]byte, error) {
+		data, err := get(ctx, s.opts.HTTPClient, u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("download chart %s: %w", u, err)
+		}
+		return data, nil
+	})
+}
+
+func (s *Source) cached(key string, fetch func() ([]byte, error)) ([]byte, error) {
+	s.mu.Lock()
+	a, ok := s.archives[key]
+	s.mu.Unlock()
+	if ok {
+		return a.data, nil
+	}
+	v, err, _ := s.flight.Do(key, func() (any, error) { return fetch() })
 	if err != nil {
 		return nil, err
 	}
-	data = v.([]byte)
+	data := v.([]byte)
 	s.mu.Lock()
-	s.archives[key] = data
+	s.archives[key] = archive{data: data}
 	s.mu.Unlock()
 	return data, nil
 }
 
-func (s *Source) fromRepo(ctx context.Context, name, version string) ([]byte, error) {
-	if s.opts.RepoURL == "" {
-		return nil, fmt.Errorf("%w: %q is a chart name, but no chart repository is configured (SDP_CHART_REPO_URL)", ErrNotFound, name)
-	}
-	cv, err := s.lookup(name, version)
+func (s *Source) fromRepo(ctx context.Context, r *chartRepo, name, version string) (archive, error) {
+	r.mu.Lock()
+	r.used = true
+	r.mu.Unlock()
+	cv, err := r.lookup(name, version)
 	if errors.Is(err, ErrNotFound) {
 		// Perhaps just published: read the index again, at most every
 		// MinRefresh, before giving up.
-		if rerr := s.refreshIfStale(ctx); rerr != nil {
-			return nil, rerr
+		if rerr := s.refreshIfStale(ctx, r); rerr != nil {
+			return archive{}, rerr
 		}
-		cv, err = s.lookup(name, version)
+		cv, err = r.lookup(name, version)
 	}
 	if err != nil {
-		s.mu.Lock()
-		rerr := s.refreshErr
-		s.mu.Unlock()
+		r.mu.Lock()
+		rerr := r.refreshErr
+		r.mu.Unlock()
 		if rerr != nil {
 			// Not found in an index that could not be refreshed: say the
 			// repository is away, which is what the user must act on.
-			return nil, fmt.Errorf("%w (%v)", rerr, err)
+			return archive{}, fmt.Errorf("%w (%v)", rerr, err)
 		}
-		return nil, err
+		return archive{}, err
 	}
 	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("%w: %s %s has no download URL in the index", ErrInvalid, name, cv.Version)
+		return archive{}, fmt.Errorf("%w: %s %s has no download URL in the index of %s", ErrInvalid, name, cv.Version, r.URL)
 	}
-	url, err := repo.ResolveReferenceURL(s.opts.RepoURL, cv.URLs[0])
+	u, err := repo.ResolveReferenceURL(r.URL, cv.URLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		return archive{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
 	}
-	key := "repo:" + url + "@" + cv.Digest
+	key := "repo:" + u + "@" + cv.Digest
 	s.mu.Lock()
-	data, ok := s.archives[key]
+	a, ok := s.archives[key]
 	s.mu.Unlock()
 	if ok {
-		return data, nil
+		return a, nil
 	}
-	v, err, _ := s.flight.Do(key, func() (any, error) { return s.get(ctx, url) })
+	v, err, _ := s.flight.Do(key, func() (any, error) { return get(ctx, r.client, u, r.credentialsFor(u)) })
 	if err != nil {
-		return nil, fmt.Errorf("download chart %s %s: %w", name, cv.Version, err)
+		return archive{}, fmt.Errorf("download chart %s %s: %w", name, cv.Version, err)
 	}
-	data = v.([]byte)
-	if cv.Digest != "" {
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != cv.Digest {
-			return nil, fmt.Errorf("%w: %s %s: archive digest does not match the index", ErrInvalid, name, cv.Version)
+	a = archive{data: v.([]byte)}
+	if want := strings.TrimPrefix(cv.Digest, "sha256:"); want != "" {
+		sum := sha256.Sum256(a.data)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, want) {
+			s.digestMismatch(r, name, cv.Version, want, got)
+			if s.opts.VerifyDigest {
+				return archive{}, fmt.Errorf("%w: chart %s %s from %s is sha256:%s, the index says sha256:%s (SDP_CHART_VERIFY_DIGEST refuses it)",
+					ErrDigestMismatch, name, cv.Version, u, got, want)
+			}
+			a.warning = fmt.Sprintf("chart %s %s: the archive's digest (sha256:%s) differs from the repository index (sha256:%s); installed anyway, as Helm does",
+				name, cv.Version, got, want)
 		}
 	}
 	s.mu.Lock()
-	s.archives[key] = data
+	s.archives[key] = a
 	s.mu.Unlock()
-	return data, nil
+	return a, nil
 }
 
-func (s *Source) lookup(name, version string) (*repo.ChartVersion, error) {
+// digestMismatch logs and counts a mismatching archive once per chart,
+// version and digest.
+func (s *Source) digestMismatch(r *chartRepo, name, version, want, got string) {
+	key := r.URL + "\x00" + name + "\x00" + version + "\x00" + got
 	s.mu.Lock()
-	idx := s.index
+	seen := s.warned[key]
+	s.warned[key] = true
 	s.mu.Unlock()
+	if seen {
+		return
+	}
+	s.mismatches.Inc()
+	s.opts.Log.Warn("chart archive digest differs from the repository index", "repository", r.Name, "url", r.URL,
+		"chart", name, "version", version, "index_digest", want, "archive_digest", got, "refused", s.opts.VerifyDigest)
+}
+
+// credentialsFor gives the repository's credentials for u: only on the
+// repository's own host unless PassCredentialsAll, as Helm does.
+func (r *chartRepo) credentialsFor(u string) *url.Userinfo {
+	if r.Username == "" && r.Password == "" {
+		return nil
+	}
+	if !r.PassCredentialsAll {
+		a, err1 := url.Parse(u)
+		b, err2 := url.Parse(r.URL)
+		if err1 != nil || err2 != nil || a.Host != b.Host {
+			return nil
+		}
+	}
+	return url.UserPassword(r.Username, r.Password)
+}
+
+func (r *chartRepo) lookup(name, version string) (*repo.ChartVersion, error) {
+	r.mu.Lock()
+	idx := r.index
+	r.mu.Unlock()
 	if idx == nil {
-		return nil, fmt.Errorf("%w: %s (the repository index has not been read yet)", ErrNotFound, name)
+		return nil, fmt.Errorf("%w: %s (the index of %s has not been read yet)", ErrNotFound, name, r.URL)
 	}
 	cv, err := idx.Get(name, version)
 	if err != nil {
 		if version == "" {
-			return nil, fmt.Errorf("%w: no chart %q in the repository %s", ErrNotFound, name, s.opts.RepoURL)
+			return nil, fmt.Errorf("%w: no chart %q in the repository %s", ErrNotFound, name, r.URL)
 		}
-		return nil, fmt.Errorf("%w: no chart %q version %q in the repository %s", ErrNotFound, name, version, s.opts.RepoURL)
+		return nil, fmt.Errorf("%w: no chart %q version %q in the repository %s", ErrNotFound, name, version, r.URL)
 	}
 	return cv, nil
 }
 
-func (s *Source) refreshIfStale(ctx context.Context) error {
-	s.mu.Lock()
-	stale := time.Since(s.lastRefresh) >= s.opts.MinRefresh
-	s.mu.Unlock()
+func (s *Source) refreshIfStale(ctx context.Context, r *chartRepo) error {
+	r.mu.Lock()
+	stale := time.Since(r.lastRefresh) >= s.opts.MinRefresh
+	r.mu.Unlock()
 	if !stale {
 		return nil
 	}
-	_, err := s.Refresh(ctx)
+	_, err := s.refresh(ctx, r)
 	return err
 }
 
-// Refresh reads the repository index again; changed says whether it
-// differs from the one held.
-func (s *Source) Refresh(ctx context.Context) (changed bool, err error) {
-	if s.opts.RepoURL == "" {
-		return false, nil
+// inUse lists the repositories read so far (the default one always), each
+// once.
+func (s *Source) inUse() []*chartRepo {
+	out := []*chartRepo{s.def}
+	for _, n := range sortedNames(s.named) {
+		r := s.named[n]
+		r.mu.Lock()
+		used := r.used
+		r.mu.Unlock()
+		if used && r != s.def {
+			out = append(out, r)
+		}
 	}
-	v, err, _ := s.flight.Do("index", func() (any, error) {
-		url := strings.TrimSuffix(s.opts.RepoURL, "/") + "/index.yaml"
-		data, err := s.get(ctx, url)
+	return out
+}
+
+// Refresh reads the index of every repository in use again; changed says
+// whether one differs from the one held.
+func (s *Source) Refresh(ctx context.Context) (changed bool, err error) {
+	var errs []error
+	for _, r := range s.inUse() {
+		c, err := s.refresh(ctx, r)
+		changed = changed || c
+		if err != nil {
+			errs = append(errs, fmt.Errorf("repository %s: %w", r.Name, err))
+		}
+	}
+	return changed, errors.Join(errs...)
+}
+
+func (s *Source) refresh(ctx context.Context, r *chartRepo) (changed bool, err error) {
+	v, err, _ := s.flight.Do("index:"+r.indexPath, func() (any, error) {
+		u := strings.TrimSuffix(r.URL, "/") + "/index.yaml"
+		data, err := get(ctx, r.client, u, r.credentialsFor(u))
 		if err != nil {
 			err = fmt.Errorf("read chart repository index: %w", err)
 		}
-		s.mu.Lock()
-		s.lastRefresh, s.refreshErr = time.Now(), err
-		s.mu.Unlock()
-		if err != nil {
+		r.mu.Lock()
+		r.lastRefresh, r.refreshErr = time.Now(), err
+		same := err == nil && digestOf(data) == r.indexDigest
+		r.mu.Unlock()
+		if err != nil || same {
 			return false, err
 		}
-		sum := sha256.Sum256(data)
-		digest := hex.EncodeToString(sum[:])
-		s.mu.Lock()
-		same := digest == s.indexDigest
-		s.mu.Unlock()
-		if same {
-			return false, nil
-		}
-		path := filepath.Join(s.opts.CacheDir, "index.yaml")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
+		if err := os.WriteFile(r.indexPath, data, 0o600); err != nil {
 			return false, fmt.Errorf("cache chart repository index: %w", err)
 		}
-		idx, err := repo.LoadIndexFile(path)
+		idx, err := repo.LoadIndexFile(r.indexPath)
 		if err != nil {
-			return false, fmt.Errorf("%w: repository index %s: %v", ErrInvalid, url, err)
+			err = fmt.Errorf("%w: repository index %s: %v", ErrInvalid, u, err)
+			r.mu.Lock()
+			r.refreshErr = err
+			r.mu.Unlock()
+			return false, err
 		}
-		s.mu.Lock()
-		s.index, s.indexDigest = idx, digest
-		s.mu.Unlock()
+		r.mu.Lock()
+		r.index, r.indexDigest = idx, digestOf(data)
+		r.mu.Unlock()
 		return true, nil
 	})
 	if err != nil {
@@ -321,44 +534,69 @@ func (s *Source) Refresh(ctx context.Context) (changed bool, err error) {
 	return v.(bool), nil
 }
 
-func (s *Source) get(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func digestOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func get(ctx context.Context, client *http.Client, u string, user *url.Userinfo) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	resp, err := s.opts.HTTPClient.Do(req)
+	if user != nil {
+		pw, _ := user.Password()
+		req.SetBasicAuth(user.Username(), pw)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s answered 404", ErrNotFound, url)
+		return nil, fmt.Errorf("%w: %s answered 404", ErrNotFound, u)
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%w: %s answered %s", ErrUnreachable, url, resp.Status)
+		return nil, fmt.Errorf("%w: %s answered %s", ErrUnreachable, u, resp.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading %s: %v", ErrUnreachable, url, err)
+		return nil, fmt.Errorf("%w: reading %s: %v", ErrUnreachable, u, err)
 	}
 	return data, nil
 }
 
-// Run refreshes the index every Refresh period until ctx ends, calling
-// OnIndexChange when it changed, and drops cached OCI pulls so that moved
-// tags are seen.
+// Run refreshes the index of every repository in use every Refresh period
+// until ctx ends, calling OnIndexChange when one changed, and drops cached
+// OCI pulls and URL downloads so that moved tags are seen. Repositories
+// are refreshed side by side, so that one that is away does not hold up
+// the others.
 func (s *Source) Run(ctx context.Context) {
 	t := time.NewTicker(s.opts.Refresh)
 	defer t.Stop()
 	for {
-		changed, err := s.Refresh(ctx)
-		if err != nil {
-			s.opts.Log.Warn("chart repository refresh failed", "url", s.opts.RepoURL, "error", err)
-		} else if changed {
-			s.opts.Log.Info("chart repository index changed", "url", s.opts.RepoURL)
-			if s.opts.OnIndexChange != nil {
-				s.opts.OnIndexChange()
-			}
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			changed bool
+		)
+		for _, r := range s.inUse() {
+			wg.Go(func() {
+				c, err := s.refresh(ctx, r)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					s.opts.Log.Warn("chart repository refresh failed", "repository", r.Name, "url", r.URL, "error", err)
+				case c:
+					s.opts.Log.Info("chart repository index changed", "repository", r.Name, "url", r.URL)
+					mu.Lock()
+					changed = true
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if changed && s.opts.OnIndexChange != nil {
+			s.opts.OnIndexChange()
 		}
 		select {
 		case <-ctx.Done():
@@ -367,7 +605,7 @@ func (s *Source) Run(ctx context.Context) {
 		}
 		s.mu.Lock()
 		for k := range s.archives {
-			if strings.HasPrefix(k, "oci:") {
+			if strings.HasPrefix(k, "oci:") || strings.HasPrefix(k, "url:") {
 				delete(s.archives, k)
 			}
 		}
