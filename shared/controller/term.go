@@ -98,10 +98,15 @@ func (r *Runtime[T]) Ready(ctx context.Context) error {
 // Current returns the controller of the current term, if a term is
 // running, for process-lifetime callbacks that nudge it.
 func (r *Runtime[T]) Current() (T, bool) {
+	var zero T
+	// Nil until built: a service wires callbacks (chart index, release
+	// index) that may fire before its runtime exists.
+	if r == nil {
+		return zero, false
+	}
 	if t := r.current.Load(); t != nil {
 		return *t, true
 	}
-	var zero T
 	return zero, false
 }
 
