@@ -262,9 +262,9 @@ var metricSeries = []struct {
 	name    series
 }{
 	{"pod-monitor", series{"sdp_helmdeploy_pod_monitor_ignored_pods_total", "invalid-id"}},
-	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "invalid_json"}},
-	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "invalid_config"}},
-	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "no_subnet"}},
+	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "invalid-json"}},
+	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "invalid-config"}},
+	{"resource-monitor", series{"sdp_helmdeploy_resource_monitor_parse_errors_total", "no-subnet"}},
 }
 
 // series is a counter with one reason label.

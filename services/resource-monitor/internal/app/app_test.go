@@ -372,13 +372,13 @@ func TestBrokenConfigs(t *testing.T) {
 		netEntry(e.ns2, "v4", "mixed", "10.70.9.0/24"), netEntry(e.ns2, "v6", "mixed", "fd00:70::/64"),
 	))
 	for _, c := range []struct{ ns, name, reason string }{
-		{e.ns1, "not-json", "invalid_json"}, {e.ns1, "dhcp", "no_subnet"}, {e.ns2, "no-ipam", "no_subnet"},
-		{e.ns2, "bad-range", "invalid_config"}, {e.ns2, "empty", "invalid_json"},
+		{e.ns1, "not-json", "invalid-json"}, {e.ns1, "dhcp", "no-subnet"}, {e.ns2, "no-ipam", "no-subnet"},
+		{e.ns2, "bad-range", "invalid-config"}, {e.ns2, "empty", "invalid-json"},
 	} {
 		e.waitLog(c.name, `"msg":"NAD config unusable; the NAD gets no resource entry"`, `"namespace":"`+c.ns+`"`, `"nad":"`+c.name+`"`, `"reason":"`+c.reason+`"`)
 	}
 	e.waitLog("mixed supernet", `"msg":"supernet has no covering CIDR`, `"supernet":"mixed"`)
-	for reason, want := range map[string]float64{"invalid_json": 2, "no_subnet": 2, "invalid_config": 1} {
+	for reason, want := range map[string]float64{"invalid-json": 2, "no-subnet": 2, "invalid-config": 1} {
 		if got := e.metric("sdp_helmdeploy_resource_monitor_parse_errors_total", "reason", reason); got != want {
 			t.Errorf("parse errors %s: %v, want %v", reason, got, want)
 		}
@@ -399,8 +399,8 @@ func TestBrokenConfigs(t *testing.T) {
 		netEntry(e.ns2, "v4", "mixed", "10.70.9.0/24"), snEntry("mixed", "10.70.9.0/24", e.ns2+"/v4"),
 	))
 	e.waitLog("fixed", `"msg":"NAD config usable again"`, `"nad":"not-json"`)
-	if got := e.metric("sdp_helmdeploy_resource_monitor_parse_errors_total", "reason", "invalid_json"); got != 3 {
-		t.Errorf("invalid_json after breaking good: %v, want 3", got)
+	if got := e.metric("sdp_helmdeploy_resource_monitor_parse_errors_total", "reason", "invalid-json"); got != 3 {
+		t.Errorf("invalid-json after breaking good: %v, want 3", got)
 	}
 }
 

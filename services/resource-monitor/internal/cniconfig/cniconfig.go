@@ -54,15 +54,15 @@ var (
 )
 
 // Reason is a short, fixed name for the class of a Parse error, for a
-// metric label: invalid_json, invalid_config or no_subnet.
+// metric label: invalid-json, invalid-config or no-subnet.
 func Reason(err error) string {
 	switch {
 	case errors.Is(err, ErrInvalidJSON):
-		return "invalid_json"
+		return "invalid-json"
 	case errors.Is(err, ErrNoSubnet):
-		return "no_subnet"
+		return "no-subnet"
 	default:
-		return "invalid_config"
+		return "invalid-config"
 	}
 }
 

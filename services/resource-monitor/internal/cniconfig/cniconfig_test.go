@@ -122,7 +122,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestReason(t *testing.T) {
-	for err, want := range map[error]string{ErrInvalidJSON: "invalid_json", ErrInvalidConfig: "invalid_config", ErrNoSubnet: "no_subnet"} {
+	for err, want := range map[error]string{ErrInvalidJSON: "invalid-json", ErrInvalidConfig: "invalid-config", ErrNoSubnet: "no-subnet"} {
 		if got := Reason(err); got != want {
 			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
 		}

@@ -27,7 +27,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		nadsRejected: gauge("nads_rejected", "Labelled NADs that get no resource entry because their CNI config is unusable."),
 		snRejected:   gauge("supernets_rejected", "Supernets that get no resource entry because no one CIDR covers their members (IPv4 and IPv6 mixed)."),
 		parseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "parse_errors_total",
-			Help: "NAD configs rejected, once per version of the NAD, by reason (invalid_json, invalid_config, no_subnet)."}, []string{"reason"}),
+			Help: "NAD configs rejected, once per version of the NAD, by reason (invalid-json, invalid-config, no-subnet)."}, []string{"reason"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "writes_total",
 			Help: "Changes made to resource entries in the config DB, by entry kind (network, supernet) and operation (put, delete)."}, []string{"kind", "op"}),
 		dbErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "config_db_errors_total",
@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	// Every series from the start, at 0, so that rates and alerts work
 	// before the first event.
-	for _, r := range []string{"invalid_json", "invalid_config", "no_subnet"} {
+	for _, r := range []string{"invalid-json", "invalid-config", "no-subnet"} {
 		m.parseErrors.WithLabelValues(r)
 	}
 	for _, op := range []string{"put", "delete"} {

@@ -151,14 +151,14 @@ func TestParseErrorOncePerVersion(t *testing.T) {
 		nad("b", "1", `{"type": "macvlan", "ipam": {"type": "host-local", "subnet": "10.1.2.0/24"}}`))
 	h.OnAdd(nil, false)
 	f.waitEntries("b added", entryA, b, configdb.SupernetResource{Name: "sn", CIDR: "10.1.0.0/22", Members: []string{"ns/a", "ns/b"}})
-	if got := testutil.ToFloat64(f.m.metrics.parseErrors.WithLabelValues("invalid_json")); got != 1 {
+	if got := testutil.ToFloat64(f.m.metrics.parseErrors.WithLabelValues("invalid-json")); got != 1 {
 		t.Errorf("parse errors %v after several reconciles of one version, want 1", got)
 	}
 	f.nads.set(nad("a", "1", cfgA), nad("bad", "2", `{"type": "macvlan"}`))
 	h.OnUpdate(nil, nil)
 	f.waitEntries("b gone", entryA, snA)
-	if got := testutil.ToFloat64(f.m.metrics.parseErrors.WithLabelValues("no_subnet")); got != 1 {
-		t.Errorf("no_subnet %v after a new version, want 1", got)
+	if got := testutil.ToFloat64(f.m.metrics.parseErrors.WithLabelValues("no-subnet")); got != 1 {
+		t.Errorf("no-subnet %v after a new version, want 1", got)
 	}
 	if got := testutil.ToFloat64(f.m.metrics.nadsRejected); got != 1 {
 		t.Errorf("nads_rejected %v, want 1", got)
