@@ -41,9 +41,6 @@ type DeploymentWatch struct {
 	OnEvent  func(ev DeploymentEvent)
 }
 
-// WatchBackoff bounds the wait between attempts to re-list after errors.
-var WatchBackoff = struct{ Min, Max time.Duration }{100 * time.Millisecond, 5 * time.Second}
-
 // WatchDeployments lists the deployment entries, then watches them from the
 // revision it listed, until ctx ends. When the watch is compacted past or
 // lost, it lists again and calls OnResync with the reason, so no change is
@@ -52,7 +49,7 @@ var WatchBackoff = struct{ Min, Max time.Duration }{100 * time.Millisecond, 5 * 
 func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 	prefix := s.layout.DeploymentsPrefix()
 	reason := ResyncStart
-	backoff := WatchBackoff.Min
+	backoff := s.watchBackoff.Min
 	for {
 		list, err := s.ListDeployments(ctx)
 		if err != nil {
@@ -63,10 +60,10 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 			if !sleep(ctx, backoff) {
 				return ctx.Err()
 			}
-			backoff = min(backoff*2, WatchBackoff.Max)
+			backoff = min(backoff*2, s.watchBackoff.Max)
 			continue
 		}
-		backoff = WatchBackoff.Min
+		backoff = s.watchBackoff.Min
 		if reason != ResyncStart {
 			s.logger().Info("config DB watch resynced", "prefix", prefix, "reason", reason, "revision", list.Revision)
 		}
@@ -77,7 +74,7 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !sleep(ctx, WatchBackoff.Min) {
+		if !sleep(ctx, s.watchBackoff.Min) {
 			return ctx.Err()
 		}
 	}
@@ -102,7 +99,7 @@ type StateEvent struct {
 // fn is called from one goroutine, in revision order. It returns ctx's error.
 func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) error {
 	key := s.layout.StateKey(id)
-	backoff := WatchBackoff.Min
+	backoff := s.watchBackoff.Min
 	for {
 		resp, err := s.client.Get(ctx, key)
 		if err != nil {
@@ -113,10 +110,10 @@ func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) 
 			if !sleep(ctx, backoff) {
 				return ctx.Err()
 			}
-			backoff = min(backoff*2, WatchBackoff.Max)
+			backoff = min(backoff*2, s.watchBackoff.Max)
 			continue
 		}
-		backoff = WatchBackoff.Min
+		backoff = s.watchBackoff.Min
 		ev := StateEvent{Revision: resp.Header.Revision}
 		if len(resp.Kvs) > 0 {
 			ev = s.stateEvent(id, resp.Kvs[0].Value, false, resp.Header.Revision)
@@ -128,7 +125,7 @@ func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !sleep(ctx, WatchBackoff.Min) {
+		if !sleep(ctx, s.watchBackoff.Min) {
 			return ctx.Err()
 		}
 	}
