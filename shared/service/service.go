@@ -25,6 +25,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 )
 
 // MetricsNamespace prefixes every metric of the deployer.
@@ -67,7 +68,7 @@ func SignalContext() (context.Context, context.CancelFunc) {
 // Runtime holds what a service's reconciler is built from.
 type Runtime struct {
 	Name     string
-	Env      configdb.Env
+	Env      settings.Env
 	Log      *slog.Logger
 	Client   *clientv3.Client
 	Store    *configdb.Store
@@ -97,7 +98,7 @@ func (r *Runtime) Context() context.Context {
 // metrics registry and the health server, and binds the HTTP address. It
 // does not wait for etcd: /readyz says when it is reachable.
 func Start(name string, opts Options) (*Runtime, error) {
-	env, envErr := configdb.LoadEnv()
+	env, envErr := settings.Load()
 	log, logErr := logging.New(os.Stderr, env.LogLevel, name)
 	slog.SetDefault(log)
 	if envErr != nil {
@@ -110,7 +111,7 @@ func Start(name string, opts Options) (*Runtime, error) {
 		host, _ := os.Hostname()
 		opts.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	client, err := configdb.NewClient(env)
+	client, err := settings.NewClient(env)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +135,7 @@ func Start(name string, opts Options) (*Runtime, error) {
 	reg.MustRegister(isLeader, buildInfo)
 
 	hs := health.New(opts.HTTPAddr, reg, log)
-	hs.AddReadiness("config-db", func(ctx context.Context) error { return configdb.Ping(ctx, client) })
+	hs.AddReadiness("config-db", func(ctx context.Context) error { return settings.Ping(ctx, client) })
 	if err := hs.Listen(); err != nil {
 		_ = client.Close()
 		return nil, err

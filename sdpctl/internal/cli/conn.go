@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 )
 
 // app holds what every command shares: the global flags and where the
@@ -41,8 +42,8 @@ func (a *app) bindFlags(root *cobra.Command) {
 }
 
 // env is the SDP_* environment with the flags that were given on top.
-func (a *app) env() (configdb.Env, error) {
-	env, err := configdb.ParseEnv(a.lookupEnv)
+func (a *app) env() (settings.Env, error) {
+	env, err := settings.Parse(a.lookupEnv)
 	if err != nil {
 		return env, fmt.Errorf("read settings: %w; fix or unset the variables named", err)
 	}
@@ -78,7 +79,7 @@ func (a *app) env() (configdb.Env, error) {
 
 // session is one command's connection to the config DB.
 type session struct {
-	env    configdb.Env
+	env    settings.Env
 	store  *configdb.Store
 	client *clientv3.Client
 	stderr io.Writer
@@ -96,7 +97,7 @@ func (a *app) connect() (*session, error) {
 	s := &session{env: env, stderr: a.stderr, timeout: a.timeout}
 	// With a user set the client authenticates before it returns; the
 	// timeout bounds that too.
-	s.client, err = configdb.NewClientWithin(env, a.timeout)
+	s.client, err = settings.NewClientWithin(env, a.timeout)
 	if err != nil {
 		// Etcd away or credentials refused read as they do for any call.
 		if explained := s.dbError("connect to config DB", err); !errors.Is(explained, err) {

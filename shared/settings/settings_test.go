@@ -1,4 +1,4 @@
-package configdb
+package settings
 
 import (
 	"strings"
@@ -10,12 +10,12 @@ func lookupFrom(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-func TestParseEnvDefaults(t *testing.T) {
-	e, err := ParseEnv(lookupFrom(nil))
+func TestParseDefaults(t *testing.T) {
+	e, err := Parse(lookupFrom(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e != DefaultEnv() {
+	if e != Default() {
 		t.Errorf("got %+v", e)
 	}
 	if e.Endpoint() != "http://127.0.0.1:2379" || e.HelmNamespace != "sdp" || e.HelmTimeout != 300*time.Second ||
@@ -24,8 +24,8 @@ func TestParseEnvDefaults(t *testing.T) {
 	}
 }
 
-func TestParseEnvValues(t *testing.T) {
-	e, err := ParseEnv(lookupFrom(map[string]string{
+func TestParseValues(t *testing.T) {
+	e, err := Parse(lookupFrom(map[string]string{
 		"SDP_CONFIG_HOST": "::1", "SDP_CONFIG_PORT": "2400", "SDP_CONFIG_PROTOCOL": "HTTPS",
 		"SDP_CONFIG_CERT": "/ca.pem", "SDP_CONFIG_USERNAME": "u", "SDP_CONFIG_PASSWORD": "p",
 		"SDP_HELM_NAMESPACE": "proc", "SDP_HELM_PREFIX": "sdp", "SDP_HELM_TIMEOUT": "2.5",
@@ -42,8 +42,8 @@ func TestParseEnvValues(t *testing.T) {
 	}
 }
 
-func TestParseEnvErrors(t *testing.T) {
-	_, err := ParseEnv(lookupFrom(map[string]string{
+func TestParseErrors(t *testing.T) {
+	_, err := Parse(lookupFrom(map[string]string{
 		"SDP_CONFIG_PORT": "http", "SDP_CONFIG_PROTOCOL": "grpc", "SDP_HELM_TIMEOUT": "-1",
 		"SDP_CHART_REPO_REFRESH": "soon", "SDP_HELM_NAMESPACE": "", "SDP_CONFIG_PREFIX": "x",
 	}))

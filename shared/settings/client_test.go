@@ -1,4 +1,4 @@
-package configdb_test
+package settings_test
 
 import (
 	"context"
@@ -20,16 +20,16 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
-func envFor(port int, extra map[string]string) configdb.Env {
+func envFor(port int, extra map[string]string) settings.Env {
 	m := map[string]string{"SDP_CONFIG_HOST": "127.0.0.1", "SDP_CONFIG_PORT": itoa(port)}
 	for k, v := range extra {
 		m[k] = v
 	}
-	e, err := configdb.ParseEnv(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+	e, err := settings.Parse(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
 	if err != nil {
 		panic(err)
 	}
@@ -37,6 +37,12 @@ func envFor(port int, extra map[string]string) configdb.Env {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
 
 func TestClientUserPassword(t *testing.T) {
 	srv := etcdtest.Start(t)
@@ -51,20 +57,20 @@ func TestClientUserPassword(t *testing.T) {
 	if _, err := admin.AuthEnable(c); err != nil {
 		t.Fatal(err)
 	}
-	good, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"}))
+	good, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer good.Close()
-	if err := configdb.Ping(c, good); err != nil {
+	if err := settings.Ping(c, good); err != nil {
 		t.Errorf("with credentials: %v", err)
 	}
-	anon, err := configdb.NewClient(envFor(srv.Port, nil))
+	anon, err := settings.NewClient(envFor(srv.Port, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer anon.Close()
-	if err := configdb.Ping(c, anon); err == nil {
+	if err := settings.Ping(c, anon); err == nil {
 		t.Error("anonymous client allowed in with auth enabled")
 	}
 }
@@ -103,9 +109,9 @@ func TestClientWithinAuthentication(t *testing.T) {
 	}
 	for _, tt := range tests {
 		start := time.Now()
-		client, err := configdb.NewClientWithin(envFor(tt.port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": tt.password}), 500*time.Millisecond)
+		client, err := settings.NewClientWithin(envFor(tt.port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": tt.password}), 500*time.Millisecond)
 		// Not a speed check: DialTimeout (10 s) is what it waited before.
-		if elapsed := time.Since(start); elapsed >= configdb.DialTimeout {
+		if elapsed := time.Since(start); elapsed >= settings.DialTimeout {
 			t.Errorf("%s: took %v with a 500ms bound", tt.name, elapsed)
 		}
 		if tt.want == nil {
@@ -113,7 +119,7 @@ func TestClientWithinAuthentication(t *testing.T) {
 				t.Errorf("%s: %v", tt.name, err)
 				continue
 			}
-			if err := configdb.Ping(c, client); err != nil {
+			if err := settings.Ping(c, client); err != nil {
 				t.Errorf("%s: ping: %v", tt.name, err)
 			}
 			_ = client.Close()
@@ -133,18 +139,18 @@ func TestClientTLS(t *testing.T) {
 		t.Fatalf("endpoint %s", srv.Endpoint)
 	}
 	c := ctx(t)
-	client, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": caFile}))
+	client, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": caFile}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	if err := configdb.Ping(c, client); err != nil {
+	if err := settings.Ping(c, client); err != nil {
 		t.Errorf("https with CA: %v", err)
 	}
-	if _, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": filepath.Join(dir, "missing.pem")})); err == nil || !strings.Contains(err.Error(), "SDP_CONFIG_CERT") {
+	if _, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": filepath.Join(dir, "missing.pem")})); err == nil || !strings.Contains(err.Error(), "SDP_CONFIG_CERT") {
 		t.Errorf("missing CA file: %v", err)
 	}
-	if _, err := configdb.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": keyFile})); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+	if _, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": keyFile})); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("CA file without a certificate: %v", err)
 	}
 }

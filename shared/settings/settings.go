@@ -1,4 +1,9 @@
-package configdb
+// Package settings reads the SDP_* environment every service and the CLI
+// share into a typed value, and builds the etcd client of the config DB from
+// it. The config DB contract itself (keys, JSON shapes, Store) is in
+// configdb; this package only says where that database is and how to reach
+// it.
+package settings
 
 import (
 	"fmt"
@@ -6,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
 // Env is the SDP_* environment shared by all services, with the names and
@@ -29,8 +36,8 @@ type Env struct {
 	LogLevel         string        // SDP_LOG_LEVEL, INFO
 }
 
-// DefaultEnv is the environment with nothing set.
-func DefaultEnv() Env {
+// Default is the environment with nothing set.
+func Default() Env {
 	return Env{
 		ConfigHost:       "127.0.0.1",
 		ConfigPort:       2379,
@@ -42,13 +49,13 @@ func DefaultEnv() Env {
 	}
 }
 
-// LoadEnv reads the SDP_* variables from the process environment.
-func LoadEnv() (Env, error) { return ParseEnv(os.LookupEnv) }
+// Load reads the SDP_* variables from the process environment.
+func Load() (Env, error) { return Parse(os.LookupEnv) }
 
-// ParseEnv reads the SDP_* variables through lookup. Every bad value is
+// Parse reads the SDP_* variables through lookup. Every bad value is
 // reported, by name, in one error.
-func ParseEnv(lookup func(string) (string, bool)) (Env, error) {
-	e := DefaultEnv()
+func Parse(lookup func(string) (string, bool)) (Env, error) {
+	e := Default()
 	var errs []string
 	str := func(name string, dst *string) {
 		if v, ok := lookup(name); ok {
@@ -85,7 +92,7 @@ func ParseEnv(lookup func(string) (string, bool)) (Env, error) {
 	str("SDP_CONFIG_USERNAME", &e.ConfigUsername)
 	str("SDP_CONFIG_PASSWORD", &e.ConfigPassword)
 	str("SDP_CONFIG_PREFIX", &e.ConfigPrefix)
-	if _, err := NewLayout(e.ConfigPrefix); err != nil {
+	if _, err := configdb.NewLayout(e.ConfigPrefix); err != nil {
 		errs = append(errs, "SDP_CONFIG_PREFIX: "+err.Error())
 	}
 	str("SDP_HELM_NAMESPACE", &e.HelmNamespace)
