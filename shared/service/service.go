@@ -135,7 +135,7 @@ func Start(name string, opts Options) (*Runtime, error) {
 	reg.MustRegister(isLeader, buildInfo)
 
 	hs := health.New(opts.HTTPAddr, reg, log)
-	hs.AddReadiness("config-db", func(ctx context.Context) error { return settings.Ping(ctx, client) })
+	hs.AddReadiness("config-db", func(ctx context.Context) error { return settings.Ping(ctx, env, client) })
 	if err := hs.Listen(); err != nil {
 		_ = client.Close()
 		return nil, err

@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
-	"os"
+	"net/url"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,21 +41,11 @@ func NewClientWithin(env Env, dialTimeout time.Duration) (*clientv3.Client, erro
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               zap.NewNop(),
 	}
-	if env.ConfigProtocol == "https" {
-		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if env.ConfigCert != "" {
-			pem, err := os.ReadFile(env.ConfigCert)
-			if err != nil {
-				return nil, fmt.Errorf("read SDP_CONFIG_CERT: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("SDP_CONFIG_CERT %s: no PEM certificate in it", env.ConfigCert)
-			}
-			tlsCfg.RootCAs = pool
-		}
-		cfg.TLS = tlsCfg
+	tlsCfg, err := env.TLSConfig()
+	if err != nil {
+		return nil, err
 	}
+	cfg.TLS = tlsCfg
 	client, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("config DB client for %s: %w", env.Endpoint(), err)
@@ -62,14 +53,55 @@ func NewClientWithin(env Env, dialTimeout time.Duration) (*clientv3.Client, erro
 	return client, nil
 }
 
-// Ping checks that etcd answers, for readiness probes.
-func Ping(ctx context.Context, client *clientv3.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+// Ping checks that etcd answers, for readiness probes. When it does not
+// over https, it tries a TLS handshake with each endpoint, so that a
+// certificate etcd shows and the settings refuse is named in the error
+// rather than hidden behind a timeout (the etcd client only says that).
+func Ping(ctx context.Context, env Env, client *clientv3.Client) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	// A serializable read of one key is the cheapest round trip that goes
 	// through authentication and the KV service.
-	if _, err := client.Get(ctx, "health", clientv3.WithSerializable(), clientv3.WithCountOnly()); err != nil {
-		return fmt.Errorf("config DB at %v: %w", client.Endpoints(), err)
+	_, err := client.Get(pctx, "health", clientv3.WithSerializable(), clientv3.WithCountOnly())
+	if err == nil {
+		return nil
+	}
+	if tlsErr := CheckTLS(ctx, env); tlsErr != nil {
+		return tlsErr
+	}
+	return fmt.Errorf("config DB at %v: %w", client.Endpoints(), err)
+}
+
+// CheckTLS tries a TLS handshake with each endpoint of env and returns the
+// first refusal of etcd's certificate, with what to set about it; nil for
+// http, or when no endpoint's certificate is refused. The etcd client
+// reports such a refusal as a timeout only.
+func CheckTLS(ctx context.Context, env Env) error {
+	cfg, err := env.TLSConfig()
+	if err != nil || cfg == nil {
+		return err
+	}
+	for _, ep := range env.Endpoints() {
+		u, err := url.Parse(ep)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		d := tls.Dialer{Config: cfg}
+		conn, err := d.DialContext(hctx, "tcp", u.Host)
+		cancel()
+		if err == nil {
+			_ = conn.Close()
+			continue
+		}
+		var unknownCA x509.UnknownAuthorityError
+		var hostname x509.HostnameError
+		var invalid x509.CertificateInvalidError
+		var verify *tls.CertificateVerificationError
+		if errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+			return fmt.Errorf("config DB at %s: etcd's certificate is refused: %w; set SDP_CONFIG_CERT (or SDP_CONFIG_CA) "+
+				"to the CA that signed it, or SDP_CONFIG_INSECURE_SKIP_VERIFY=true to accept any", ep, err)
+		}
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func TestClientUserPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer good.Close()
-	if err := settings.Ping(c, good); err != nil {
+	if err := settings.Ping(c, settings.Env{}, good); err != nil {
 		t.Errorf("with credentials: %v", err)
 	}
 	anon, err := settings.NewClient(envFor(srv.Port, nil))
@@ -70,7 +70,7 @@ func TestClientUserPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer anon.Close()
-	if err := settings.Ping(c, anon); err == nil {
+	if err := settings.Ping(c, settings.Env{}, anon); err == nil {
 		t.Error("anonymous client allowed in with auth enabled")
 	}
 }
@@ -119,7 +119,7 @@ func TestClientWithinAuthentication(t *testing.T) {
 				t.Errorf("%s: %v", tt.name, err)
 				continue
 			}
-			if err := settings.Ping(c, client); err != nil {
+			if err := settings.Ping(c, settings.Env{}, client); err != nil {
 				t.Errorf("%s: ping: %v", tt.name, err)
 			}
 			_ = client.Close()
@@ -144,13 +144,13 @@ func TestClientTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	if err := settings.Ping(c, client); err != nil {
+	if err := settings.Ping(c, settings.Env{}, client); err != nil {
 		t.Errorf("https with CA: %v", err)
 	}
 	if _, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": filepath.Join(dir, "missing.pem")})); err == nil || !strings.Contains(err.Error(), "SDP_CONFIG_CERT") {
 		t.Errorf("missing CA file: %v", err)
 	}
-	if _, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": keyFile})); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+	if _, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": keyFile})); !errors.Is(err, settings.ErrKeyWithoutCert) {
 		t.Errorf("CA file without a certificate: %v", err)
 	}
 }

@@ -21,9 +21,22 @@ type Env struct {
 	ConfigHost     string // SDP_CONFIG_HOST, 127.0.0.1
 	ConfigPort     int    // SDP_CONFIG_PORT, 2379
 	ConfigProtocol string // SDP_CONFIG_PROTOCOL, http (or https)
-	ConfigCert     string // SDP_CONFIG_CERT: CA bundle for https
-	ConfigUsername string // SDP_CONFIG_USERNAME
-	ConfigPassword string // SDP_CONFIG_PASSWORD
+	// ConfigCert is SDP_CONFIG_CERT, a PEM file for https: the client
+	// identity when it holds a private key (as the Python stack used it),
+	// else the CA bundle that verifies etcd (see TLSConfig).
+	ConfigCert string
+	// ConfigCA is SDP_CONFIG_CA, a CA bundle for https besides a client
+	// identity in SDP_CONFIG_CERT; an extension of ours.
+	ConfigCA string
+	// ConfigInsecureSkipVerify is SDP_CONFIG_INSECURE_SKIP_VERIFY (false):
+	// true accepts any certificate etcd shows. The Python stack's client
+	// did not verify etcd's certificate; a site switching whose etcd
+	// certificate is not signed by a CA it can give (SDP_CONFIG_CERT
+	// holding only certificates, or SDP_CONFIG_CA) must set this to true
+	// to connect as before, and should rather give the CA.
+	ConfigInsecureSkipVerify bool
+	ConfigUsername           string // SDP_CONFIG_USERNAME
+	ConfigPassword           string // SDP_CONFIG_PASSWORD
 	// ConfigPrefix is the global key prefix (SDP_CONFIG_PREFIX, empty); an
 	// extension of ours, used by tests that share one etcd.
 	ConfigPrefix string
@@ -89,6 +102,15 @@ func Parse(lookup func(string) (string, bool)) (Env, error) {
 		errs = append(errs, fmt.Sprintf("SDP_CONFIG_PROTOCOL=%q: must be http or https", e.ConfigProtocol))
 	}
 	str("SDP_CONFIG_CERT", &e.ConfigCert)
+	str("SDP_CONFIG_CA", &e.ConfigCA)
+	if v, ok := lookup("SDP_CONFIG_INSECURE_SKIP_VERIFY"); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("SDP_CONFIG_INSECURE_SKIP_VERIFY=%q: must be true or false", v))
+		} else {
+			e.ConfigInsecureSkipVerify = b
+		}
+	}
 	str("SDP_CONFIG_USERNAME", &e.ConfigUsername)
 	str("SDP_CONFIG_PASSWORD", &e.ConfigPassword)
 	str("SDP_CONFIG_PREFIX", &e.ConfigPrefix)
@@ -128,6 +150,9 @@ func ParseSeconds(v string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Endpoints are the etcd endpoint URLs the environment names.
+func (e Env) Endpoints() []string { return []string{e.Endpoint()} }
 
 // Endpoint is the etcd endpoint URL the environment names.
 func (e Env) Endpoint() string {

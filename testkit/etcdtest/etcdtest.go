@@ -44,6 +44,16 @@ func WithClientTLS(certFile, keyFile string) Option {
 	}
 }
 
+// WithClientCertAuth makes the server (serving https, see WithClientTLS)
+// require a client certificate signed by the CA in caFile, as an etcd set
+// up with --client-cert-auth and --trusted-ca-file does.
+func WithClientCertAuth(caFile string) Option {
+	return func(cfg *embed.Config) {
+		cfg.ClientTLSInfo.ClientCertAuth = true
+		cfg.ClientTLSInfo.TrustedCAFile = caFile
+	}
+}
+
 // Start starts an etcd server and registers its stop with tb.Cleanup.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()

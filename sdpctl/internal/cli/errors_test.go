@@ -148,9 +148,9 @@ func TestConnectionErrors(t *testing.T) {
 		{"closed port, watch", nil, []string{"--port", strconv.Itoa(port), "--timeout", "1s", "state", "x", "--watch"},
 			`state of deployment x: config DB at ` + endpoint + ` did not answer within 1s; is etcd running there? Set SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port), or raise --timeout`},
 		{"TLS CA file missing", nil, []string{"--protocol", "https", "--cert", "/nonexistent/ca.pem", "list"},
-			`connect to config DB at https://127.0.0.1:2379: read SDP_CONFIG_CERT: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to the PEM file of the CA that signed etcd's certificate`},
+			`connect to config DB at https://127.0.0.1:2379: SDP_CONFIG_CERT: cannot read it: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to a PEM file: the CA that signed etcd's certificate, or a client key with its certificate`},
 		{"TLS CA file missing, from the environment", map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": "/nonexistent/ca.pem"}, []string{"resources"},
-			`connect to config DB at https://127.0.0.1:2379: read SDP_CONFIG_CERT: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to the PEM file of the CA that signed etcd's certificate`},
+			`connect to config DB at https://127.0.0.1:2379: SDP_CONFIG_CERT: cannot read it: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to a PEM file: the CA that signed etcd's certificate, or a client key with its certificate`},
 		{"bad environment", map[string]string{"SDP_CONFIG_PORT": "http"}, []string{"list"},
 			`read settings: bad environment: SDP_CONFIG_PORT="http": not a port number; fix or unset the variables named`},
 	}
