@@ -30,8 +30,12 @@ func NewClient(env Env) (*clientv3.Client, error) {
 // given, for command-line tools whose own timeout must hold when etcd is
 // away.
 func NewClientWithin(env Env, dialTimeout time.Duration) (*clientv3.Client, error) {
+	endpoints, err := env.ParseEndpoints()
+	if err != nil {
+		return nil, err
+	}
 	cfg := clientv3.Config{
-		Endpoints:   []string{env.Endpoint()},
+		Endpoints:   endpoints,
 		DialTimeout: dialTimeout,
 		Username:    env.ConfigUsername,
 		Password:    env.ConfigPassword,
@@ -41,6 +45,8 @@ func NewClientWithin(env Env, dialTimeout time.Duration) (*clientv3.Client, erro
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               zap.NewNop(),
 	}
+	// Every member is dialled; the client balances over those that answer
+	// and moves a watch to another when its member goes.
 	tlsCfg, err := env.TLSConfig()
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ package settings
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -18,9 +20,17 @@ import (
 // Env is the SDP_* environment shared by all services, with the names and
 // defaults of the Python deployer so that charts and operators carry over.
 type Env struct {
-	ConfigHost     string // SDP_CONFIG_HOST, 127.0.0.1
+	// ConfigHost is SDP_CONFIG_HOST (127.0.0.1): one etcd host, or the
+	// members of a cluster comma-separated, each optionally host:port
+	// ([v6-address]:port) where its port is not SDP_CONFIG_PORT.
+	ConfigHost     string
 	ConfigPort     int    // SDP_CONFIG_PORT, 2379
 	ConfigProtocol string // SDP_CONFIG_PROTOCOL, http (or https)
+	// ConfigEndpoints is SDP_CONFIG_ENDPOINTS, an extension of ours: etcd
+	// client URLs, comma-separated (https://etcd-0:2379,https://etcd-1:2379),
+	// as etcdctl's --endpoints takes them. When set, it replaces
+	// SDP_CONFIG_HOST and SDP_CONFIG_PORT, and its scheme is the protocol.
+	ConfigEndpoints string
 	// ConfigCert is SDP_CONFIG_CERT, a PEM file for https: the client
 	// identity when it holds a private key (as the Python stack used it),
 	// else the CA bundle that verifies etcd (see TLSConfig).
@@ -101,6 +111,19 @@ func Parse(lookup func(string) (string, bool)) (Env, error) {
 	if e.ConfigProtocol != "http" && e.ConfigProtocol != "https" {
 		errs = append(errs, fmt.Sprintf("SDP_CONFIG_PROTOCOL=%q: must be http or https", e.ConfigProtocol))
 	}
+	str("SDP_CONFIG_ENDPOINTS", &e.ConfigEndpoints)
+	if strings.TrimSpace(e.ConfigEndpoints) != "" {
+		// The URLs say the protocol; SDP_CONFIG_PROTOCOL, when given too,
+		// must agree (ParseEndpoints checks).
+		if _, given := lookup("SDP_CONFIG_PROTOCOL"); !given {
+			if u, err := url.Parse(strings.TrimSpace(strings.Split(e.ConfigEndpoints, ",")[0])); err == nil {
+				e.ConfigProtocol = strings.ToLower(u.Scheme)
+			}
+		}
+	}
+	if _, err := e.ParseEndpoints(); err != nil {
+		errs = append(errs, err.Error())
+	}
 	str("SDP_CONFIG_CERT", &e.ConfigCert)
 	str("SDP_CONFIG_CA", &e.ConfigCA)
 	if v, ok := lookup("SDP_CONFIG_INSECURE_SKIP_VERIFY"); ok && v != "" {
@@ -151,12 +174,97 @@ func ParseSeconds(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// Endpoints are the etcd endpoint URLs the environment names.
-func (e Env) Endpoints() []string { return []string{e.Endpoint()} }
+// ParseEndpoints returns the etcd client URLs the environment names:
+// SDP_CONFIG_ENDPOINTS when set, else each host of SDP_CONFIG_HOST with
+// SDP_CONFIG_PROTOCOL and, unless the host gives its own, SDP_CONFIG_PORT.
+// The error names the setting and the item that is wrong.
+func (e Env) ParseEndpoints() ([]string, error) {
+	if strings.TrimSpace(e.ConfigEndpoints) != "" {
+		return endpointURLs(e.ConfigEndpoints, e.ConfigProtocol, e.ConfigPort)
+	}
+	return hostEndpoints(e.ConfigHost, e.ConfigProtocol, e.ConfigPort)
+}
 
-// Endpoint is the etcd endpoint URL the environment names.
+// Endpoints are the etcd client URLs the environment names; none when the
+// settings are bad (Parse and ParseEndpoints say why).
+func (e Env) Endpoints() []string {
+	eps, err := e.ParseEndpoints()
+	if err != nil {
+		return nil
+	}
+	return eps
+}
+
+// Endpoint is the etcd endpoint URLs the environment names, comma-separated,
+// for messages.
 func (e Env) Endpoint() string {
+	if eps := e.Endpoints(); len(eps) > 0 {
+		return strings.Join(eps, ",")
+	}
+	if e.ConfigEndpoints != "" {
+		return e.ConfigEndpoints
+	}
 	return fmt.Sprintf("%s://%s", e.ConfigProtocol, joinHostPort(e.ConfigHost, e.ConfigPort))
+}
+
+func hostEndpoints(hosts, protocol string, defaultPort int) ([]string, error) {
+	var out []string
+	for _, item := range strings.Split(hosts, ",") {
+		item = strings.TrimSpace(item)
+		host, port := item, defaultPort
+		if h, p, err := net.SplitHostPort(item); err == nil {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("SDP_CONFIG_HOST=%q: %q: port is not a number from 1 to 65535", hosts, item)
+			}
+			host, port = h, n
+		} else if strings.HasPrefix(item, "[") && strings.HasSuffix(item, "]") {
+			host = item[1 : len(item)-1]
+		}
+		if host == "" {
+			return nil, fmt.Errorf("SDP_CONFIG_HOST=%q: empty host; give host names or addresses, comma-separated", hosts)
+		}
+		if strings.ContainsAny(host, "/?#@[] \t") {
+			return nil, fmt.Errorf("SDP_CONFIG_HOST=%q: %q is not a host name or address (URLs go in SDP_CONFIG_ENDPOINTS)", hosts, item)
+		}
+		out = append(out, protocol+"://"+joinHostPort(host, port))
+	}
+	return out, nil
+}
+
+func endpointURLs(list, protocol string, defaultPort int) ([]string, error) {
+	var out []string
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		bad := func(why string) error {
+			return fmt.Errorf("SDP_CONFIG_ENDPOINTS=%q: %q: %s", list, item, why)
+		}
+		u, err := url.Parse(item)
+		if err != nil {
+			return nil, bad("not a URL")
+		}
+		scheme := strings.ToLower(u.Scheme)
+		switch {
+		case scheme != "http" && scheme != "https":
+			return nil, bad("want a URL such as https://etcd-0:2379 (scheme http or https)")
+		case scheme != protocol:
+			return nil, bad(fmt.Sprintf("scheme %s, but the protocol is %s (SDP_CONFIG_PROTOCOL, or the first URL); one protocol for all", scheme, protocol))
+		case u.Hostname() == "":
+			return nil, bad("no host")
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+			return nil, bad("want only scheme, host and port")
+		}
+		port := defaultPort
+		if p := u.Port(); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, bad("port is not a number from 1 to 65535")
+			}
+			port = n
+		}
+		out = append(out, scheme+"://"+joinHostPort(u.Hostname(), port))
+	}
+	return out, nil
 }
 
 func joinHostPort(host string, port int) string {

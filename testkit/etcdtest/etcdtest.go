@@ -76,14 +76,23 @@ func Start(tb testing.TB, opts ...Option) *Server {
 
 func tryStart(tb testing.TB, opts []Option) (*Server, error) {
 	clientPort, peerPort := freePort(tb), freePort(tb)
+	cfg := baseConfig(tb, "test", clientPort, peerPort)
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	for _, o := range opts {
+		o(cfg)
+	}
+	s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
+	return s, s.startErr()
+}
+
+func baseConfig(tb testing.TB, name string, clientPort, peerPort int) *embed.Config {
 	cfg := embed.NewConfig()
 	cfg.Dir = tb.TempDir()
-	cfg.Name = "test"
+	cfg.Name = name
 	cu := mustURL(tb, fmt.Sprintf("http://127.0.0.1:%d", clientPort))
 	pu := mustURL(tb, fmt.Sprintf("http://127.0.0.1:%d", peerPort))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	// Benchmarks write hundreds of entries in one transaction (a script
 	// creating many deployments at once); etcd's default allows 128.
 	cfg.MaxTxnOps = 10000
@@ -91,11 +100,7 @@ func tryStart(tb testing.TB, opts []Option) (*Server, error) {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	// No metrics listener or other ports: nothing beyond the two above.
 	cfg.ListenMetricsUrls = nil
-	for _, o := range opts {
-		o(cfg)
-	}
-	s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
-	return s, s.startErr()
+	return cfg
 }
 
 func (s *Server) start() {
@@ -165,6 +170,69 @@ func (s *Server) Compact(tb testing.TB, c *clientv3.Client) int64 {
 		tb.Fatalf("compact to %d: %v", rev, err)
 	}
 	return rev
+}
+
+// Cluster is several embedded etcd servers forming one cluster, as
+// production runs the config DB.
+type Cluster struct {
+	// Members are the servers; Stop one to take it out, Restart to bring
+	// it back with its data.
+	Members []*Server
+	// Hosts are the members' client addresses, host:port, comma-separated:
+	// SDP_CONFIG_HOST for the whole cluster.
+	Hosts string
+	// Endpoints are the members' client URLs.
+	Endpoints []string
+}
+
+// StartCluster starts an etcd cluster of n members and registers their stop
+// with tb.Cleanup. opts apply to every member.
+func StartCluster(tb testing.TB, n int, opts ...Option) *Cluster {
+	tb.Helper()
+	c := &Cluster{}
+	var initial []string
+	cfgs := make([]*embed.Config, n)
+	for i := range n {
+		clientPort, peerPort := freePort(tb), freePort(tb)
+		cfg := baseConfig(tb, fmt.Sprintf("m%d", i), clientPort, peerPort)
+		for _, o := range opts {
+			o(cfg)
+		}
+		cfgs[i] = cfg
+		initial = append(initial, fmt.Sprintf("%s=%s", cfg.Name, cfg.AdvertisePeerUrls[0].String()))
+		s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
+		c.Members = append(c.Members, s)
+		c.Endpoints = append(c.Endpoints, s.Endpoint)
+		hosts := fmt.Sprintf("127.0.0.1:%d", clientPort)
+		if c.Hosts != "" {
+			hosts = c.Hosts + "," + hosts
+		}
+		c.Hosts = hosts
+	}
+	for _, cfg := range cfgs {
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = "etcdtest"
+	}
+	// A member is ready only once a quorum is up: start them together.
+	errs := make(chan error, n)
+	for _, s := range c.Members {
+		go func() { errs <- s.startErr() }()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	tb.Cleanup(func() {
+		for _, s := range c.Members {
+			s.Stop()
+		}
+	})
+	if first != nil {
+		tb.Fatalf("start embedded etcd cluster: %v", first)
+	}
+	return c
 }
 
 func freePort(tb testing.TB) int {

@@ -22,17 +22,18 @@ type app struct {
 	lookupEnv func(string) (string, bool)
 	stderr    io.Writer
 
-	host, protocol, cert, ca, username, prefix, helmPrefix string
-	port                                                   int
-	insecureSkipVerify                                     bool
-	timeout                                                time.Duration
-	root                                                   *cobra.Command
+	host, endpoints, protocol, cert, ca, username, prefix, helmPrefix string
+	port                                                              int
+	insecureSkipVerify                                                bool
+	timeout                                                           time.Duration
+	root                                                              *cobra.Command
 }
 
 func (a *app) bindFlags(root *cobra.Command) {
 	a.root = root
 	f := root.PersistentFlags()
-	f.StringVar(&a.host, "host", "", "etcd host (overrides SDP_CONFIG_HOST, default 127.0.0.1)")
+	f.StringVar(&a.host, "host", "", "etcd host, or the members of a cluster comma-separated, each optionally host:port (overrides SDP_CONFIG_HOST, default 127.0.0.1)")
+	f.StringVar(&a.endpoints, "endpoints", "", "etcd client URLs, comma-separated, instead of --host and --port (overrides SDP_CONFIG_ENDPOINTS)")
 	f.IntVar(&a.port, "port", 0, "etcd client port (overrides SDP_CONFIG_PORT, default 2379)")
 	f.StringVar(&a.protocol, "protocol", "", "http or https (overrides SDP_CONFIG_PROTOCOL, default http)")
 	f.StringVar(&a.cert, "cert", "", "PEM file for https: a client key with its certificate, or the CA bundle that verifies etcd (overrides SDP_CONFIG_CERT)")
@@ -57,6 +58,7 @@ func (a *app) env() (settings.Env, error) {
 		}
 	}
 	set("host", &env.ConfigHost, a.host)
+	set("endpoints", &env.ConfigEndpoints, a.endpoints)
 	set("protocol", &env.ConfigProtocol, a.protocol)
 	set("cert", &env.ConfigCert, a.cert)
 	set("ca", &env.ConfigCA, a.ca)
@@ -74,6 +76,9 @@ func (a *app) env() (settings.Env, error) {
 	}
 	if env.ConfigProtocol != "http" && env.ConfigProtocol != "https" {
 		return env, usagef("--protocol %q: must be http or https", env.ConfigProtocol)
+	}
+	if _, err := env.ParseEndpoints(); err != nil {
+		return env, usagef("%v (or --host, --port, --endpoints)", err)
 	}
 	if _, err := configdb.NewLayout(env.ConfigPrefix); err != nil {
 		return env, usagef("--prefix: %v", err)
