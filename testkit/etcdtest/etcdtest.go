@@ -155,6 +155,25 @@ func (s *Server) Client(tb testing.TB) *clientv3.Client {
 	return c
 }
 
+// EnableAuth adds user with password and the root role and turns
+// authentication on, as an etcd set up for password login is; clients
+// need the credentials from then on (Client's no longer get in).
+func (s *Server) EnableAuth(tb testing.TB, user, password string) {
+	tb.Helper()
+	c := s.Client(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.UserAdd(ctx, user, password); err != nil {
+		tb.Fatalf("add etcd user: %v", err)
+	}
+	if _, err := c.UserGrantRole(ctx, user, "root"); err != nil {
+		tb.Fatalf("grant root to %s: %v", user, err)
+	}
+	if _, err := c.AuthEnable(ctx); err != nil {
+		tb.Fatalf("enable etcd auth: %v", err)
+	}
+}
+
 // Compact compacts the server's history up to its current revision, so
 // that any watch starting from an older revision fails as compacted.
 func (s *Server) Compact(tb testing.TB, c *clientv3.Client) int64 {
