@@ -16,12 +16,14 @@ import (
 // DialTimeout bounds the first connection to etcd.
 const DialTimeout = 10 * time.Second
 
-// NewClient returns an etcd client for the environment's endpoint, with TLS
-// when the protocol is https and user/password authentication when a user
-// is set. Without a user it does not wait for etcd: services start, say they
-// are not ready, and connect when etcd comes (see Ping). With a user and
-// password, the etcd client authenticates before it returns, which waits
-// for etcd up to DialTimeout and fails if etcd does not answer by then.
+// NewClient returns an etcd client for the environment's endpoints, with
+// TLS when the protocol is https and user/password authentication when a
+// user is set. Without a user it does not wait for etcd: services start, say
+// they are not ready, and connect when etcd comes (see Ping). With a user
+// and password, the etcd client authenticates before it returns, which
+// waits for etcd up to DialTimeout and fails if etcd does not answer by
+// then; the services' runtime (shared/service) retries it so that they
+// start all the same.
 func NewClient(env Env) (*clientv3.Client, error) {
 	return NewClientWithin(env, DialTimeout)
 }
