@@ -2,16 +2,8 @@ package settings_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -132,9 +124,10 @@ func TestClientWithinAuthentication(t *testing.T) {
 }
 
 func TestClientTLS(t *testing.T) {
+	p := etcdtest.NewPKI(t)
 	dir := t.TempDir()
-	caFile, certFile, keyFile := writeServerCert(t, dir)
-	srv := etcdtest.Start(t, etcdtest.WithClientTLS(certFile, keyFile))
+	caFile, keyFile := p.CA, p.ClientKeyOnly
+	srv := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey))
 	if !strings.HasPrefix(srv.Endpoint, "https://") {
 		t.Fatalf("endpoint %s", srv.Endpoint)
 	}
@@ -153,43 +146,4 @@ func TestClientTLS(t *testing.T) {
 	if _, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": keyFile})); !errors.Is(err, settings.ErrKeyWithoutCert) {
 		t.Errorf("CA file without a certificate: %v", err)
 	}
-}
-
-// writeServerCert writes a self-signed CA-and-server certificate for
-// 127.0.0.1 and returns the CA, certificate and key files.
-func writeServerCert(t *testing.T, dir string) (string, string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "etcd-test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	write := func(path, typ string, b []byte) {
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(certFile, "CERTIFICATE", der)
-	write(keyFile, "EC PRIVATE KEY", keyDER)
-	return certFile, certFile, keyFile
 }

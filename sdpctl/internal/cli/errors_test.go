@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sdpctl "github.com/ska-telescope/sdp-helmdeploy/sdpctl/internal/cli"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // TestBadInput checks the message and exit code of each mistake an operator
@@ -224,6 +225,42 @@ func TestCredentials(t *testing.T) {
 			}
 			if r.code != tt.code || r.stderr != want {
 				t.Errorf("exit %d, stderr\n%q\nwant exit %d, stderr\n%q", r.code, r.stderr, tt.code, want)
+			}
+		})
+	}
+}
+
+// TestTLSErrors: against an etcd serving https, a CA that did not sign its
+// certificate is named as the cause, with what to set, instead of a
+// timeout; the right CA, or skipping verification, connects.
+func TestTLSErrors(t *testing.T) {
+	p := etcdtest.NewPKI(t)
+	srv := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey))
+	c := &cli{t: t, env: map[string]string{}}
+	base := []string{"--protocol", "https", "--port", strconv.Itoa(srv.Port), "--timeout", "2s"}
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr; "" succeeds
+	}{
+		{"wrong CA", []string{"--cert", p.WrongCA, "list"}, "list deployments: config DB at https://127.0.0.1:" + strconv.Itoa(srv.Port) +
+			": etcd's certificate is refused: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
+		{"wrong CA, verification off", []string{"--cert", p.WrongCA, "--insecure-skip-verify", "list"}, ""},
+		{"right CA", []string{"--cert", p.CA, "list"}, ""},
+		{"identity and CA", []string{"--cert", p.ClientPair, "--ca", p.CA, "list"}, ""},
+		{"key without certificate", []string{"--cert", p.ClientKeyOnly, "list"}, "holds a private key but no certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.runCtx(ctxFor(t), append(append([]string{}, base...), tt.args...)...)
+			if tt.want == "" {
+				if r.code != 0 {
+					t.Errorf("exit %d: %s", r.code, r.stderr)
+				}
+				return
+			}
+			if r.code != sdpctl.ExitFailure || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 saying %q", r.code, r.stderr, tt.want)
 			}
 		})
 	}
