@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/ska-telescope/sdp-helmdeploy/shared v0.0.0
 	helm.sh/helm/v3 v3.22.0
-	k8s.io/api v0.37.2 // indirect
 	k8s.io/apimachinery v0.37.2 // indirect
 	k8s.io/client-go v0.37.2 // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect

@@ -9,7 +9,6 @@ require (
 	go.etcd.io/etcd/server/v3 v3.7.0 // indirect
 	go.uber.org/zap v1.27.1
 	golang.org/x/sync v0.25.0
-	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	k8s.io/klog/v2 v2.140.0
@@ -88,4 +87,7 @@ require (
 
 replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../testkit
 
-require github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+require (
+	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+	k8s.io/api v0.37.2
+)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -21,18 +22,40 @@ var ErrTooManyConflicts = errors.New("state update kept conflicting with other w
 // Store reads and writes the config DB in typed values. It is safe for
 // concurrent use.
 type Store struct {
-	client *clientv3.Client
-	layout Layout
-	log    *slog.Logger
+	client       *clientv3.Client
+	layout       Layout
+	log          *slog.Logger
+	watchBackoff Backoff
+}
+
+// Backoff bounds the wait between a watch's attempts to read again after
+// an error: the first wait is Min, each next one doubles, up to Max.
+type Backoff struct{ Min, Max time.Duration }
+
+// DefaultWatchBackoff retries quickly enough that a config DB back from a
+// restart is noticed within seconds, and seldom enough that an absent one
+// is not flooded.
+var DefaultWatchBackoff = Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// StoreOption changes a Store as NewStore builds it.
+type StoreOption func(*Store)
+
+// WithWatchBackoff sets the retry bounds of the store's watches.
+func WithWatchBackoff(b Backoff) StoreOption {
+	return func(s *Store) { s.watchBackoff = b }
 }
 
 // NewStore returns a Store over client for the global prefix ("" for none).
-func NewStore(client *clientv3.Client, prefix string) (*Store, error) {
+func NewStore(client *clientv3.Client, prefix string, opts ...StoreOption) (*Store, error) {
 	layout, err := NewLayout(prefix)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{client: client, layout: layout}, nil
+	s := &Store{client: client, layout: layout, watchBackoff: DefaultWatchBackoff}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Layout returns the store's key layout.

@@ -43,9 +43,6 @@ type DeploymentWatch struct {
 	OnEvent  func(ev DeploymentEvent)
 }
 
-// WatchBackoff bounds the wait between attempts to re-list after errors.
-var WatchBackoff = struct{ Min, Max time.Duration }{100 * time.Millisecond, 5 * time.Second}
-
 // WatchDeployments lists the deployment entries, then watches them from the
 // revision it listed, until ctx ends. When the watch is compacted past or
 // lost, it lists again and calls OnResync with the reason, so no change is
@@ -71,7 +68,7 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 		reason = s.follow(ctx, prefix, list.Revision, func(key, value []byte, deleted bool, rev int64) {
 			w.OnEvent(s.deploymentEvent(key, value, deleted, rev))
 		}, clientv3.WithPrefix())
-	}, WatchBackoff.Min)
+	}, s.watchBackoff.Min)
 	return ctx.Err()
 }
 
@@ -79,7 +76,7 @@ func (s *Store) WatchDeployments(ctx context.Context, w DeploymentWatch) error {
 // WatchBackoff says and logging each with msg, attrs and the wait. It
 // returns ctx's error if ctx ends first.
 func (s *Store) retry(ctx context.Context, read func(context.Context) error, msg string, attrs ...any) error {
-	backoff := wait.Backoff{Duration: WatchBackoff.Min, Factor: 2, Cap: WatchBackoff.Max, Steps: math.MaxInt32}
+	backoff := wait.Backoff{Duration: s.watchBackoff.Min, Factor: 2, Cap: s.watchBackoff.Max, Steps: math.MaxInt32}
 	var retryIn time.Duration
 	// The wait before each retry is the one the failure logged.
 	delay := wait.DelayFunc(func() time.Duration { return retryIn })
@@ -132,7 +129,7 @@ func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) 
 		s.follow(ctx, key, resp.Header.Revision, func(_, value []byte, deleted bool, rev int64) {
 			fn(s.stateEvent(id, value, deleted, rev))
 		})
-	}, WatchBackoff.Min)
+	}, s.watchBackoff.Min)
 	return ctx.Err()
 }
 

@@ -44,6 +44,16 @@ func WithClientTLS(certFile, keyFile string) Option {
 	}
 }
 
+// WithClientCertAuth makes the server (serving https, see WithClientTLS)
+// require a client certificate signed by the CA in caFile, as an etcd set
+// up with --client-cert-auth and --trusted-ca-file does.
+func WithClientCertAuth(caFile string) Option {
+	return func(cfg *embed.Config) {
+		cfg.ClientTLSInfo.ClientCertAuth = true
+		cfg.ClientTLSInfo.TrustedCAFile = caFile
+	}
+}
+
 // Start starts an etcd server and registers its stop with tb.Cleanup.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
@@ -66,14 +76,23 @@ func Start(tb testing.TB, opts ...Option) *Server {
 
 func tryStart(tb testing.TB, opts []Option) (*Server, error) {
 	clientPort, peerPort := freePort(tb), freePort(tb)
+	cfg := baseConfig(tb, "test", clientPort, peerPort)
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	for _, o := range opts {
+		o(cfg)
+	}
+	s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
+	return s, s.startErr()
+}
+
+func baseConfig(tb testing.TB, name string, clientPort, peerPort int) *embed.Config {
 	cfg := embed.NewConfig()
 	cfg.Dir = tb.TempDir()
-	cfg.Name = "test"
+	cfg.Name = name
 	cu := mustURL(tb, fmt.Sprintf("http://127.0.0.1:%d", clientPort))
 	pu := mustURL(tb, fmt.Sprintf("http://127.0.0.1:%d", peerPort))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	// Benchmarks write hundreds of entries in one transaction (a script
 	// creating many deployments at once); etcd's default allows 128.
 	cfg.MaxTxnOps = 10000
@@ -81,11 +100,7 @@ func tryStart(tb testing.TB, opts []Option) (*Server, error) {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	// No metrics listener or other ports: nothing beyond the two above.
 	cfg.ListenMetricsUrls = nil
-	for _, o := range opts {
-		o(cfg)
-	}
-	s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
-	return s, s.startErr()
+	return cfg
 }
 
 func (s *Server) start() {
@@ -140,6 +155,25 @@ func (s *Server) Client(tb testing.TB) *clientv3.Client {
 	return c
 }
 
+// EnableAuth adds user with password and the root role and turns
+// authentication on, as an etcd set up for password login is; clients
+// need the credentials from then on (Client's no longer get in).
+func (s *Server) EnableAuth(tb testing.TB, user, password string) {
+	tb.Helper()
+	c := s.Client(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.UserAdd(ctx, user, password); err != nil {
+		tb.Fatalf("add etcd user: %v", err)
+	}
+	if _, err := c.UserGrantRole(ctx, user, "root"); err != nil {
+		tb.Fatalf("grant root to %s: %v", user, err)
+	}
+	if _, err := c.AuthEnable(ctx); err != nil {
+		tb.Fatalf("enable etcd auth: %v", err)
+	}
+}
+
 // Compact compacts the server's history up to its current revision, so
 // that any watch starting from an older revision fails as compacted.
 func (s *Server) Compact(tb testing.TB, c *clientv3.Client) int64 {
@@ -155,6 +189,69 @@ func (s *Server) Compact(tb testing.TB, c *clientv3.Client) int64 {
 		tb.Fatalf("compact to %d: %v", rev, err)
 	}
 	return rev
+}
+
+// Cluster is several embedded etcd servers forming one cluster, as
+// production runs the config DB.
+type Cluster struct {
+	// Members are the servers; Stop one to take it out, Restart to bring
+	// it back with its data.
+	Members []*Server
+	// Hosts are the members' client addresses, host:port, comma-separated:
+	// SDP_CONFIG_HOST for the whole cluster.
+	Hosts string
+	// Endpoints are the members' client URLs.
+	Endpoints []string
+}
+
+// StartCluster starts an etcd cluster of n members and registers their stop
+// with tb.Cleanup. opts apply to every member.
+func StartCluster(tb testing.TB, n int, opts ...Option) *Cluster {
+	tb.Helper()
+	c := &Cluster{}
+	var initial []string
+	cfgs := make([]*embed.Config, n)
+	for i := range n {
+		clientPort, peerPort := freePort(tb), freePort(tb)
+		cfg := baseConfig(tb, fmt.Sprintf("m%d", i), clientPort, peerPort)
+		for _, o := range opts {
+			o(cfg)
+		}
+		cfgs[i] = cfg
+		initial = append(initial, fmt.Sprintf("%s=%s", cfg.Name, cfg.AdvertisePeerUrls[0].String()))
+		s := &Server{Endpoint: cfg.AdvertiseClientUrls[0].String(), Port: clientPort, tb: tb, cfg: cfg}
+		c.Members = append(c.Members, s)
+		c.Endpoints = append(c.Endpoints, s.Endpoint)
+		hosts := fmt.Sprintf("127.0.0.1:%d", clientPort)
+		if c.Hosts != "" {
+			hosts = c.Hosts + "," + hosts
+		}
+		c.Hosts = hosts
+	}
+	for _, cfg := range cfgs {
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = "etcdtest"
+	}
+	// A member is ready only once a quorum is up: start them together.
+	errs := make(chan error, n)
+	for _, s := range c.Members {
+		go func() { errs <- s.startErr() }()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	tb.Cleanup(func() {
+		for _, s := range c.Members {
+			s.Stop()
+		}
+	})
+	if first != nil {
+		tb.Fatalf("start embedded etcd cluster: %v", first)
+	}
+	return c
 }
 
 func freePort(tb testing.TB) int {

@@ -13,12 +13,13 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 )
 
 // Runtime builds a service runtime in-process, as service.Main would, over
 // store and env, with a fresh metrics registry and a process context that
 // ends with the test. Logs are discarded unless the test runs verbose.
-func Runtime(t testing.TB, name string, env configdb.Env, store *configdb.Store) *service.Runtime {
+func Runtime(t testing.TB, name string, env settings.Env, store *configdb.Store) *service.Runtime {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))

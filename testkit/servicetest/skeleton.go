@@ -88,4 +88,36 @@ func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 			t.Errorf("exit code %d after SIGTERM", code)
 		}
 	})
+
+	// With a user set, the etcd client logs in as it is built; an absent
+	// etcd must not make the start fail for that.
+	t.Run("etcd with credentials away: up, not ready, then ready", func(t *testing.T) {
+		authSrv := etcdtest.Start(t)
+		authSrv.EnableAuth(t, "root", "s3cret")
+		authSrv.Stop()
+		authEnv := append(append([]string{}, env...), fmt.Sprintf("SDP_CONFIG_PORT=%d", authSrv.Port),
+			"SDP_CONFIG_USERNAME=root", "SDP_CONFIG_PASSWORD=s3cret")
+		p := Start(t, bin, authEnv)
+		p.WaitFor(t, "/healthz", 200, "ok", 20*time.Second)
+		p.WaitFor(t, "/readyz", 503, "config DB not reachable", 30*time.Second)
+		authSrv.Restart()
+		p.WaitFor(t, "/readyz", 200, "ok", 60*time.Second)
+		p.WaitFor(t, "/metrics", 200, "\nsdp_helmdeploy_leader 1\n", 30*time.Second)
+		if code := p.Stop(t, 15*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+	})
+
+	t.Run("credentials refused: exit 1 with the reason", func(t *testing.T) {
+		authSrv := etcdtest.Start(t)
+		authSrv.EnableAuth(t, "root", "s3cret")
+		p := Start(t, bin, append(append([]string{}, env...), fmt.Sprintf("SDP_CONFIG_PORT=%d", authSrv.Port),
+			"SDP_CONFIG_USERNAME=root", "SDP_CONFIG_PASSWORD=wrong"))
+		if code := p.Wait(t, 30*time.Second); code != 1 {
+			t.Errorf("exit code %d, want 1", code)
+		}
+		if !strings.Contains(p.Logs(), "refused the credentials") {
+			t.Errorf("logs do not say the credentials were refused:\n%s", p.Logs())
+		}
+	})
 }

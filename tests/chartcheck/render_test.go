@@ -18,8 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 )
 
 var services = []string{"release-manager", "pod-monitor", "resource-monitor"}
@@ -144,7 +144,7 @@ func envOf(c corev1.Container) map[string]corev1.EnvVar {
 // checkDeployment asserts what every service's Deployment must have,
 // whatever the values: the restricted securityContext, probes, the named
 // metrics port and its annotations, a writable /tmp, the SDP_* env that
-// configdb.ParseEnv accepts, and a ServiceAccount of its own.
+// settings.Parse accepts, and a ServiceAccount of its own.
 func checkDeployment(t *testing.T, o objects, svc string) {
 	t.Helper()
 	d := o.deployments[svc]
@@ -238,7 +238,7 @@ func checkDeployment(t *testing.T, o objects, svc string) {
 		}
 		return e.Value, true
 	}
-	if _, err := configdb.ParseEnv(lookup); err != nil {
+	if _, err := settings.Parse(lookup); err != nil {
 		t.Errorf("%s: the rendered env is refused: %v", svc, err)
 	}
 	if _, err := logging.FormatFromEnv(lookup); err != nil {
@@ -297,7 +297,7 @@ func hasArg(c corev1.Container, arg string) bool { return slices.Contains(c.Args
 func releaseManagerTimeout(t *testing.T, d *appsv1.Deployment) int64 {
 	t.Helper()
 	v := envOf(d.Spec.Template.Spec.Containers[0])["SDP_HELM_TIMEOUT"].Value
-	timeout, err := configdb.ParseSeconds(v)
+	timeout, err := settings.ParseSeconds(v)
 	if err != nil {
 		t.Fatalf("SDP_HELM_TIMEOUT %q: %v", v, err)
 	}

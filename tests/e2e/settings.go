@@ -300,7 +300,7 @@ func describeSource(src *corev1.EnvVarSource) string {
 	return "a source"
 }
 
-// envLookup reads a KEY=value list, for configdb.ParseEnv.
+// envLookup reads a KEY=value list, for settings.Parse.
 func envLookup(env []string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := "", false

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
@@ -51,7 +52,7 @@ type System struct {
 	// RepoURL is the chart repository of charts/examples.
 	RepoURL string
 	// Env is the SDP_* environment the release-manager runs with.
-	Env configdb.Env
+	Env settings.Env
 	// Store reaches the config DB directly (not through Proxy).
 	Store *configdb.Store
 	Kube  kubernetes.Interface
@@ -141,12 +142,12 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 			s.Replicas[name] = append(s.Replicas[name], r)
 		}
 	}
-	if s.Env, err = configdb.ParseEnv(envLookup(s.Replicas["release-manager"][0].env)); err != nil {
+	if s.Env, err = settings.Parse(envLookup(s.Replicas["release-manager"][0].env)); err != nil {
 		return s, fmt.Errorf("release-manager environment: %w", err)
 	}
 	direct := s.Env
 	direct.ConfigHost, direct.ConfigPort = "127.0.0.1", s.Etcd.Port
-	client, err := configdb.NewClient(direct)
+	client, err := settings.NewClient(direct)
 	if err != nil {
 		return s, err
 	}

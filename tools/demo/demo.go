@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
@@ -104,10 +105,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	host, port, _ := strings.Cut(strings.TrimPrefix(cp.EtcdEndpoint, "http://"), ":")
-	cenv := configdb.DefaultEnv()
+	cenv := settings.Default()
 	cenv.ConfigHost = host
 	fmt.Sscanf(port, "%d", &cenv.ConfigPort)
-	client, err := configdb.NewClient(cenv)
+	client, err := settings.NewClient(cenv)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 )
 
 // app holds what every command shares: the global flags and where the
@@ -22,19 +23,23 @@ type app struct {
 	lookupEnv func(string) (string, bool)
 	stderr    io.Writer
 
-	host, protocol, cert, username, prefix, helmPrefix string
-	port                                               int
-	timeout                                            time.Duration
-	root                                               *cobra.Command
+	host, endpoints, protocol, cert, ca, username, prefix, helmPrefix string
+	port                                                              int
+	insecureSkipVerify                                                bool
+	timeout                                                           time.Duration
+	root                                                              *cobra.Command
 }
 
 func (a *app) bindFlags(root *cobra.Command) {
 	a.root = root
 	f := root.PersistentFlags()
-	f.StringVar(&a.host, "host", "", "etcd host (overrides SDP_CONFIG_HOST, default 127.0.0.1)")
+	f.StringVar(&a.host, "host", "", "etcd host, or the members of a cluster comma-separated, each optionally host:port (overrides SDP_CONFIG_HOST, default 127.0.0.1)")
+	f.StringVar(&a.endpoints, "endpoints", "", "etcd client URLs, comma-separated, instead of --host and --port (overrides SDP_CONFIG_ENDPOINTS)")
 	f.IntVar(&a.port, "port", 0, "etcd client port (overrides SDP_CONFIG_PORT, default 2379)")
 	f.StringVar(&a.protocol, "protocol", "", "http or https (overrides SDP_CONFIG_PROTOCOL, default http)")
-	f.StringVar(&a.cert, "cert", "", "CA certificate file for https (overrides SDP_CONFIG_CERT)")
+	f.StringVar(&a.cert, "cert", "", "PEM file for https: a client key with its certificate, or the CA bundle that verifies etcd (overrides SDP_CONFIG_CERT)")
+	f.StringVar(&a.ca, "ca", "", "CA bundle that verifies etcd when --cert is a client identity (overrides SDP_CONFIG_CA)")
+	f.BoolVar(&a.insecureSkipVerify, "insecure-skip-verify", false, "accept any certificate etcd shows (overrides SDP_CONFIG_INSECURE_SKIP_VERIFY)")
 	f.StringVar(&a.username, "username", "", "etcd user (overrides SDP_CONFIG_USERNAME; the password is read from SDP_CONFIG_PASSWORD only)")
 	f.StringVar(&a.prefix, "prefix", "", "global key prefix such as /test (overrides SDP_CONFIG_PREFIX)")
 	f.StringVar(&a.helmPrefix, "helm-prefix", "", "release name prefix, to check that a new id can become a release name (overrides SDP_HELM_PREFIX)")
@@ -42,8 +47,8 @@ func (a *app) bindFlags(root *cobra.Command) {
 }
 
 // env is the SDP_* environment with the flags that were given on top.
-func (a *app) env() (configdb.Env, error) {
-	env, err := configdb.ParseEnv(a.lookupEnv)
+func (a *app) env() (settings.Env, error) {
+	env, err := settings.Parse(a.lookupEnv)
 	if err != nil {
 		return env, fmt.Errorf("read settings: %w; fix or unset the variables named", err)
 	}
@@ -54,8 +59,13 @@ func (a *app) env() (configdb.Env, error) {
 		}
 	}
 	set("host", &env.ConfigHost, a.host)
+	set("endpoints", &env.ConfigEndpoints, a.endpoints)
 	set("protocol", &env.ConfigProtocol, a.protocol)
 	set("cert", &env.ConfigCert, a.cert)
+	set("ca", &env.ConfigCA, a.ca)
+	if f.Changed("insecure-skip-verify") {
+		env.ConfigInsecureSkipVerify = a.insecureSkipVerify
+	}
 	set("username", &env.ConfigUsername, a.username)
 	set("prefix", &env.ConfigPrefix, a.prefix)
 	set("helm-prefix", &env.HelmPrefix, a.helmPrefix)
@@ -68,6 +78,9 @@ func (a *app) env() (configdb.Env, error) {
 	if env.ConfigProtocol != "http" && env.ConfigProtocol != "https" {
 		return env, usagef("--protocol %q: must be http or https", env.ConfigProtocol)
 	}
+	if _, err := env.ParseEndpoints(); err != nil {
+		return env, usagef("%v (or --host, --port, --endpoints)", err)
+	}
 	if _, err := configdb.NewLayout(env.ConfigPrefix); err != nil {
 		return env, usagef("--prefix: %v", err)
 	}
@@ -79,7 +92,7 @@ func (a *app) env() (configdb.Env, error) {
 
 // session is one command's connection to the config DB.
 type session struct {
-	env    configdb.Env
+	env    settings.Env
 	store  *configdb.Store
 	client *clientv3.Client
 	stderr io.Writer
@@ -97,7 +110,7 @@ func (a *app) connect() (*session, error) {
 	s := &session{env: env, stderr: a.stderr, timeout: a.timeout}
 	// With a user set the client authenticates before it returns; the
 	// timeout bounds that too.
-	s.client, err = configdb.NewClientWithin(env, a.timeout)
+	s.client, err = settings.NewClientWithin(env, a.timeout)
 	if err != nil {
 		// Etcd away or credentials refused read as they do for any call.
 		if explained := s.dbError("connect to config DB", err); !errors.Is(explained, err) {
@@ -105,7 +118,7 @@ func (a *app) connect() (*session, error) {
 		}
 		hint := "check SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port)"
 		if env.ConfigProtocol == "https" {
-			hint = "set SDP_CONFIG_CERT (or --cert) to the PEM file of the CA that signed etcd's certificate"
+			hint = "set SDP_CONFIG_CERT (or --cert) to a PEM file: the CA that signed etcd's certificate, or a client key with its certificate"
 		}
 		return nil, fmt.Errorf("connect to config DB at %s: %w; %s", env.Endpoint(), err, hint)
 	}
@@ -143,6 +156,11 @@ func (s *session) dbError(what string, err error) error {
 	endpoint := s.env.Endpoint()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, rpctypes.ErrNoLeader):
+		// Over https, a refused certificate looks like a timeout to the
+		// etcd client; a handshake of our own names it.
+		if tlsErr := settings.CheckTLS(context.Background(), s.env); tlsErr != nil {
+			return fmt.Errorf("%s: %w", what, tlsErr)
+		}
 		return fmt.Errorf("%s: config DB at %s did not answer within %v; is etcd running there? "+
 			"Set SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port), or raise --timeout", what, endpoint, s.timeout)
 	case errors.Is(err, context.Canceled):

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sdpctl "github.com/ska-telescope/sdp-helmdeploy/sdpctl/internal/cli"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
 // TestBadInput checks the message and exit code of each mistake an operator
@@ -148,9 +149,9 @@ func TestConnectionErrors(t *testing.T) {
 		{"closed port, watch", nil, []string{"--port", strconv.Itoa(port), "--timeout", "1s", "state", "x", "--watch"},
 			`state of deployment x: config DB at ` + endpoint + ` did not answer within 1s; is etcd running there? Set SDP_CONFIG_HOST and SDP_CONFIG_PORT (or --host, --port), or raise --timeout`},
 		{"TLS CA file missing", nil, []string{"--protocol", "https", "--cert", "/nonexistent/ca.pem", "list"},
-			`connect to config DB at https://127.0.0.1:2379: read SDP_CONFIG_CERT: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to the PEM file of the CA that signed etcd's certificate`},
+			`connect to config DB at https://127.0.0.1:2379: SDP_CONFIG_CERT: cannot read it: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to a PEM file: the CA that signed etcd's certificate, or a client key with its certificate`},
 		{"TLS CA file missing, from the environment", map[string]string{"SDP_CONFIG_PROTOCOL": "https", "SDP_CONFIG_CERT": "/nonexistent/ca.pem"}, []string{"resources"},
-			`connect to config DB at https://127.0.0.1:2379: read SDP_CONFIG_CERT: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to the PEM file of the CA that signed etcd's certificate`},
+			`connect to config DB at https://127.0.0.1:2379: SDP_CONFIG_CERT: cannot read it: open /nonexistent/ca.pem: no such file or directory; set SDP_CONFIG_CERT (or --cert) to a PEM file: the CA that signed etcd's certificate, or a client key with its certificate`},
 		{"bad environment", map[string]string{"SDP_CONFIG_PORT": "http"}, []string{"list"},
 			`read settings: bad environment: SDP_CONFIG_PORT="http": not a port number; fix or unset the variables named`},
 	}
@@ -224,6 +225,42 @@ func TestCredentials(t *testing.T) {
 			}
 			if r.code != tt.code || r.stderr != want {
 				t.Errorf("exit %d, stderr\n%q\nwant exit %d, stderr\n%q", r.code, r.stderr, tt.code, want)
+			}
+		})
+	}
+}
+
+// TestTLSErrors: against an etcd serving https, a CA that did not sign its
+// certificate is named as the cause, with what to set, instead of a
+// timeout; the right CA, or skipping verification, connects.
+func TestTLSErrors(t *testing.T) {
+	p := etcdtest.NewPKI(t)
+	srv := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey))
+	c := &cli{t: t, env: map[string]string{}}
+	base := []string{"--protocol", "https", "--port", strconv.Itoa(srv.Port), "--timeout", "2s"}
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr; "" succeeds
+	}{
+		{"wrong CA", []string{"--cert", p.WrongCA, "list"}, "list deployments: config DB at https://127.0.0.1:" + strconv.Itoa(srv.Port) +
+			": etcd's certificate is refused: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
+		{"wrong CA, verification off", []string{"--cert", p.WrongCA, "--insecure-skip-verify", "list"}, ""},
+		{"right CA", []string{"--cert", p.CA, "list"}, ""},
+		{"identity and CA", []string{"--cert", p.ClientPair, "--ca", p.CA, "list"}, ""},
+		{"key without certificate", []string{"--cert", p.ClientKeyOnly, "list"}, "holds a private key but no certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.runCtx(ctxFor(t), append(append([]string{}, base...), tt.args...)...)
+			if tt.want == "" {
+				if r.code != 0 {
+					t.Errorf("exit %d: %s", r.code, r.stderr)
+				}
+				return
+			}
+			if r.code != sdpctl.ExitFailure || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 saying %q", r.code, r.stderr, tt.want)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
@@ -80,7 +81,7 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	for i := range nPods {
 		g.Go(func() error {
 			_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{configdb.LabelInstance: dep(i), "app": "bench"}},
+				ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{podstatus.LabelInstance: dep(i), "app": "bench"}},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}},
 			}, metav1.CreateOptions{})
 			return err
@@ -130,12 +131,12 @@ func BenchmarkPodStatusToState(b *testing.B) {
 		var start time.Time
 		setStatus(b, cs, ns, name, func(p *corev1.Pod) {
 			ready := corev1.ConditionTrue
-			if configdb.PodStatusOf(p) == configdb.PodRunning {
+			if podstatus.Of(p) == configdb.PodRunning {
 				ready = corev1.ConditionFalse
 			}
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, ready)
-			want = configdb.PodStatusOf(p)
+			want = podstatus.Of(p)
 			start = time.Now() // the status update is sent next
 		})
 		apiWrite = append(apiWrite, time.Since(start))

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
@@ -46,7 +47,7 @@ func TestBinary(t *testing.T) {
 		if err := store.PutDeployment(ctx, configdb.Deployment{ID: "rep", Kind: "helm", Chart: "c"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-0", Labels: map[string]string{configdb.LabelInstance: "rep"}},
+		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-0", Labels: map[string]string{podstatus.LabelInstance: "rep"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +55,7 @@ func TestBinary(t *testing.T) {
 		leader := servicetest.OneLeader(t, a, b)
 		leader.Kill()
 		start := time.Now()
-		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-1", Labels: map[string]string{configdb.LabelInstance: "rep"}},
+		if _, err := cs.CoreV1().Pods("pm-bin").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rep-1", Labels: map[string]string{podstatus.LabelInstance: "rep"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

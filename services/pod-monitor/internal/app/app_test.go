@@ -17,7 +17,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
@@ -38,7 +40,7 @@ type testEnv struct {
 	etcd  *etcdtest.Server
 	store *configdb.Store
 	ns    string
-	env   configdb.Env
+	env   settings.Env
 	reg   *prometheus.Registry
 }
 
@@ -58,7 +60,7 @@ func newEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	e.store = store
-	e.env = configdb.DefaultEnv()
+	e.env = settings.Default()
 	e.env.HelmNamespace, e.env.HelmPrefix = ns, "sdp"
 	return e
 }
@@ -139,7 +141,7 @@ func is(pod string, want configdb.PodStatus) func(map[string]configdb.PodStatus,
 }
 
 func instance(release string) map[string]string {
-	return map[string]string{configdb.LabelInstance: release}
+	return map[string]string{podstatus.LabelInstance: release}
 }
 
 func TestEveryMappingRow(t *testing.T) {
@@ -169,7 +171,7 @@ func TestEveryMappingRow(t *testing.T) {
 		e.waitPods("d1", fmt.Sprintf("%s (ready %v) → %s", r.phase, r.ready, r.want), is("p", r.want))
 	}
 	// Deleted before it ended: CANCELLED while it goes, then out of the map.
-	e.pod("q", map[string]string{configdb.LabelRelease: "sdp-d1"}, "test.sdp/hold")
+	e.pod("q", map[string]string{podstatus.LabelRelease: "sdp-d1"}, "test.sdp/hold")
 	e.setStatus("q", corev1.PodRunning, &yes)
 	e.waitPods("d1", "q running (release label)", is("q", configdb.PodRunning))
 	ctx := context.Background()

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
@@ -58,7 +59,7 @@ func (f *fakePods) Pods(id string) (map[string]configdb.PodStatus, error) {
 	out := map[string]configdb.PodStatus{}
 	for _, p := range f.pods {
 		if pid, _ := f.classify.Classify(p); pid == id {
-			out[p.Name] = configdb.PodStatusOf(p)
+			out[p.Name] = podstatus.Of(p)
 		}
 	}
 	return out, nil
@@ -71,7 +72,7 @@ func (f *fakePods) CountByStatus() map[configdb.PodStatus]int { return nil }
 func pod(name, release string, phase corev1.PodPhase) *corev1.Pod {
 	labels := map[string]string{}
 	if release != "" {
-		labels[configdb.LabelInstance] = release
+		labels[podstatus.LabelInstance] = release
 	}
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Status: corev1.PodStatus{Phase: phase}}
 }

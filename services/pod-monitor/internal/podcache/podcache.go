@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
@@ -48,7 +49,7 @@ func Trim(obj any) (any, error) {
 		return obj, nil // tombstones and the like pass through
 	}
 	labels := map[string]string{}
-	for _, k := range []string{configdb.LabelInstance, configdb.LabelRelease} {
+	for _, k := range []string{podstatus.LabelInstance, podstatus.LabelRelease} {
 		if v, ok := pod.Labels[k]; ok {
 			labels[k] = v
 		}
@@ -73,7 +74,7 @@ func (c *Cache) indexFunc(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	if id, ok := configdb.DeploymentIDOfPod(pod.Labels, c.prefix); ok {
+	if id, ok := podstatus.DeploymentID(pod.Labels, c.prefix); ok {
 		return []string{id}, nil
 	}
 	return nil, nil
@@ -96,10 +97,10 @@ func (c *Cache) Classify(obj any) (id, ignored string) {
 	if !ok {
 		return "", NoReleaseLabel
 	}
-	if id, ok := configdb.DeploymentIDOfPod(pod.Labels, c.prefix); ok {
+	if id, ok := podstatus.DeploymentID(pod.Labels, c.prefix); ok {
 		return id, ""
 	}
-	rel := configdb.ReleaseOfPod(pod.Labels)
+	rel := podstatus.Release(pod.Labels)
 	switch {
 	case rel == "":
 		return "", NoReleaseLabel
@@ -118,7 +119,7 @@ func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
 	pods := make(map[string]configdb.PodStatus, len(objs))
 	for _, o := range objs {
 		if pod, ok := o.(*corev1.Pod); ok {
-			pods[pod.Name] = configdb.PodStatusOf(pod)
+			pods[pod.Name] = podstatus.Of(pod)
 		}
 	}
 	return pods, nil
@@ -129,8 +130,8 @@ func (c *Cache) CountByStatus() map[configdb.PodStatus]int {
 	counts := map[configdb.PodStatus]int{}
 	for _, o := range c.informer.GetStore().List() {
 		if pod, ok := o.(*corev1.Pod); ok {
-			if _, ours := configdb.DeploymentIDOfPod(pod.Labels, c.prefix); ours {
-				counts[configdb.PodStatusOf(pod)]++
+			if _, ours := podstatus.DeploymentID(pod.Labels, c.prefix); ours {
+				counts[podstatus.Of(pod)]++
 			}
 		}
 	}

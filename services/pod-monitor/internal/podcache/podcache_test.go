@@ -7,14 +7,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 )
 
 func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
 	now := metav1.Now()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "sdp", ResourceVersion: "7", DeletionTimestamp: &now,
-			Labels:        map[string]string{configdb.LabelInstance: "sdp-d", "app": "x", configdb.LabelRelease: "r"},
+			Labels:        map[string]string{podstatus.LabelInstance: "sdp-d", "app": "x", podstatus.LabelRelease: "r"},
 			Annotations:   map[string]string{"big": "annotation"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
@@ -27,8 +27,8 @@ func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := out.(*corev1.Pod)
-	if configdb.PodStatusOf(tp) != configdb.PodStatusOf(pod) {
-		t.Errorf("status changed by trimming: %s vs %s", configdb.PodStatusOf(tp), configdb.PodStatusOf(pod))
+	if podstatus.Of(tp) != podstatus.Of(pod) {
+		t.Errorf("status changed by trimming: %s vs %s", podstatus.Of(tp), podstatus.Of(pod))
 	}
 	if tp.Name != "p" || tp.ResourceVersion != "7" || len(tp.Labels) != 2 || tp.Annotations != nil || tp.ManagedFields != nil ||
 		len(tp.Spec.Containers) != 0 || len(tp.Status.Conditions) != 1 || tp.Status.ContainerStatuses != nil {
@@ -45,7 +45,7 @@ func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
 					p.DeletionTimestamp = nil
 				}
 				tr, _ := Trim(p)
-				if got, want := configdb.PodStatusOf(tr.(*corev1.Pod)), configdb.PodStatusOf(p); got != want {
+				if got, want := podstatus.Of(tr.(*corev1.Pod)), podstatus.Of(p); got != want {
 					t.Errorf("phase %q ready %s deleting %v: %s after trim, %s before", phase, ready, deleting, got, want)
 				}
 			}
@@ -64,10 +64,10 @@ func FuzzTrimAndClassify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, prefix, instance, release, phase, ready string, deleting bool) {
 		labels := map[string]string{}
 		if instance != "" {
-			labels[configdb.LabelInstance] = instance
+			labels[podstatus.LabelInstance] = instance
 		}
 		if release != "" {
-			labels[configdb.LabelRelease] = release
+			labels[podstatus.LabelRelease] = release
 		}
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: labels},
 			Status: corev1.PodStatus{Phase: corev1.PodPhase(phase), Conditions: []corev1.PodCondition{
@@ -81,11 +81,11 @@ func FuzzTrimAndClassify(f *testing.F) {
 			t.Fatal(err)
 		}
 		tp := out.(*corev1.Pod)
-		if got, want := configdb.PodStatusOf(tp), configdb.PodStatusOf(pod); got != want {
+		if got, want := podstatus.Of(tp), podstatus.Of(pod); got != want {
 			t.Errorf("status %s after trim, %s before", got, want)
 		}
 		c := &Cache{prefix: prefix}
-		wantID, ok := configdb.DeploymentIDOfPod(labels, prefix)
+		wantID, ok := podstatus.DeploymentID(labels, prefix)
 		for _, obj := range []any{pod, tp, cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: tp}} {
 			id, ignored := c.Classify(obj)
 			if id != wantID || (ignored == "") != ok {

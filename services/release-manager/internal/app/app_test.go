@@ -22,6 +22,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
@@ -44,7 +45,7 @@ type testEnv struct {
 	repo  *testrepo.Repo
 	oci   *testrepo.Registry
 	ns    string
-	env   configdb.Env
+	env   settings.Env
 	rt    *service.Runtime
 	cfg   *rest.Config // of the control plane the release-manager talks to
 }
@@ -92,7 +93,7 @@ func newEnv(t testing.TB) *testEnv {
 	})
 	strict.Schema = []byte(`{"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1}}}`)
 	e.repo.Add(strict)
-	e.env = configdb.DefaultEnv()
+	e.env = settings.Default()
 	e.env.HelmNamespace, e.env.HelmPrefix, e.env.ChartRepoURL = ns, "sdp", e.repo.URL
 	e.env.HelmTimeout = 30 * time.Second
 	e.env.ChartRepoRefresh = time.Second

@@ -31,6 +31,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
@@ -103,7 +104,7 @@ func (e *testEnv) process() func(ctx context.Context) error {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.rt = &service.Runtime{Name: "resource-monitor", Env: configdb.DefaultEnv(), Log: log, Client: store.Client(), Store: store,
+	e.rt = &service.Runtime{Name: "resource-monitor", Env: settings.Default(), Log: log, Client: store.Client(), Store: store,
 		Registry: e.reg, Health: health.New("127.0.0.1:0", e.reg, log)}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)

@@ -1,7 +1,14 @@
-package configdb
+// Package podstatus is the pod-monitor's rule for what a pod means to a
+// processing script: which deployment it belongs to (its release labels) and
+// which status the state entry reports for it (its phase and conditions).
+// The status values themselves are part of the config DB contract
+// (configdb.PodStatus); how a Kubernetes pod maps to them is decided here.
+package podstatus
 
 import (
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
 // Labels that name the Helm release of a pod, in the order they are trusted:
@@ -12,7 +19,7 @@ const (
 	LabelRelease  = "release"
 )
 
-// PodStatusOf maps a pod to the status processing scripts see:
+// Of maps a pod to the status processing scripts see:
 //
 //	being deleted before it ended     CANCELLED
 //	Pending                           PENDING
@@ -21,25 +28,25 @@ const (
 //	Succeeded                         FINISHED
 //	Failed                            FAILED
 //	Unknown, empty or anything else   UNSET
-func PodStatusOf(pod *corev1.Pod) PodStatus {
+func Of(pod *corev1.Pod) configdb.PodStatus {
 	phase := pod.Status.Phase
 	if pod.DeletionTimestamp != nil && phase != corev1.PodSucceeded && phase != corev1.PodFailed {
-		return PodCancelled
+		return configdb.PodCancelled
 	}
 	switch phase {
 	case corev1.PodPending:
-		return PodPending
+		return configdb.PodPending
 	case corev1.PodRunning:
 		if podReady(pod) {
-			return PodRunning
+			return configdb.PodRunning
 		}
-		return PodPending
+		return configdb.PodPending
 	case corev1.PodSucceeded:
-		return PodFinished
+		return configdb.PodFinished
 	case corev1.PodFailed:
-		return PodFailed
+		return configdb.PodFailed
 	}
-	return PodUnset
+	return configdb.PodUnset
 }
 
 func podReady(pod *corev1.Pod) bool {
@@ -51,21 +58,21 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
-// ReleaseOfPod returns the Helm release name a pod's labels name, or "".
-func ReleaseOfPod(labels map[string]string) string {
+// Release returns the Helm release name a pod's labels name, or "".
+func Release(labels map[string]string) string {
 	if name := labels[LabelInstance]; name != "" {
 		return name
 	}
 	return labels[LabelRelease]
 }
 
-// DeploymentIDOfPod returns the deployment id of a pod from its release
+// DeploymentID returns the deployment id of a pod from its release
 // label and the release prefix; ok is false for pods of no deployment of
 // this deployer (no label, another prefix, or a name that is no valid id).
-func DeploymentIDOfPod(labels map[string]string, prefix string) (id string, ok bool) {
-	name := ReleaseOfPod(labels)
+func DeploymentID(labels map[string]string, prefix string) (id string, ok bool) {
+	name := Release(labels)
 	if name == "" {
 		return "", false
 	}
-	return IDFromReleaseName(prefix, name)
+	return configdb.IDFromReleaseName(prefix, name)
 }
