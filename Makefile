@@ -57,7 +57,7 @@ tidy:
 DEMO_DIR ?= $(SDP_CACHE_DIR)/demo
 DEMO_FLAGS ?=
 
-run: build controlplane-binaries ## local etcd, control plane and the three services with a demo deployment (Ctrl-C stops all)
+run: build controlplane-binaries prometheus-binaries ## local etcd, control plane, the three services and Prometheus scraping them, with a demo deployment (Ctrl-C stops all)
 	$(BIN)/sdp-demo --root $(CURDIR) --bin $(BIN) --dir $(DEMO_DIR) $(DEMO_FLAGS)
 
 clean:

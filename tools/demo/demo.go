@@ -25,6 +25,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/prometheus"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
@@ -103,6 +104,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		procs = append(procs, p)
 		o.Log.Info("service started", "service", name, "pid", p.PID(), "http", p.addr, "log", p.LogPath)
 	}
+	prom, err := startPrometheus(ctx, o, procs)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = prom.Stop() }()
 
 	host, port, _ := strings.Cut(strings.TrimPrefix(cp.EtcdEndpoint, "http://"), ":")
 	cenv := settings.Default()
@@ -236,4 +242,34 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// startPrometheus scrapes the three services with the shipped alert rules,
+// so that a newcomer can watch the deployer work in graphs. It listens on
+// loopback only and is stopped by its PID with the rest.
+func startPrometheus(ctx context.Context, o Options, procs []*service) (*prometheus.Server, error) {
+	targets := map[string][]string{}
+	for i, name := range Services {
+		targets[name] = []string{procs[i].addr}
+	}
+	srv, err := prometheus.Start(ctx, prometheus.Options{
+		Dir:            filepath.Join(o.Dir, "prometheus"),
+		Targets:        targets,
+		RuleFiles:      []string{filepath.Join(o.Root, "deploy", "prometheus", "sdp-helmdeploy-rules.yaml")},
+		ScrapeInterval: 5 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus (make prometheus-binaries installs it): %w", err)
+	}
+	o.Log.Info("prometheus started", "pid", srv.PID(), "log", srv.LogPath())
+	if o.UntilRunning {
+		// Tests and CI see that the services are really scraped.
+		if err := srv.WaitScraped(ctx); err != nil {
+			_ = srv.Stop()
+			return nil, fmt.Errorf("prometheus scraping the services: %w", err)
+		}
+		fmt.Fprintln(o.Out, "prometheus: every service scraped")
+	}
+	fmt.Fprintf(o.Out, "prometheus: %s (graphs: %s/graph, alerts: %s/alerts)\n", srv.URL(), srv.URL(), srv.URL())
+	return srv, nil
 }

@@ -49,7 +49,8 @@ func TestMakeRun(t *testing.T) {
 	if err != nil || ctx.Err() != nil {
 		t.Fatalf("demo: %v (ctx %v)\n%s", err, ctx.Err(), out.String())
 	}
-	for _, want := range []string{`"status": "deployed"`, `"RUNNING"`, "/resource/network-attachment-definition:sdp:vis-net-a", "/resource/supernet:vis-supernet"} {
+	for _, want := range []string{`"status": "deployed"`, `"RUNNING"`, "/resource/network-attachment-definition:sdp:vis-net-a", "/resource/supernet:vis-supernet",
+		"prometheus: http://127.0.0.1:", "prometheus: every service scraped"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %s:\n%s", want, out.String())
 		}
