@@ -272,7 +272,6 @@ func (r *Reconciler) logOtherKind(d configdb.Deployment) {
 	r.cfg.Log.Info("deployment entry left to other deployers: not of kind helm", "deployment", d.ID, "kind", d.Kind)
 }
 
-
 // maxSteps bounds one reconcile's actions: the longest path is unlock (or
 // finish an uninstall), then install or upgrade, then observe.
 const maxSteps = 4
