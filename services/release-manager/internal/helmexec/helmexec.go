@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -300,6 +301,21 @@ func (r *Runner) MarkFailed(rel *release.Release, why string) error {
 	rel.SetStatus(release.StatusFailed, why)
 	if err := r.live.Update(rel); err != nil {
 		return fmt.Errorf("unlock release %s: %w", rel.Name, err)
+	}
+	return nil
+}
+
+// Relabel sets labels on the stored latest revision of a release, in
+// place: no new revision, nothing applied to the cluster, so its pods do
+// not restart. It is how a release installed without our labels (by the
+// Python deployer) is adopted when it already holds what its entry asks.
+func (r *Runner) Relabel(rel *release.Release, labels map[string]string) error {
+	if rel.Labels == nil {
+		rel.Labels = map[string]string{}
+	}
+	maps.Copy(rel.Labels, labels)
+	if err := r.live.Update(rel); err != nil {
+		return fmt.Errorf("relabel release %s: %w", rel.Name, err)
 	}
 	return nil
 }

@@ -127,7 +127,29 @@ func (f *fakeHelm) MarkFailed(rel *release.Release, why string) error {
 	return nil
 }
 
-// Latest, Names and CountByStatus make the fake the release index too.
+func (f *fakeHelm) Relabel(rel *release.Release, labels map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("relabel", rel.Name); err != nil {
+		return err
+	}
+	stored := f.latest(rel.Name)
+	if stored == nil || stored.Version != rel.Version {
+		return fmt.Errorf("fake relabel %s: revision %d is not the latest", rel.Name, rel.Version)
+	}
+	merged := map[string]string{}
+	for k, v := range stored.Labels {
+		merged[k] = v
+	}
+	for k, v := range labels {
+		merged[k] = v
+	}
+	stored.Labels = merged
+	return nil
+}
+
+// Latest, Names and CountByStatus make the fake the release index too:
+// like it, it sees owned and unowned releases.
 func (f *fakeHelm) Latest(name string) (plan.Observed, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -135,8 +157,7 @@ func (f *fakeHelm) Latest(name string) (plan.Observed, bool) {
 	if rel == nil || f.hide[name] {
 		return plan.Observed{}, false
 	}
-	o := plan.ObservedFrom(rel)
-	return o, o.Owned
+	return plan.ObservedFrom(rel), true
 }
 
 func (f *fakeHelm) Names() []string {
@@ -154,7 +175,7 @@ func (f *fakeHelm) Names() []string {
 func (f *fakeHelm) CountByStatus() map[string]int {
 	counts := map[string]int{}
 	for _, n := range f.Names() {
-		if o, ok := f.Latest(n); ok {
+		if o, ok := f.Latest(n); ok && o.Owned {
 			counts[string(o.Status)]++
 		}
 	}

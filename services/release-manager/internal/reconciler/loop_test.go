@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
@@ -61,7 +62,7 @@ func digestOf(t *testing.T, body string) string {
 
 func stored(version int, status release.Status, labels map[string]string) *release.Release {
 	return &release.Release{Name: loopRelease, Namespace: ns, Version: version, Chart: testCharts["cm"],
-		Config: map[string]any{"replicas": int64(2)}, Labels: labels, Info: &release.Info{Status: status}}
+		Config: map[string]any{"replicas": float64(2)}, Labels: labels, Info: &release.Info{Status: status}}
 }
 
 // result names what a reconcile returned, as the work queue treats it.
@@ -101,6 +102,11 @@ func TestLoop(t *testing.T) {
 		calls    []string
 		revs     int
 		state    stateWant
+		// digest, when set, is the digest label the release must end with.
+		digest string
+		// unowned is the unowned_releases gauge after the reconciles.
+		unowned          float64
+		uninstallUnowned bool
 	}{
 		{name: "install", entry: body, runs: []string{"ok"}, calls: []string{"install sdp-x"}, revs: 1,
 			state: stateWant{found: true, status: "deployed", revision: 1}},
@@ -148,12 +154,30 @@ func TestLoop(t *testing.T) {
 		{name: "bad entry: release left as it is", releases: []*release.Release{stored(1, release.StatusDeployed, owned)},
 			entry: `{"key": "x", "kind": "helm", "args": {}}`, runs: []string{"permanent"}, revs: 1,
 			state: stateWant{found: true, status: "deployed", revision: 1, errHas: `"args.chart" is missing`}},
-		// The index holds owned releases only, so the install is tried and
-		// finds the name taken.
-		{name: "foreign release: refused", releases: []*release.Release{stored(1, release.StatusDeployed, nil)}, entry: body,
-			runs: []string{"permanent"}, calls: []string{"install sdp-x"}, revs: 1, state: stateWant{found: true, status: "failed", errHas: "does not own"}},
-		{name: "foreign release, no entry: untouched", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
-			runs: []string{"ok"}, revs: 1},
+		// Takeover of releases the Python deployer installed: no labels,
+		// values as Helm read them from YAML (numbers as float64).
+		{name: "unowned release with the entry's content: adopted, no new revision", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
+			entry: body, runs: []string{"ok"}, calls: []string{"relabel sdp-x"}, revs: 1, digest: digest,
+			state: stateWant{found: true, status: "deployed", revision: 1}},
+		{name: "unowned release with other values: adopted, upgraded once", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
+			entry: entryJSON(loopID, "cm", `{"replicas": 3}`), runs: []string{"ok", "ok"}, calls: []string{"relabel sdp-x", "upgrade sdp-x"}, revs: 2,
+			digest: digestOf(t, entryJSON(loopID, "cm", `{"replicas": 3}`)), state: stateWant{found: true, status: "deployed", revision: 2}},
+		{name: "unowned release, entry names another version: adopted, upgraded", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
+			entry: `{"key": "x", "kind": "helm", "args": {"chart": "cm", "version": "9.9.9", "values": {"replicas": 2}}}`,
+			runs:  []string{"ok"}, calls: []string{"relabel sdp-x", "upgrade sdp-x"}, revs: 2, state: stateWant{found: true, status: "deployed", revision: 2}},
+		{name: "unowned pending release: adopted, unlocked, upgraded", releases: []*release.Release{stored(1, release.StatusPendingInstall, nil)},
+			entry: body, runs: []string{"ok"}, calls: []string{"relabel sdp-x", "mark-failed sdp-x", "upgrade sdp-x"}, revs: 2, digest: digest,
+			state: stateWant{found: true, status: "deployed", revision: 2}},
+		{name: "unowned release, chart repository away: adoption retried", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
+			entry: body, charts: &flakyCharts{fails: 1, err: fmt.Errorf("index: %w", charts.ErrUnreachable)},
+			runs: []string{"retry", "ok"}, calls: []string{"relabel sdp-x"}, revs: 1, digest: digest,
+			state: stateWant{found: true, status: "deployed", revision: 1}},
+		{name: "unowned release, no entry: kept and reported", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
+			runs: []string{"ok"}, revs: 1, unowned: 1},
+		{name: "unowned release, no entry, --uninstall-unowned: uninstalled", releases: []*release.Release{stored(1, release.StatusDeployed, nil)},
+			uninstallUnowned: true, runs: []string{"ok"}, calls: []string{"uninstall sdp-x"}},
+		{name: "owned release, no entry: not reported as unowned", releases: []*release.Release{stored(1, release.StatusDeployed, owned)},
+			runs: []string{"ok"}, calls: []string{"uninstall sdp-x"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,7 +199,7 @@ func TestLoop(t *testing.T) {
 			r := New(Config{
 				Store: store, Helm: fh, Charts: loader, Index: fh,
 				Confine: confine.Confiner{Namespace: ns, Mapper: testMapper()},
-				Prefix:  "sdp", Timeout: time.Minute, Options: Options{Workers: 1, MaxAttempts: 2},
+				Prefix:  "sdp", Timeout: time.Minute, Options: Options{Workers: 1, MaxAttempts: 2, UninstallUnowned: tt.uninstallUnowned},
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			}, NewMetrics(reg, fh.CountByStatus), reg)
 			ctx := context.Background()
@@ -186,6 +210,8 @@ func TestLoop(t *testing.T) {
 				dep, derr := configdb.DecodeDeployment(loopID, []byte(tt.entry))
 				r.onEvent(configdb.DeploymentEvent{ID: loopID, Deployment: dep, Err: derr})
 			}
+			r.synced.Store(true) // as after the first list of entries
+			r.ReleaseChanged(loopRelease)
 			var got []string
 			for range tt.runs {
 				got = append(got, result(r.reconcile(ctx, loopID)))
@@ -202,6 +228,13 @@ func TestLoop(t *testing.T) {
 			if last := fh.latest(loopRelease); last != nil && tt.entry != "" && tt.state.errHas == "" &&
 				last.Labels[plan.LabelManagedBy] != plan.ManagedByValue {
 				t.Errorf("release labels %v: not marked ours", last.Labels)
+			}
+			if last := fh.latest(loopRelease); tt.digest != "" && (last == nil || last.Labels[plan.LabelDigest] != tt.digest) {
+				t.Errorf("release %v: want digest label %s", last, tt.digest)
+			}
+			r.ReleaseChanged(loopRelease)
+			if got := testutil.ToFloat64(r.metrics.unownedReleases); got != tt.unowned {
+				t.Errorf("unowned_releases = %v, want %v", got, tt.unowned)
 			}
 			st, found, err := store.GetState(ctx, loopID)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,12 +39,46 @@ type Options struct {
 	// an entry; after that it waits for the entry (or the chart
 	// repository) to change.
 	MaxAttempts int
+	// UninstallUnowned makes releases without the ownership label and with
+	// no helm entry be uninstalled, as the Python deployer uninstalled
+	// every release of the prefix whose entry was gone; only names that
+	// parse as <prefix>-<id> with a valid id are, or any name when the
+	// prefix is empty. The default keeps them and reports them (a log line
+	// and the unowned_releases gauge): after switching from the Python
+	// deployer nothing that runs is removed unless the operator asks.
+	UninstallUnowned bool
+	// uninstallUnownedSet: the flag was given, so the environment does not
+	// override it.
+	uninstallUnownedSet bool
 }
+
+// EnvUninstallUnowned is the environment variable of the
+// --uninstall-unowned setting.
+const EnvUninstallUnowned = "SDP_UNINSTALL_UNOWNED"
 
 // Bind registers the options on fs.
 func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 16, "deployments reconciled in parallel")
 	fs.IntVar(&o.MaxAttempts, "max-attempts", 5, "install/upgrade attempts per entry content before giving up until it changes")
+	fs.BoolFunc("uninstall-unowned", "uninstall Helm releases without this deployer's label and with no helm entry, as the Python deployer did (default: keep and report them; env "+EnvUninstallUnowned+")",
+		func(s string) error {
+			v, err := strconv.ParseBool(s)
+			o.UninstallUnowned, o.uninstallUnownedSet = v, true
+			return err
+		})
+}
+
+// FromEnv reads the settings the environment may give, for those not
+// given as flags.
+func (o *Options) FromEnv(lookup func(string) (string, bool)) error {
+	if v, ok := lookup(EnvUninstallUnowned); ok && v != "" && !o.uninstallUnownedSet {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: want true or false", EnvUninstallUnowned, v)
+		}
+		o.UninstallUnowned = b
+	}
+	return nil
 }
 
 // ChartLoader loads the chart a deployment names.
@@ -65,6 +100,9 @@ type Helm interface {
 	Uninstall(ctx context.Context, name string, timeout time.Duration) error
 	// MarkFailed records a revision left pending by a crash as failed.
 	MarkFailed(rel *release.Release, why string) error
+	// Relabel sets labels on the stored latest revision, making no new
+	// revision.
+	Relabel(rel *release.Release, labels map[string]string) error
 }
 
 // ReleaseIndex is the cached view of owned releases.
@@ -104,6 +142,9 @@ type Reconciler struct {
 	// that the echo of our own action from the release index costs no
 	// config DB read. It is cleared at every resync.
 	written map[string]plan.Observed
+	// unowned holds the releases without our label and with no helm
+	// entry, each reported once.
+	unowned map[string]bool
 
 	synced atomic.Bool
 	listed chan struct{} // closed at the first OnResync
@@ -144,6 +185,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		desired:  map[string]entry{},
 		attempts: newAttempts(cfg.Options.MaxAttempts),
 		written:  map[string]plan.Observed{},
+		unowned:  map[string]bool{},
 		listed:   make(chan struct{}),
 	}
 }
@@ -175,9 +217,37 @@ func (r *Reconciler) Resync() {
 
 // ReleaseChanged is the release index's event handler.
 func (r *Reconciler) ReleaseChanged(name string) {
+	r.noteUnowned(name)
 	if id, ok := configdb.IDFromReleaseName(r.cfg.Prefix, name); ok {
 		r.queue.Add(id)
 	}
+}
+
+// noteUnowned keeps the report of releases without our label and with no
+// helm entry up to date for one release name: a log line when one is first
+// seen, and the gauge. Until the first list of entries is in, every
+// release would look entry-less, so nothing is reported before.
+func (r *Reconciler) noteUnowned(name string) {
+	if !r.synced.Load() {
+		return
+	}
+	obs, found := r.cfg.Index.Latest(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	unowned := found && !obs.Owned
+	if id, ok := configdb.IDFromReleaseName(r.cfg.Prefix, name); ok && unowned {
+		_, hasEntry := r.desired[id]
+		unowned = !hasEntry
+	}
+	switch {
+	case unowned && !r.unowned[name]:
+		r.unowned[name] = true
+		r.cfg.Log.Warn("release without this deployer's label and with no helm entry",
+			"release", name, "status", string(obs.Status), "uninstall_unowned", r.cfg.Options.UninstallUnowned)
+	case !unowned && r.unowned[name]:
+		delete(r.unowned, name)
+	}
+	r.metrics.unownedReleases.Set(float64(len(r.unowned)))
 }
 
 func (r *Reconciler) enqueueReleases() {
@@ -236,10 +306,10 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 	for id := range previous {
 		r.queue.Add(id)
 	}
-	r.enqueueReleases()
 	if !r.synced.Swap(true) {
 		close(r.listed)
 	}
+	r.enqueueReleases()
 	r.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(next), "revision", list.Revision)
 }
 
@@ -262,6 +332,9 @@ func (r *Reconciler) onEvent(ev configdb.DeploymentEvent) {
 		r.desired[ev.ID] = entry{dep: ev.Deployment}
 	}
 	r.mu.Unlock()
+	if name, err := configdb.ReleaseName(r.cfg.Prefix, ev.ID); err == nil {
+		r.noteUnowned(name)
+	}
 	r.queue.Add(ev.ID)
 }
 
@@ -272,9 +345,10 @@ func (r *Reconciler) logOtherKind(d configdb.Deployment) {
 	r.cfg.Log.Info("deployment entry left to other deployers: not of kind helm", "deployment", d.ID, "kind", d.Kind)
 }
 
-// maxSteps bounds one reconcile's actions: the longest path is unlock (or
-// finish an uninstall), then install or upgrade, then observe.
-const maxSteps = 4
+// maxSteps bounds one reconcile's actions: the longest path is adopt,
+// then unlock (or finish an uninstall), then install or upgrade, then
+// observe.
+const maxSteps = 5
 
 // reconcile brings one deployment's release in line with its entry: it
 // observes, asks plan.Decide, runs the one action named, and looks again
@@ -296,6 +370,7 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 		}
 	}
 	t := target{id: id, name: name, dep: e.dep}
+	t.want.UninstallUnowned = r.cfg.Options.UninstallUnowned
 	switch {
 	case present && e.err != nil:
 		t.want.Err = e.err
@@ -331,8 +406,8 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 			return r.settled(ctx, t, obs)
 		case plan.ReportError:
 			return r.reportBadEntry(ctx, t, obs)
-		case plan.RefuseForeign:
-			return r.refuseForeign(ctx, t)
+		case plan.Adopt:
+			err = r.adopt(ctx, t, rel)
 		case plan.Unlock:
 			err = r.unlock(t, rel)
 		case plan.Uninstall:
@@ -375,6 +450,7 @@ func (r *Reconciler) countReconcile(start time.Time, err error) {
 // settled records a release that needs no action: its state for a present
 // entry, or the removal of an orphaned state entry.
 func (r *Reconciler) settled(ctx context.Context, t target, obs plan.Observed) error {
+	r.noteUnowned(t.name)
 	if t.want.Present {
 		return r.writeState(ctx, t, obs, "")
 	}
@@ -394,19 +470,6 @@ func (r *Reconciler) reportBadEntry(ctx context.Context, t target, obs plan.Obse
 		return werr
 	}
 	return controller.Permanent(t.want.Err)
-}
-
-// refuseForeign reports a release name taken by a release this deployer
-// does not own.
-func (r *Reconciler) refuseForeign(ctx context.Context, t target) error {
-	ferr := fmt.Errorf("release name %q is taken by a release this deployer does not own (no %s=%s label); delete it or change SDP_HELM_PREFIX",
-		t.name, plan.LabelManagedBy, plan.ManagedByValue)
-	r.metrics.entryErrors.WithLabelValues("foreign-release").Inc()
-	r.cfg.Log.Warn("release name taken", "deployment", t.id, "release", t.name)
-	if werr := r.writeError(ctx, t, plan.Observed{}, ferr); werr != nil {
-		return werr
-	}
-	return controller.Permanent(ferr)
 }
 
 // act runs one Helm action with its log line and metrics.

@@ -58,6 +58,8 @@ func startIndex(t *testing.T, objs ...runtime.Object) (*Index, *metafake.FakeMet
 	return x, client
 }
 
+// The counts are of owned releases only (the releases gauge); unowned
+// ones are reported by the reconciler.
 func TestLatestNamesCounts(t *testing.T) {
 	ours := plan.Labels("d1")
 	x, _ := startIndex(t,
@@ -65,8 +67,14 @@ func TestLatestNamesCounts(t *testing.T) {
 		releaseSecret("sdp-a", 2, release.StatusDeployed, ours),
 		releaseSecret("sdp-b", 1, release.StatusFailed, ours),
 		releaseSecret("sdp-c", 3, release.StatusPendingUpgrade, ours),
-		// Not ours: no ownership label.
+		// Not ours (no ownership label): indexed, as unowned.
 		releaseSecret("sdp-foreign", 1, release.StatusDeployed, nil),
+		// Not a Helm release Secret: not indexed.
+		func() *metav1.PartialObjectMetadata {
+			s := releaseSecret("sdp-other", 1, release.StatusDeployed, ours)
+			delete(s.Labels, "owner")
+			return s
+		}(),
 		// Unreadable revision: skipped.
 		func() *metav1.PartialObjectMetadata {
 			s := releaseSecret("sdp-bad", 1, release.StatusDeployed, ours)
@@ -82,7 +90,8 @@ func TestLatestNamesCounts(t *testing.T) {
 		{"sdp-a", plan.Observed{Exists: true, Owned: true, Status: release.StatusDeployed, Revision: 2, Digest: "d1"}, true},
 		{"sdp-b", plan.Observed{Exists: true, Owned: true, Status: release.StatusFailed, Revision: 1, Digest: "d1"}, true},
 		{"sdp-c", plan.Observed{Exists: true, Owned: true, Status: release.StatusPendingUpgrade, Revision: 3, Digest: "d1"}, true},
-		{"sdp-foreign", plan.Observed{}, false},
+		{"sdp-foreign", plan.Observed{Exists: true, Status: release.StatusDeployed, Revision: 1}, true},
+		{"sdp-other", plan.Observed{}, false},
 		{"sdp-bad", plan.Observed{}, false},
 		{"sdp-none", plan.Observed{}, false},
 	}
@@ -94,7 +103,7 @@ func TestLatestNamesCounts(t *testing.T) {
 	}
 	names := x.Names()
 	slices.Sort(names)
-	if want := []string{"sdp-a", "sdp-b", "sdp-bad", "sdp-c"}; !slices.Equal(names, want) {
+	if want := []string{"sdp-a", "sdp-b", "sdp-bad", "sdp-c", "sdp-foreign"}; !slices.Equal(names, want) {
 		t.Errorf("Names() = %v, want %v", names, want)
 	}
 	if got, want := x.CountByStatus(), map[string]int{"deployed": 1, "failed": 1, "pending-upgrade": 1}; !maps.Equal(got, want) {
