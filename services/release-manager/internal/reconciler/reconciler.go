@@ -1,6 +1,6 @@
 // Package reconciler makes Helm releases match deployment entries. It is
 // level-triggered: at start and after any gap in the config DB watch it
-// looks at every entry and every owned release; watch events and release
+// looks at every entry and every Helm release; watch events and release
 // changes only say which deployment to look at again. One work queue keyed
 // by deployment id serialises each deployment's actions while different
 // deployments proceed in parallel up to the worker count.
@@ -105,7 +105,8 @@ type Helm interface {
 	Relabel(rel *release.Release, labels map[string]string) error
 }
 
-// ReleaseIndex is the cached view of owned releases.
+// ReleaseIndex is the cached view of the namespace's Helm releases, owned
+// or not (Observed.Owned says which).
 type ReleaseIndex interface {
 	Latest(name string) (plan.Observed, bool)
 	Names() []string
