@@ -74,6 +74,9 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 // New builds the release-manager and returns the function that runs it
 // for each term of leadership.
 func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
+	if err := opts.Reconciler.FromEnv(os.LookupEnv); err != nil {
+		return nil, err
+	}
 	helm, err := helmexec.New(cfg, rt.Env.HelmNamespace, rt.Log)
 	if err != nil {
 		return nil, err

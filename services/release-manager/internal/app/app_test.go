@@ -332,28 +332,32 @@ func TestBadInputs(t *testing.T) {
 	e.waitState("repo-away", "installed once the repo is back", deployedAt(1))
 }
 
-func TestForeignReleaseAndEtcdAway(t *testing.T) {
+func TestUnownedReleasesAndEtcdAway(t *testing.T) {
 	e := newEnv(t)
-	// A release installed by someone else (plain Helm, no ownership label),
-	// both with a name of ours and with another.
+	// Releases installed by someone else (plain Helm, no ownership label),
+	// one with the release name of an entry and one with another name.
 	for _, name := range []string{"sdp-foreign", "not-ours"} {
 		e.helmInstallForeign(name)
 	}
 	e.start()
+	// The entry asks for other values than the release holds: adopted,
+	// then upgraded once; deleting the entry then uninstalls it.
 	e.put("foreign", entry("foreign", "cm", `{"replicas": 5}`))
-	st := e.waitState("foreign", "refusal reported", hasError)
-	if !strings.Contains(st.Release.Error, "does not own") {
-		t.Errorf("state: %+v", st.Release)
+	e.waitState("foreign", "adopted and upgraded", deployedAt(2))
+	if cm, err := e.configMap("sdp-foreign"); err != nil || cm.Data["replicas"] != "5" {
+		t.Errorf("adopted release's object not upgraded: %v %v", cm, err)
 	}
 	e.del("foreign")
-	time.Sleep(time.Second)
-	for _, name := range []string{"sdp-foreign", "not-ours"} {
-		if n := e.revisions(name); n != 1 {
-			t.Errorf("foreign release %s: %d revisions, want it untouched (1)", name, n)
-		}
+	e.waitState("foreign", "state gone", func(_ configdb.DeploymentState, found bool) bool { return !found })
+	deadline := time.Now().Add(30 * time.Second)
+	for e.revisions("sdp-foreign") > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
 	}
-	if cm, err := e.configMap("sdp-foreign"); err != nil || cm.Data["replicas"] != "1" {
-		t.Errorf("foreign release's object changed: %v %v", cm, err)
+	if n := e.revisions("sdp-foreign"); n != 0 {
+		t.Errorf("adopted release: %d revisions after its entry went, want 0", n)
+	}
+	if n := e.revisions("not-ours"); n != 1 {
+		t.Errorf("unowned release not-ours: %d revisions, want it untouched (1)", n)
 	}
 
 	// The config DB goes away for a while; changes made when it is back are

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +37,15 @@ const MaxHistory = 5
 
 // ErrNotFound is returned by Last when a release has no revision.
 var ErrNotFound = driver.ErrReleaseNotFound
+
+// ErrNameInUse is returned by Install when the release name already has a
+// revision that the caller did not know of (the release index lagged).
+var ErrNameInUse = errors.New("release name in use")
+
+// helmNameInUse is the text of Helm's own refusal: Helm returns it as an
+// untyped error (action.Install's availableName), so this seam is the one
+// place that recognises it by text and turns it into ErrNameInUse.
+const helmNameInUse = "cannot re-use a name that is still in use"
 
 // Spec is what an install or upgrade applies.
 type Spec struct {
@@ -136,9 +147,6 @@ func (r *Runner) RESTMapper() (meta.RESTMapper, error) {
 	return r.getter.ToRESTMapper()
 }
 
-// Namespace is where the runner installs.
-func (r *Runner) Namespace() string { return r.namespace }
-
 // WarmUp fills the discovery cache, computes the capabilities and builds
 // the validator, so that the first installs do not pay for them; the
 // service says it is ready only after this.
@@ -157,7 +165,10 @@ func (r *Runner) WarmUp(ctx context.Context) error {
 	if _, err := mapper.RESTMapping(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "v1"); err != nil {
 		return fmt.Errorf("warm up REST mapper: %w", err)
 	}
-	kc := r.kube.(*kubeClient)
+	kc, ok := r.kube.(*kubeClient)
+	if !ok {
+		return nil // a test's kube client has no validator to warm up
+	}
 	if _, err := kc.Factory.Validator("Strict"); err != nil {
 		return fmt.Errorf("warm up validator: %w", err)
 	}
@@ -222,6 +233,9 @@ func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) 
 	in.Labels = s.Labels
 	in.PostRenderer = s.PostRenderer
 	rel, err := in.RunWithContext(ctx, s.Chart, s.Values)
+	if err != nil && (errors.Is(err, driver.ErrReleaseExists) || strings.Contains(err.Error(), helmNameInUse)) {
+		return rel, fmt.Errorf("helm install %s: %w: %w", s.Name, ErrNameInUse, err)
+	}
 	if err != nil {
 		return rel, fmt.Errorf("helm install %s: %w", s.Name, err)
 	}
@@ -287,6 +301,21 @@ func (r *Runner) MarkFailed(rel *release.Release, why string) error {
 	rel.SetStatus(release.StatusFailed, why)
 	if err := r.live.Update(rel); err != nil {
 		return fmt.Errorf("unlock release %s: %w", rel.Name, err)
+	}
+	return nil
+}
+
+// Relabel sets labels on the stored latest revision of a release, in
+// place: no new revision, nothing applied to the cluster, so its pods do
+// not restart. It is how a release installed without our labels (by the
+// Python deployer) is adopted when it already holds what its entry asks.
+func (r *Runner) Relabel(rel *release.Release, labels map[string]string) error {
+	if rel.Labels == nil {
+		rel.Labels = map[string]string{}
+	}
+	maps.Copy(rel.Labels, labels)
+	if err := r.live.Update(rel); err != nil {
+		return fmt.Errorf("relabel release %s: %w", rel.Name, err)
 	}
 	return nil
 }

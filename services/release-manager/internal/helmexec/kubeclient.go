@@ -16,7 +16,7 @@ import (
 // its factory for a new validator on every Build, and each new one starts
 // with an empty OpenAPI cache, so every install would download the OpenAPI
 // documents again: measured here as the single largest cost of an install
-// (DESIGN.md §6). Validation stays on; only the download is shared.
+// (docs/benchmarks/release-manager.md). Validation stays on; only the download is shared.
 type cachedValidatorFactory struct {
 	kube.Factory
 	mu         sync.Mutex

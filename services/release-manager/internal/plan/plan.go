@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"helm.sh/helm/v3/pkg/release"
 
@@ -16,8 +17,10 @@ import (
 )
 
 // Labels the release-manager puts on its releases (on Helm's storage
-// Secrets). The first marks ownership: a release without it is never
-// touched, whatever its name. The second records what was deployed, so
+// Secrets). The first marks ownership: a release without it is adopted when
+// its name is that of a helm entry (the Python deployer installed releases
+// without labels), and otherwise left alone unless the operator asks for
+// unowned releases to be uninstalled. The second records what was deployed, so
 // that a change is seen without reading the release's values, and a
 // restart upgrades nothing.
 const (
@@ -35,6 +38,10 @@ type Desired struct {
 	Err error
 	// Digest identifies chart, version and values (see Digest).
 	Digest string
+	// UninstallUnowned: with no entry, a release without the ownership
+	// label is uninstalled too, as the Python deployer did (the
+	// --uninstall-unowned setting). By default it is kept and reported.
+	UninstallUnowned bool
 }
 
 // Observed is the latest revision Helm has stored for the release name.
@@ -79,9 +86,11 @@ const (
 	// ReportError: the entry cannot be deployed; say why in its state and
 	// leave any existing release as it is.
 	ReportError Action = "report-error"
-	// RefuseForeign: the release name is taken by a release this deployer
-	// does not own.
-	RefuseForeign Action = "refuse-foreign"
+	// Adopt a release without the ownership label whose name is the
+	// entry's release name (one the Python deployer installed): label it
+	// ours. It is then upgraded only if its chart, version or values differ
+	// from the entry's (see SameContent).
+	Adopt Action = "adopt"
 )
 
 // Decide names the next action. It assumes the caller serialises the
@@ -92,12 +101,12 @@ func Decide(d Desired, o Observed) Action {
 	case d.Err != nil:
 		return ReportError
 	case !d.Present:
-		if o.Exists && o.Owned {
+		if o.Exists && (o.Owned || d.UninstallUnowned) {
 			return Uninstall
 		}
 		return None
 	case o.Exists && !o.Owned:
-		return RefuseForeign
+		return Adopt
 	case !o.Exists:
 		return Install
 	}
@@ -146,4 +155,50 @@ func Digest(d configdb.Deployment) string {
 // Labels are the release labels for a deployment.
 func Labels(digest string) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedByValue, LabelDigest: digest}
+}
+
+// SameContent reports whether a stored release holds what an entry asks
+// for: the chart of that name, the entry's chart version when it names one
+// (an entry without a version accepts the version installed), and the same
+// values. Values are compared as JSON, the form Helm stores them in, so an
+// integer and the same number read from YAML as a float are equal. An
+// adopted release whose content is the same needs no upgrade, so its pods
+// are not restarted.
+func SameContent(rel *release.Release, chartName, chartVersion string, values map[string]any) bool {
+	if rel == nil || rel.Chart == nil || rel.Chart.Metadata == nil {
+		return false
+	}
+	md := rel.Chart.Metadata
+	if md.Name != chartName || chartVersion != "" && md.Version != chartVersion {
+		return false
+	}
+	stored, err1 := normalJSON(rel.Config)
+	wanted, err2 := normalJSON(values)
+	return err1 == nil && err2 == nil && reflect.DeepEqual(stored, wanted)
+}
+
+// normalJSON is v as encoding/json decodes it, with no values and empty
+// values the same.
+func normalJSON(v map[string]any) (any, error) {
+	if len(v) == 0 {
+		return map[string]any{}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
+// AdoptLabels are the labels that make an unlabelled release ours: with
+// the entry's digest when it already holds the entry's content, so nothing
+// follows; without a digest otherwise, so that the next decision is an
+// upgrade.
+func AdoptLabels(digest string, same bool) map[string]string {
+	if same {
+		return Labels(digest)
+	}
+	return map[string]string{LabelManagedBy: ManagedByValue}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -41,8 +42,12 @@ func TestDecide(t *testing.T) {
 		{"entry gone, release failed", gone, owned(release.StatusFailed, "d1"), Uninstall},
 		{"entry gone, release pending", gone, owned(release.StatusPendingInstall, "d1"), Uninstall},
 		{"entry gone, no release", gone, Observed{}, None},
-		{"entry gone, foreign release", gone, foreign, None},
-		{"foreign release holds the name", want, foreign, RefuseForeign},
+		{"entry gone, unowned release kept", gone, foreign, None},
+		{"entry gone, unowned release uninstalled by setting", Desired{UninstallUnowned: true}, foreign, Uninstall},
+		{"entry gone, no release, setting on", Desired{UninstallUnowned: true}, Observed{}, None},
+		{"unowned release holds the entry's name", want, foreign, Adopt},
+		{"unowned pending release holds the entry's name", want, Observed{Exists: true, Status: release.StatusPendingInstall}, Adopt},
+		{"bad entry, unowned release left", bad, foreign, ReportError},
 		{"bad entry, no release", bad, Observed{}, ReportError},
 		{"bad entry keeps its release", bad, owned(release.StatusDeployed, "d1"), ReportError},
 	}
@@ -89,5 +94,46 @@ func TestObservedFrom(t *testing.T) {
 	rel.Labels = nil
 	if ObservedFrom(rel).Owned {
 		t.Error("unlabelled release owned")
+	}
+}
+
+func TestSameContent(t *testing.T) {
+	rel := func(name, version string, config map[string]any) *release.Release {
+		return &release.Release{Chart: &chart.Chart{Metadata: &chart.Metadata{Name: name, Version: version}}, Config: config}
+	}
+	// As Helm stores values read from a YAML file: numbers decode as float64.
+	fromYAML := map[string]any{"replicas": float64(2), "receiver": map[string]any{"port": float64(9000), "host": "x"}}
+	entry := map[string]any{"replicas": int64(2), "receiver": map[string]any{"port": int64(9000), "host": "x"}}
+	tests := []struct {
+		name           string
+		rel            *release.Release
+		chart, version string
+		values         map[string]any
+		want           bool
+	}{
+		{"same chart and values, entry names no version", rel("demo", "0.1.0", fromYAML), "demo", "", entry, true},
+		{"same chart, version and values", rel("demo", "0.1.0", fromYAML), "demo", "0.1.0", entry, true},
+		{"no values either side", rel("demo", "0.1.0", nil), "demo", "", map[string]any{}, true},
+		{"other version named", rel("demo", "0.1.0", fromYAML), "demo", "0.2.0", entry, false},
+		{"other chart", rel("other", "0.1.0", fromYAML), "demo", "", entry, false},
+		{"a value changed", rel("demo", "0.1.0", fromYAML), "demo", "", map[string]any{"replicas": int64(3), "receiver": entry["receiver"]}, false},
+		{"a value added", rel("demo", "0.1.0", fromYAML), "demo", "", map[string]any{"replicas": int64(2), "receiver": entry["receiver"], "extra": true}, false},
+		{"values only in the release", rel("demo", "0.1.0", fromYAML), "demo", "", nil, false},
+		{"no chart stored", &release.Release{}, "demo", "", nil, false},
+		{"no release", nil, "demo", "", nil, false},
+	}
+	for _, tt := range tests {
+		if got := SameContent(tt.rel, tt.chart, tt.version, tt.values); got != tt.want {
+			t.Errorf("%s: SameContent = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAdoptLabels(t *testing.T) {
+	if o := ObservedFrom(&release.Release{Info: &release.Info{Status: release.StatusDeployed}, Labels: AdoptLabels("d1", true)}); !o.Owned || Decide(Desired{Present: true, Digest: "d1"}, o) != None {
+		t.Errorf("adopted unchanged release: %+v, then %s", o, Decide(Desired{Present: true, Digest: "d1"}, o))
+	}
+	if o := ObservedFrom(&release.Release{Info: &release.Info{Status: release.StatusDeployed}, Labels: AdoptLabels("d1", false)}); !o.Owned || Decide(Desired{Present: true, Digest: "d1"}, o) != Upgrade {
+		t.Errorf("adopted changed release: %+v, then %s", o, Decide(Desired{Present: true, Digest: "d1"}, o))
 	}
 }

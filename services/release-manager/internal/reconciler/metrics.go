@@ -17,6 +17,7 @@ type Metrics struct {
 	entryErrors      *prometheus.CounterVec
 	stateWrites      *prometheus.CounterVec
 	stateWriteTime   prometheus.Histogram
+	unownedReleases  prometheus.Gauge
 }
 
 // NewMetrics registers the metrics on reg; counts gives releases by status.
@@ -27,15 +28,17 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 		reconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "reconcile_duration_seconds",
 			Help: "Time to reconcile one deployment, Helm actions included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "helm_actions_total",
-			Help: "Helm actions run, by action (install, upgrade, uninstall, unlock) and result (success, error)."}, []string{"action", "result"}),
+			Help: "Helm actions run, by action (install, upgrade, uninstall, unlock, adopt) and result (success, error)."}, []string{"action", "result"}),
 		actionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "helm_action_duration_seconds",
 			Help: "Duration of Helm actions, by action.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"action"}),
 		entryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "deployment_errors_total",
-			Help: "Deployments that could not be deployed, by reason (bad-entry, release-name, foreign-release, chart, values, confinement, helm, gave-up)."}, []string{"reason"}),
+			Help: "Deployments that could not be deployed, by reason (bad-entry, release-name, chart, confinement, helm, gave-up)."}, []string{"reason"}),
 		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_writes_total",
 			Help: "Writes of the release part of state entries, by result (written, unchanged, no-deployment, error)."}, []string{"result"}),
 		stateWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_write_duration_seconds",
 			Help: "Time of one write of the release part of a state entry (read, compare-and-swap, retries on conflict).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		unownedReleases: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: subsystem, Name: "unowned_releases",
+			Help: "Helm releases in the namespace without this deployer's label and with no helm entry (kept unless --uninstall-unowned)."}),
 	}
 	// Every series from the start, at 0, so that rates, dashboards and
 	// alerts see them before the first event (an error that never happened
@@ -43,12 +46,12 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 	for _, r := range []string{"success", "error", "permanent"} {
 		m.reconciles.WithLabelValues(r)
 	}
-	for _, a := range []string{"install", "upgrade", "uninstall", "unlock"} {
+	for _, a := range []string{"install", "upgrade", "uninstall", "unlock", "adopt"} {
 		m.actionSeconds.WithLabelValues(a)
 		m.actions.WithLabelValues(a, "success")
 		m.actions.WithLabelValues(a, "error")
 	}
-	for _, r := range []string{"bad-entry", "release-name", "foreign-release", "chart", "confinement", "helm", "gave-up"} {
+	for _, r := range []string{"bad-entry", "release-name", "chart", "confinement", "helm", "gave-up"} {
 		m.entryErrors.WithLabelValues(r)
 	}
 	for _, r := range []string{"written", "unchanged", "no-deployment", "error"} {
@@ -56,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 	}
 	releases := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "releases"),
 		"Owned Helm releases by the status of their latest revision.", []string{"status"}, nil)
-	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime,
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime, m.unownedReleases,
 		collectorFunc{desc: releases, collect: func(ch chan<- prometheus.Metric) {
 			for status, n := range counts() {
 				ch <- prometheus.MustNewConstMetric(releases, prometheus.GaugeValue, float64(n), status)

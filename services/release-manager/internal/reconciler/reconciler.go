@@ -1,6 +1,6 @@
 // Package reconciler makes Helm releases match deployment entries. It is
 // level-triggered: at start and after any gap in the config DB watch it
-// looks at every entry and every owned release; watch events and release
+// looks at every entry and every Helm release; watch events and release
 // changes only say which deployment to look at again. One work queue keyed
 // by deployment id serialises each deployment's actions while different
 // deployments proceed in parallel up to the worker count.
@@ -12,7 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +21,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -42,12 +39,46 @@ type Options struct {
 	// an entry; after that it waits for the entry (or the chart
 	// repository) to change.
 	MaxAttempts int
+	// UninstallUnowned makes releases without the ownership label and with
+	// no helm entry be uninstalled, as the Python deployer uninstalled
+	// every release of the prefix whose entry was gone; only names that
+	// parse as <prefix>-<id> with a valid id are, or any name when the
+	// prefix is empty. The default keeps them and reports them (a log line
+	// and the unowned_releases gauge): after switching from the Python
+	// deployer nothing that runs is removed unless the operator asks.
+	UninstallUnowned bool
+	// uninstallUnownedSet: the flag was given, so the environment does not
+	// override it.
+	uninstallUnownedSet bool
 }
+
+// EnvUninstallUnowned is the environment variable of the
+// --uninstall-unowned setting.
+const EnvUninstallUnowned = "SDP_UNINSTALL_UNOWNED"
 
 // Bind registers the options on fs.
 func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 16, "deployments reconciled in parallel")
 	fs.IntVar(&o.MaxAttempts, "max-attempts", 5, "install/upgrade attempts per entry content before giving up until it changes")
+	fs.BoolFunc("uninstall-unowned", "uninstall Helm releases without this deployer's label and with no helm entry, as the Python deployer did (default: keep and report them; env "+EnvUninstallUnowned+")",
+		func(s string) error {
+			v, err := strconv.ParseBool(s)
+			o.UninstallUnowned, o.uninstallUnownedSet = v, true
+			return err
+		})
+}
+
+// FromEnv reads the settings the environment may give, for those not
+// given as flags.
+func (o *Options) FromEnv(lookup func(string) (string, bool)) error {
+	if v, ok := lookup(EnvUninstallUnowned); ok && v != "" && !o.uninstallUnownedSet {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: want true or false", EnvUninstallUnowned, v)
+		}
+		o.UninstallUnowned = b
+	}
+	return nil
 }
 
 // ChartLoader loads the chart a deployment names.
@@ -55,7 +86,27 @@ type ChartLoader interface {
 	Load(ctx context.Context, ref, version string) (*chart.Chart, error)
 }
 
-// ReleaseIndex is the cached view of owned releases.
+// Helm is what the loop asks of Helm (helmexec.Runner in production, a
+// fake in the loop's unit tests). One release's calls are serialised by
+// the caller.
+type Helm interface {
+	// Last returns the latest stored revision, read live, or an error
+	// wrapping helmexec.ErrNotFound.
+	Last(name string) (*release.Release, error)
+	// Install fails with an error wrapping helmexec.ErrNameInUse when the
+	// name already has a revision.
+	Install(ctx context.Context, s helmexec.Spec) (*release.Release, error)
+	Upgrade(ctx context.Context, s helmexec.Spec) (*release.Release, error)
+	Uninstall(ctx context.Context, name string, timeout time.Duration) error
+	// MarkFailed records a revision left pending by a crash as failed.
+	MarkFailed(rel *release.Release, why string) error
+	// Relabel sets labels on the stored latest revision, making no new
+	// revision.
+	Relabel(rel *release.Release, labels map[string]string) error
+}
+
+// ReleaseIndex is the cached view of the namespace's Helm releases, owned
+// or not (Observed.Owned says which).
 type ReleaseIndex interface {
 	Latest(name string) (plan.Observed, bool)
 	Names() []string
@@ -65,7 +116,7 @@ type ReleaseIndex interface {
 // Config is what a Reconciler works with.
 type Config struct {
 	Store   *configdb.Store
-	Helm    *helmexec.Runner
+	Helm    Helm
 	Charts  ChartLoader
 	Index   ReleaseIndex
 	Confine postrender.PostRenderer
@@ -84,13 +135,17 @@ type Reconciler struct {
 	queue   controller.Queue
 	metrics *Metrics
 
-	mu       sync.Mutex
-	desired  map[string]entry
-	attempts map[string]attempt
+	attempts *attempts
+
+	mu      sync.Mutex
+	desired map[string]entry
 	// written remembers the release state last written per deployment, so
 	// that the echo of our own action from the release index costs no
 	// config DB read. It is cleared at every resync.
 	written map[string]plan.Observed
+	// unowned holds the releases without our label and with no helm
+	// entry, each reported once.
+	unowned map[string]bool
 
 	synced atomic.Bool
 	listed chan struct{} // closed at the first OnResync
@@ -101,12 +156,6 @@ type Reconciler struct {
 type entry struct {
 	dep configdb.Deployment
 	err error
-}
-
-// attempt counts failed install/upgrade attempts for one entry content.
-type attempt struct {
-	digest string
-	n      int
 }
 
 // maxRetryDelay caps the backoff between retries of one deployment. Only
@@ -135,8 +184,9 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		queue:    controller.NewQueue("release-manager", reg, controller.QueueOptions{BaseDelay: 200 * time.Millisecond, MaxDelay: maxRetryDelay}),
 		metrics:  m,
 		desired:  map[string]entry{},
-		attempts: map[string]attempt{},
+		attempts: newAttempts(cfg.Options.MaxAttempts),
 		written:  map[string]plan.Observed{},
+		unowned:  map[string]bool{},
 		listed:   make(chan struct{}),
 	}
 }
@@ -153,8 +203,8 @@ func (r *Reconciler) Ready(context.Context) error {
 // attempt budgets: called when the chart repository changed, since a
 // chart that was missing may now be there.
 func (r *Reconciler) Resync() {
+	r.attempts.forgetAll()
 	r.mu.Lock()
-	r.attempts = map[string]attempt{}
 	ids := make([]string, 0, len(r.desired))
 	for id := range r.desired {
 		ids = append(ids, id)
@@ -168,9 +218,37 @@ func (r *Reconciler) Resync() {
 
 // ReleaseChanged is the release index's event handler.
 func (r *Reconciler) ReleaseChanged(name string) {
+	r.noteUnowned(name)
 	if id, ok := configdb.IDFromReleaseName(r.cfg.Prefix, name); ok {
 		r.queue.Add(id)
 	}
+}
+
+// noteUnowned keeps the report of releases without our label and with no
+// helm entry up to date for one release name: a log line when one is first
+// seen, and the gauge. Until the first list of entries is in, every
+// release would look entry-less, so nothing is reported before.
+func (r *Reconciler) noteUnowned(name string) {
+	if !r.synced.Load() {
+		return
+	}
+	obs, found := r.cfg.Index.Latest(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	unowned := found && !obs.Owned
+	if id, ok := configdb.IDFromReleaseName(r.cfg.Prefix, name); ok && unowned {
+		_, hasEntry := r.desired[id]
+		unowned = !hasEntry
+	}
+	switch {
+	case unowned && !r.unowned[name]:
+		r.unowned[name] = true
+		r.cfg.Log.Warn("release without this deployer's label and with no helm entry",
+			"release", name, "status", string(obs.Status), "uninstall_unowned", r.cfg.Options.UninstallUnowned)
+	case !unowned && r.unowned[name]:
+		delete(r.unowned, name)
+	}
+	r.metrics.unownedReleases.Set(float64(len(r.unowned)))
 }
 
 func (r *Reconciler) enqueueReleases() {
@@ -229,10 +307,10 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 	for id := range previous {
 		r.queue.Add(id)
 	}
-	r.enqueueReleases()
 	if !r.synced.Swap(true) {
 		close(r.listed)
 	}
+	r.enqueueReleases()
 	r.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(next), "revision", list.Revision)
 }
 
@@ -255,6 +333,9 @@ func (r *Reconciler) onEvent(ev configdb.DeploymentEvent) {
 		r.desired[ev.ID] = entry{dep: ev.Deployment}
 	}
 	r.mu.Unlock()
+	if name, err := configdb.ReleaseName(r.cfg.Prefix, ev.ID); err == nil {
+		r.noteUnowned(name)
+	}
 	r.queue.Add(ev.ID)
 }
 
@@ -265,24 +346,17 @@ func (r *Reconciler) logOtherKind(d configdb.Deployment) {
 	r.cfg.Log.Info("deployment entry left to other deployers: not of kind helm", "deployment", d.ID, "kind", d.Kind)
 }
 
-// maxSteps bounds one reconcile's actions: the longest path is unlock (or
-// finish an uninstall), then install or upgrade, then observe.
-const maxSteps = 4
+// maxSteps bounds one reconcile's actions: the longest path is adopt,
+// then unlock (or finish an uninstall), then install or upgrade, then
+// observe.
+const maxSteps = 5
 
-// reconcile brings one deployment's release in line with its entry.
+// reconcile brings one deployment's release in line with its entry: it
+// observes, asks plan.Decide, runs the one action named, and looks again
+// until nothing is to be done.
 func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 	start := time.Now()
-	defer func() {
-		r.metrics.reconcileSeconds.Observe(time.Since(start).Seconds())
-		switch {
-		case err == nil:
-			r.metrics.reconciles.WithLabelValues("success").Inc()
-		case errors.Is(err, controller.ErrPermanent):
-			r.metrics.reconciles.WithLabelValues("permanent").Inc()
-		default:
-			r.metrics.reconciles.WithLabelValues("error").Inc()
-		}
-	}()
+	defer func() { r.countReconcile(start, err) }()
 	r.mu.Lock()
 	e, present := r.desired[id]
 	r.mu.Unlock()
@@ -296,36 +370,30 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 			e.err = nameErr
 		}
 	}
-	var d plan.Desired
+	t := target{id: id, name: name, dep: e.dep}
+	t.want.UninstallUnowned = r.cfg.Options.UninstallUnowned
 	switch {
 	case present && e.err != nil:
-		d.Err = e.err
+		t.want.Err = e.err
 	case present:
-		d.Present, d.Digest = true, plan.Digest(e.dep)
+		t.want.Present, t.want.Digest = true, plan.Digest(e.dep)
 	}
 
 	// Fast path: the cache says nothing is to be done, so no API call.
 	cached, inCache := r.cfg.Index.Latest(name)
-	if d.Err == nil && (inCache || !present) && plan.Decide(d, cached) == plan.None {
-		if present {
-			r.mu.Lock()
-			last, seen := r.written[id]
-			r.mu.Unlock()
-			if seen && last == cached {
-				return nil
-			}
-			return r.writeState(ctx, id, e.dep, name, cached, "")
+	if t.want.Err == nil && (inCache || !present) && plan.Decide(t.want, cached) == plan.None {
+		if present && r.alreadyWritten(id, cached) {
+			return nil
 		}
-		return r.dropOrphanState(ctx, id)
+		return r.settled(ctx, t, cached)
 	}
 	// A new deployment whose release the (synced) cache has never seen is
 	// installed without reading first: Helm's install reads the history
 	// itself and refuses a name in use, and then the loop looks again.
-	trustAbsent := d.Present && !inCache
+	trustAbsent := t.want.Present && !inCache
 	for range maxSteps {
 		var rel *release.Release
 		if !trustAbsent {
-			var err error
 			rel, err = r.cfg.Helm.Last(name)
 			if err != nil && !errors.Is(err, helmexec.ErrNotFound) {
 				return err
@@ -333,51 +401,76 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 		}
 		trustAbsent = false
 		obs := plan.ObservedFrom(rel)
-		act := plan.Decide(d, obs)
+		act := plan.Decide(t.want, obs)
 		switch act {
 		case plan.None:
-			if present {
-				return r.writeState(ctx, id, e.dep, name, obs, "")
-			}
-			return r.dropOrphanState(ctx, id)
+			return r.settled(ctx, t, obs)
 		case plan.ReportError:
-			reason := "bad-entry"
-			if errors.Is(d.Err, configdb.ErrInvalidReleaseName) || errors.Is(d.Err, configdb.ErrInvalidID) {
-				reason = "release-name"
-			}
-			r.metrics.entryErrors.WithLabelValues(reason).Inc()
-			r.cfg.Log.Warn("deployment entry cannot be deployed", "deployment", id, "error", d.Err)
-			if werr := r.writeError(ctx, id, name, e.dep, obs, d.Err); werr != nil {
-				return werr
-			}
-			return controller.Permanent(d.Err)
-		case plan.RefuseForeign:
-			ferr := fmt.Errorf("release name %q is taken by a release this deployer does not own (no %s=%s label); delete it or change SDP_HELM_PREFIX",
-				name, plan.LabelManagedBy, plan.ManagedByValue)
-			r.metrics.entryErrors.WithLabelValues("foreign-release").Inc()
-			r.cfg.Log.Warn("release name taken", "deployment", id, "release", name)
-			if werr := r.writeError(ctx, id, name, e.dep, plan.Observed{}, ferr); werr != nil {
-				return werr
-			}
-			return controller.Permanent(ferr)
+			return r.reportBadEntry(ctx, t, obs)
+		case plan.Adopt:
+			err = r.adopt(ctx, t, rel)
 		case plan.Unlock:
-			why := fmt.Sprintf("%s interrupted (release-manager restarted); unlocked", obs.Status)
-			if err := r.act(plan.Unlock, id, name, func() error { return r.cfg.Helm.MarkFailed(rel, why) }); err != nil {
-				return err
-			}
+			err = r.unlock(t, rel)
 		case plan.Uninstall:
-			if err := r.act(plan.Uninstall, id, name, func() error { return r.cfg.Helm.Uninstall(ctx, name, r.cfg.Timeout) }); err != nil {
-				return err
-			}
+			err = r.uninstall(ctx, t)
 		case plan.Install, plan.Upgrade:
-			err := r.apply(ctx, act, id, name, e.dep, d.Digest, obs)
-			if errors.Is(err, errNameInUse) {
-				continue
+			err = r.apply(ctx, act, t, obs)
+			if errors.Is(err, helmexec.ErrNameInUse) {
+				continue // the cache lagged: look at the live release
 			}
+			return err
+		default:
+			return fmt.Errorf("deployment %s: plan named unknown action %q", id, act)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("deployment %s: not settled after %d steps", id, maxSteps)
+}
+
+// target is what one reconcile works on.
+type target struct {
+	id, name string
+	dep      configdb.Deployment
+	want     plan.Desired
+}
+
+func (r *Reconciler) countReconcile(start time.Time, err error) {
+	r.metrics.reconcileSeconds.Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		r.metrics.reconciles.WithLabelValues("success").Inc()
+	case errors.Is(err, controller.ErrPermanent):
+		r.metrics.reconciles.WithLabelValues("permanent").Inc()
+	default:
+		r.metrics.reconciles.WithLabelValues("error").Inc()
+	}
+}
+
+// settled records a release that needs no action: its state for a present
+// entry, or the removal of an orphaned state entry.
+func (r *Reconciler) settled(ctx context.Context, t target, obs plan.Observed) error {
+	r.noteUnowned(t.name)
+	if t.want.Present {
+		return r.writeState(ctx, t, obs, "")
+	}
+	return r.dropOrphanState(ctx, t.id)
+}
+
+// reportBadEntry says in the state entry why an entry cannot be deployed,
+// leaving any release as it is, and waits for the entry to change.
+func (r *Reconciler) reportBadEntry(ctx context.Context, t target, obs plan.Observed) error {
+	reason := "bad-entry"
+	if errors.Is(t.want.Err, configdb.ErrInvalidReleaseName) || errors.Is(t.want.Err, configdb.ErrInvalidID) {
+		reason = "release-name"
+	}
+	r.metrics.entryErrors.WithLabelValues(reason).Inc()
+	r.cfg.Log.Warn("deployment entry cannot be deployed", "deployment", t.id, "error", t.want.Err)
+	if werr := r.writeError(ctx, t, obs, t.want.Err); werr != nil {
+		return werr
+	}
+	return controller.Permanent(t.want.Err)
 }
 
 // act runs one Helm action with its log line and metrics.
@@ -392,163 +485,5 @@ func (r *Reconciler) act(a plan.Action, id, name string, fn func() error) error 
 	}
 	r.metrics.actions.WithLabelValues(string(a), "success").Inc()
 	r.cfg.Log.Info("helm action done", "deployment", id, "release", name, "action", string(a), "duration", time.Since(start).String())
-	return nil
-}
-
-// apply installs or upgrades, within the attempt budget of this content.
-func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string, dep configdb.Deployment, digest string, obs plan.Observed) error {
-	r.mu.Lock()
-	a := r.attempts[id]
-	r.mu.Unlock()
-	if a.digest == digest && a.n >= r.cfg.Options.MaxAttempts {
-		r.metrics.entryErrors.WithLabelValues("gave-up").Inc()
-		return controller.Permanent(fmt.Errorf("deployment %s: gave up after %d failed attempts; change the entry to try again", id, a.n))
-	}
-	failed := func(reason string, err error) error {
-		r.mu.Lock()
-		cur := r.attempts[id]
-		if cur.digest != digest {
-			cur = attempt{digest: digest}
-		}
-		// A repository or a Kubernetes API that is away is nobody's fault
-		// in the entry: retry with backoff for as long as it takes,
-		// outside the budget (an API server down for 30 s used it up in
-		// ~3 s, and the deployment then waited for its entry to change).
-		if !errors.Is(err, charts.ErrUnreachable) && !helmexec.IsUnreachable(err) {
-			cur.n++
-		}
-		r.attempts[id] = cur
-		r.mu.Unlock()
-		r.metrics.entryErrors.WithLabelValues(reason).Inc()
-		if latest, lerr := r.cfg.Helm.Last(name); lerr == nil {
-			obs = plan.ObservedFrom(latest)
-		}
-		if werr := r.writeError(ctx, id, name, dep, obs, err); werr != nil {
-			r.cfg.Log.Warn("state write failed", "deployment", id, "error", werr)
-		}
-		if errors.Is(err, confine.ErrOutside) || cur.n >= r.cfg.Options.MaxAttempts {
-			return controller.Permanent(err)
-		}
-		return err
-	}
-	ch, err := r.cfg.Charts.Load(ctx, dep.Chart, dep.Version)
-	if err != nil {
-		return failed("chart", fmt.Errorf("chart %q: %w", dep.Chart, err))
-	}
-	pending := configdb.ReleasePendingInstall
-	if act == plan.Upgrade {
-		pending = configdb.ReleasePendingUpgrade
-	}
-	if err := r.writeStatus(ctx, id, name, dep, pending, obs.Revision, ch.Metadata.Version, ""); err != nil {
-		if errors.Is(err, configdb.ErrNoDeployment) {
-			return nil // deleted meanwhile: the next reconcile uninstalls
-		}
-		r.cfg.Log.Warn("state write failed", "deployment", id, "error", err)
-	}
-	spec := helmexec.Spec{Name: name, Chart: ch, Values: helmValues(dep.Values), Labels: plan.Labels(digest),
-		Timeout: r.cfg.Timeout, PostRenderer: r.cfg.Confine}
-	var rel *release.Release
-	err = r.act(act, id, name, func() error {
-		var aerr error
-		if act == plan.Install {
-			rel, aerr = r.cfg.Helm.Install(ctx, spec)
-		} else {
-			rel, aerr = r.cfg.Helm.Upgrade(ctx, spec)
-		}
-		return aerr
-	})
-	if err != nil && act == plan.Install && (errors.Is(err, driver.ErrReleaseExists) ||
-		strings.Contains(err.Error(), "cannot re-use a name that is still in use")) {
-		return errNameInUse
-	}
-	if err != nil {
-		reason := "helm"
-		if errors.Is(err, confine.ErrOutside) {
-			reason = "confinement"
-		}
-		return failed(reason, err)
-	}
-	r.mu.Lock()
-	delete(r.attempts, id)
-	r.mu.Unlock()
-	return r.writeState(ctx, id, dep, name, plan.ObservedFrom(rel), ch.Metadata.Version)
-}
-
-// errNameInUse: an install found a release the cache did not show.
-var errNameInUse = errors.New("release name in use")
-
-// writeState records an observed release in the state entry.
-func (r *Reconciler) writeState(ctx context.Context, id string, dep configdb.Deployment, name string, obs plan.Observed, chartVersion string) error {
-	if err := r.writeStatus(ctx, id, name, dep, string(obs.Status), obs.Revision, chartVersion, ""); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.written[id] = obs
-	r.mu.Unlock()
-	return nil
-}
-
-// writeError records an error, keeping what is known of the release.
-func (r *Reconciler) writeError(ctx context.Context, id, name string, dep configdb.Deployment, obs plan.Observed, err error) error {
-	// The release's own status stays (a bad edit leaves a deployed release
-	// deployed); with no release, the deployment has failed.
-	status := configdb.ReleaseFailed
-	if obs.Exists {
-		status = string(obs.Status)
-	}
-	werr := r.writeStatus(ctx, id, name, dep, status, obs.Revision, "", err.Error())
-	if errors.Is(werr, configdb.ErrNoDeployment) {
-		return nil
-	}
-	return werr
-}
-
-// writeStatus sets the release part; nothing is written when only the
-// time would change. An empty chartVersion keeps the recorded one while the
-// revision is the same (the release index does not know versions).
-func (r *Reconciler) writeStatus(ctx context.Context, id, name string, dep configdb.Deployment, status string, revision int, chartVersion, errText string) error {
-	r.mu.Lock()
-	delete(r.written, id)
-	r.mu.Unlock()
-	start := time.Now()
-	defer func() { r.metrics.stateWriteTime.Observe(time.Since(start).Seconds()) }()
-	res, err := r.cfg.Store.UpdateRelease(ctx, id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
-		next := configdb.ReleaseStatus{Name: name, Status: status, Revision: revision, Chart: dep.Chart, Version: chartVersion, Error: errText}
-		if next.Version == "" && cur.Revision == revision {
-			next.Version = cur.Version
-		}
-		if next.Revision == 0 && errText != "" {
-			next.Revision = cur.Revision
-		}
-		next.Time = cur.Time
-		if next == cur {
-			return cur
-		}
-		next.SetTime(r.cfg.Now())
-		return next
-	})
-	switch {
-	case errors.Is(err, configdb.ErrNoDeployment):
-		r.metrics.stateWrites.WithLabelValues("no-deployment").Inc()
-		return err
-	case err != nil:
-		r.metrics.stateWrites.WithLabelValues("error").Inc()
-		return fmt.Errorf("deployment %s: write state: %w", id, err)
-	case res.Written:
-		r.metrics.stateWrites.WithLabelValues("written").Inc()
-	default:
-		r.metrics.stateWrites.WithLabelValues("unchanged").Inc()
-	}
-	return nil
-}
-
-func (r *Reconciler) dropOrphanState(ctx context.Context, id string) error {
-	r.mu.Lock()
-	delete(r.attempts, id)
-	delete(r.written, id)
-	r.mu.Unlock()
-	if _, err := r.cfg.Store.DeleteOrphanState(ctx, id); err != nil {
-		return fmt.Errorf("deployment %s: %w", id, err)
-	}
 	return nil
 }

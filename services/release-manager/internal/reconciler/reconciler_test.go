@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -62,8 +63,7 @@ func (s storageIndex) Latest(name string) (plan.Observed, bool) {
 	if err != nil {
 		return plan.Observed{}, false
 	}
-	o := plan.ObservedFrom(rel)
-	return o, o.Owned
+	return plan.ObservedFrom(rel), true
 }
 
 func (s storageIndex) Names() []string {
@@ -78,7 +78,7 @@ func (s storageIndex) Names() []string {
 func (s storageIndex) CountByStatus() map[string]int {
 	counts := map[string]int{}
 	for _, n := range s.Names() {
-		if o, ok := s.Latest(n); ok {
+		if o, ok := s.Latest(n); ok && o.Owned {
 			counts[string(o.Status)]++
 		}
 	}
@@ -303,24 +303,67 @@ func TestBadInput(t *testing.T) {
 	h.waitState("bad-json", deployed(1))
 }
 
-func TestForeignReleaseUntouched(t *testing.T) {
-	srv := etcdtest.Start(t)
-	h := newHarness(t, srv, nil)
-	foreign := &release.Release{Name: "sdp-taken", Namespace: ns, Version: 1, Chart: testCharts["cm"],
-		Info: &release.Info{Status: release.StatusDeployed}}
-	if err := h.helm.Create(foreign); err != nil {
-		t.Fatal(err)
-	}
-	h.put("taken", entryJSON("taken", "cm", "{}"))
-	h.start()
-	st := h.waitState("taken", func(st configdb.DeploymentState, _ bool) bool { return st.Release != nil && st.Release.Error != "" })
-	if !strings.Contains(st.Release.Error, "does not own") {
-		t.Errorf("state: %+v", st.Release)
-	}
-	h.del("taken")
-	time.Sleep(300 * time.Millisecond)
-	if rels := h.revisions("sdp-taken"); len(rels) != 1 || rels[0].Info.Status != release.StatusDeployed {
-		t.Errorf("foreign release touched: %d revisions", len(rels))
+// TestTakeover: releases installed as the Python deployer installs them
+// (no labels, values from the entry) are adopted without a new revision
+// when unchanged, upgraded once when their entry differs, and kept when no
+// entry names them; with UninstallUnowned, those are uninstalled if their
+// name has the prefix.
+func TestTakeover(t *testing.T) {
+	for _, uninstall := range []bool{false, true} {
+		t.Run(fmt.Sprintf("uninstall-unowned=%v", uninstall), func(t *testing.T) {
+			srv := etcdtest.Start(t)
+			h := newHarness(t, srv, nil)
+			h.rec.cfg.Options.UninstallUnowned = uninstall
+			var logs syncBuffer
+			h.rec.cfg.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+			python := func(name string, values map[string]any) {
+				rel := &release.Release{Name: name, Namespace: ns, Version: 1, Chart: testCharts["cm"], Config: values,
+					Info: &release.Info{Status: release.StatusDeployed}}
+				if err := h.helm.Create(rel); err != nil {
+					t.Fatal(err)
+				}
+			}
+			python("sdp-same", map[string]any{"replicas": float64(2)})
+			python("sdp-changed", map[string]any{"replicas": float64(2)})
+			python("sdp-orphan", map[string]any{"replicas": float64(2)})
+			python("not-sdp", nil)
+			h.put("same", entryJSON("same", "cm", `{"replicas": 2}`))
+			h.put("changed", entryJSON("changed", "cm", `{"replicas": 5}`))
+			h.start()
+			h.waitState("same", deployed(1))
+			h.waitState("changed", deployed(2))
+			if rels := h.revisions("sdp-same"); len(rels) != 1 || rels[0].Labels[plan.LabelManagedBy] != plan.ManagedByValue ||
+				rels[0].Labels[plan.LabelDigest] != plan.Digest(configdb.Deployment{Chart: "cm", Values: map[string]any{"replicas": json.Number("2")}}) {
+				t.Errorf("unchanged release: %d revisions, labels %v; want 1, adopted", len(rels), rels[len(rels)-1].Labels)
+			}
+			if rel, _ := h.helm.Last("sdp-changed"); rel.Config["replicas"] != int64(5) {
+				t.Errorf("changed release values %v", rel.Config)
+			}
+			wantOrphans := 2.0
+			if uninstall {
+				wantOrphans = 1 // not-sdp stays: its name is not <prefix>-<id>
+				deadline := time.Now().Add(10 * time.Second)
+				for len(h.revisions("sdp-orphan")) > 0 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for testutil.ToFloat64(h.rec.metrics.unownedReleases) != wantOrphans && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := testutil.ToFloat64(h.rec.metrics.unownedReleases); got != wantOrphans {
+				t.Errorf("unowned_releases = %v, want %v", got, wantOrphans)
+			}
+			if n := len(h.revisions("sdp-orphan")); uninstall && n != 0 || !uninstall && n != 1 {
+				t.Errorf("unowned release with no entry: %d revisions left", n)
+			}
+			if n := len(h.revisions("not-sdp")); n != 1 {
+				t.Errorf("release outside the prefix: %d revisions left, want 1", n)
+			}
+			if n := strings.Count(logs.String(), `"release":"not-sdp"`); n != 1 {
+				t.Errorf("release outside the prefix reported %d times, want once:\n%s", n, logs.String())
+			}
+		})
 	}
 }
 

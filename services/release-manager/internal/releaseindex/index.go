@@ -1,6 +1,6 @@
 // Package releaseindex keeps, from a metadata-only informer on Helm's
-// release Secrets, what the release-manager needs to know about its
-// releases without reading them: the latest revision of each, its status
+// release Secrets, what the release-manager needs to know about the
+// releases of its namespace without reading them: the latest revision of each, its status
 // and the digest of what it deployed. Helm writes these as Secret labels,
 // so no release payload (which holds the whole chart) is ever held in
 // memory. Reading the index costs no API call; the reconciler confirms with
@@ -34,15 +34,17 @@ const (
 	labelVersion = "version"
 )
 
-// Index is the informer-backed view of the owned releases.
+// Index is the informer-backed view of the Helm releases in a namespace.
 type Index struct {
 	informer cache.SharedIndexInformer
 }
 
-// New returns an index of the releases in namespace that carry the
-// release-manager's ownership label.
+// New returns an index of every Helm release in namespace, those with the
+// release-manager's ownership label and those without (installed by the
+// Python deployer, or by hand): unowned ones must be seen to be adopted or
+// reported. Only metadata is held, a few hundred bytes per revision.
 func New(client metadata.Interface, namespace string, resync time.Duration) *Index {
-	selector := fmt.Sprintf("%s=helm,%s=%s", labelOwner, plan.LabelManagedBy, plan.ManagedByValue)
+	selector := labelOwner + "=helm"
 	inf := metadatainformer.NewFilteredMetadataInformer(client, schema.GroupVersionResource{Version: "v1", Resource: "secrets"},
 		namespace, resync, cache.Indexers{byRelease: releaseIndexFunc},
 		func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
@@ -95,7 +97,8 @@ func (x *Index) Run(ctx context.Context) { x.informer.RunWithContext(ctx) }
 // HasSynced reports whether the first list has been read.
 func (x *Index) HasSynced() bool { return x.informer.HasSynced() }
 
-// Latest returns the latest stored revision of a release.
+// Latest returns the latest stored revision of a release, owned or not
+// (Observed.Owned says which).
 func (x *Index) Latest(name string) (plan.Observed, bool) {
 	objs, err := x.informer.GetIndexer().ByIndex(byRelease, name)
 	if err != nil || len(objs) == 0 {
@@ -130,14 +133,15 @@ func observed(labels map[string]string) (plan.Observed, bool) {
 	}, true
 }
 
-// Names lists the releases in the index.
+// Names lists the releases in the index, owned or not.
 func (x *Index) Names() []string { return x.informer.GetIndexer().ListIndexFuncValues(byRelease) }
 
-// CountByStatus counts releases by the status of their latest revision.
+// CountByStatus counts owned releases by the status of their latest
+// revision.
 func (x *Index) CountByStatus() map[string]int {
 	counts := map[string]int{}
 	for _, name := range x.Names() {
-		if o, ok := x.Latest(name); ok {
+		if o, ok := x.Latest(name); ok && o.Owned {
 			counts[string(o.Status)]++
 		}
 	}
