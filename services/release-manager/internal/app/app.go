@@ -36,6 +36,9 @@ type Options struct {
 	CacheDir string
 	// Resync is the informer resync period of the release index.
 	Resync time.Duration
+	// ClusterKinds lists the cluster-scoped kinds charts may create, as
+	// confine.ParseKinds reads them; empty allows none.
+	ClusterKinds string
 }
 
 // Bind registers the options on fs.
@@ -44,15 +47,27 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.PlainHTTPRegistry, "oci-plain-http", false, "pull oci:// charts over plain HTTP (local registries)")
 	fs.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "release-manager"), "where the chart repository index is kept")
 	fs.DurationVar(&o.Resync, "resync", 10*time.Minute, "how often every owned release is looked at again even without a change")
+	kinds, ok := os.LookupEnv("SDP_ALLOWED_CLUSTER_KINDS")
+	if !ok {
+		kinds = confine.DefaultKinds
+	}
+	fs.StringVar(&o.ClusterKinds, "allowed-cluster-kinds", kinds,
+		"cluster-scoped kinds charts may create, comma-separated Kind (core API group) or Kind.group; empty: none (env SDP_ALLOWED_CLUSTER_KINDS)")
 }
 
 // New builds the release-manager and returns the function that runs it
 // for each term of leadership.
 func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
+	allowed, err := confine.ParseKinds(opts.ClusterKinds)
+	if err != nil {
+		return nil, fmt.Errorf("allowed cluster-scoped kinds: %w", err)
+	}
 	helm, err := helmexec.New(cfg, rt.Env.HelmNamespace, rt.Log)
 	if err != nil {
 		return nil, err
 	}
+	helm.SetConfine(confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed})
+	rt.Log.Info("charts may create these cluster-scoped kinds", "allowed_cluster_kinds", allowed.String())
 	mc, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
@@ -121,7 +136,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		rt.Log.Info("release index synced", "releases", len(index.Names()))
 		r := reconciler.New(reconciler.Config{
 			Store: rt.Store, Helm: helm, Charts: source, Index: index,
-			Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper},
+			Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed, Mapper: mapper},
 			Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
 		}, metrics, rt.Registry)
 		current.Store(r)
