@@ -63,7 +63,7 @@ type Runner struct {
 	known    atomic.Pointer[func(string) bool]
 	caps     atomic.Pointer[chartutil.Capabilities]
 	// confine checks every object an action creates, updates or deletes,
-	// hooks included; until SetConfine, nothing outside the namespace.
+	// hooks included; unset, nothing outside the namespace is allowed.
 	confine atomic.Pointer[confine.Confiner]
 	log     *slog.Logger
 }
@@ -82,7 +82,6 @@ func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runner, error) 
 	secrets := driver.NewSecrets(cs.CoreV1().Secrets(namespace))
 	secrets.Log = helmLog(log)
 	r := &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, log: log}
-	r.SetConfine(confine.Confiner{Namespace: namespace})
 	r.live = storage.Init(secrets)
 	r.live.Log = helmLog(log)
 	r.releases = storage.Init(&knownFirst{Secrets: secrets, known: r.isKnown})
@@ -123,7 +122,6 @@ func (r *Runner) isKnown(name string) bool {
 func NewWith(namespace string, kc kube.Interface, store *storage.Storage, caps *chartutil.Capabilities, log *slog.Logger) *Runner {
 	r := &Runner{namespace: namespace, kube: kc, releases: store, live: store, log: log}
 	r.caps.Store(caps)
-	r.SetConfine(confine.Confiner{Namespace: namespace})
 	return r
 }
 
@@ -218,7 +216,11 @@ func (r *Runner) config() (*action.Configuration, *confine.Client) {
 }
 
 func (r *Runner) configWith(releases *storage.Storage) (*action.Configuration, *confine.Client) {
-	kc := r.confine.Load().Client(r.kube)
+	c := confine.Confiner{Namespace: r.namespace}
+	if set := r.confine.Load(); set != nil {
+		c = *set
+	}
+	kc := c.Client(r.kube)
 	return &action.Configuration{
 		RESTClientGetter: r.getter,
 		Releases:         releases,
