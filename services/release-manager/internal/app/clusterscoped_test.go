@@ -127,14 +127,14 @@ func TestNoClusterScopedKindAllowed(t *testing.T) {
 	e := newEnv(t)
 	e.repo.Add(testrepo.LoadDir(t, "../../../../charts/examples/demo-receive-volume"))
 	e.startAllowing("")
-	e.put("pv", entry("pv", "demo-receive-volume", "{}"))
-	st := e.waitState("pv", "refused", hasError)
-	for _, says := range []string{`PersistentVolume "sdp-pv-output" is cluster-scoped`, "no cluster-scoped kind is allowed"} {
+	e.put("pv-none", entry("pv-none", "demo-receive-volume", "{}"))
+	st := e.waitState("pv-none", "refused", hasError)
+	for _, says := range []string{`PersistentVolume "sdp-pv-none-output" is cluster-scoped`, "no cluster-scoped kind is allowed"} {
 		if !strings.Contains(st.Release.Error, says) {
 			t.Errorf("error %q does not say %q", st.Release.Error, says)
 		}
 	}
-	if _, err := e.cs.CoreV1().PersistentVolumes().Get(context.Background(), "sdp-pv-output", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := e.cs.CoreV1().PersistentVolumes().Get(context.Background(), "sdp-pv-none-output", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the PersistentVolume: %v, want not found", err)
 	}
 }

@@ -1,6 +1,7 @@
 package confine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -112,10 +113,25 @@ func (k *Client) check(lists ...kube.ResourceList) error {
 	return k.refuse(e)
 }
 
-// Build names an API the cluster does not serve as ours does: Helm's
-// mapping error says "no matches for kind ... ensure CRDs are installed
-// first", and a hook's loses its type on the way out.
+// Build names an API the cluster does not serve as the post-renderer
+// does. Helm's own error is not ours to read: with validation on, the
+// validator fails first ("error validating data"), else the mapping error
+// says "ensure CRDs are installed first"; and a hook's loses its type on
+// the way out. With a Mapper, the manifest is checked first; without,
+// only the mapping error is recognised.
 func (k *Client) Build(r io.Reader, validate bool) (kube.ResourceList, error) {
+	if k.confiner.Mapper != nil {
+		manifest, err := io.ReadAll(r)
+		if err != nil {
+			return nil, fmt.Errorf("read manifest: %w", err)
+		}
+		// Objects outside are refused when they are to be written.
+		var e *Error
+		if err := k.confiner.Check(manifest); errors.As(err, &e) && len(e.Unserved) > 0 {
+			return nil, k.refuse(&Error{Namespace: e.Namespace, Allowed: e.Allowed, Unserved: e.Unserved})
+		}
+		r = bytes.NewReader(manifest)
+	}
 	list, err := k.Interface.Build(r, validate)
 	var nomatch *meta.NoKindMatchError
 	if err != nil && errors.As(err, &nomatch) {

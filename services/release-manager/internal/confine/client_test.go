@@ -178,3 +178,21 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+// With a Mapper the manifest is read first: Helm's validator, which fails
+// on an unserved API before the mapping does, never gets to say it.
+func TestClientBuildChecksWithMapper(t *testing.T) {
+	c := Confiner{Namespace: "sdp", Mapper: testMapper()}
+	rec := &recorder{buildErr: errors.New("error validating data: the server could not find the requested resource")}
+	k := c.Client(rec)
+	_, err := k.Build(strings.NewReader("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: i\n"), true)
+	if want := "chart uses extensions/v1beta1 Ingress, which this cluster does not serve"; err == nil || err.Error() != want {
+		t.Errorf("Build: %v, want %q", err, want)
+	}
+	rec.buildErr = nil
+	k = c.Client(rec)
+	// Objects outside are left to the writes.
+	if _, err := k.Build(strings.NewReader("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: other\n"), true); err != nil || k.Refused() != nil {
+		t.Errorf("Build of an object outside: %v (refused %v), want it built", err, k.Refused())
+	}
+}

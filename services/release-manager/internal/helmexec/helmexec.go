@@ -133,8 +133,8 @@ func helmLog(log *slog.Logger) func(string, ...any) {
 	}
 }
 
-// SetConfine sets what the Kubernetes client of every Helm action refuses
-// (the Confiner's Namespace and Allowed; its Mapper is not used there).
+// SetConfine sets what the Kubernetes client of every Helm action refuses;
+// without a Mapper, the runner's own is used.
 func (r *Runner) SetConfine(c confine.Confiner) { r.confine.Store(&c) }
 
 // RESTMapper is the shared mapper, for checks of rendered manifests.
@@ -219,6 +219,13 @@ func (r *Runner) configWith(releases *storage.Storage) (*action.Configuration, *
 	c := confine.Confiner{Namespace: r.namespace}
 	if set := r.confine.Load(); set != nil {
 		c = *set
+	}
+	if c.Mapper == nil && r.getter != nil {
+		// Hooks are built by the action: the mapper names the APIs the
+		// cluster does not serve before Helm's validator fails on them.
+		if m, err := r.getter.ToRESTMapper(); err == nil {
+			c.Mapper = m
+		}
 	}
 	kc := c.Client(r.kube)
 	return &action.Configuration{

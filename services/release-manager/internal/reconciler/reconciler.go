@@ -417,6 +417,13 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, id, name string
 		if !errors.Is(err, charts.ErrUnreachable) && !helmexec.IsUnreachable(err) {
 			cur.n++
 		}
+		// A refusal (confinement, an API not served) is the same on every
+		// attempt: the budget is spent at once, so that not even the
+		// change of Helm's failed record of a refused hook retries it, as
+		// an upgrade, which would skip the install hooks.
+		if errors.Is(err, controller.ErrPermanent) {
+			cur.n = r.cfg.Options.MaxAttempts
+		}
 		r.attempts[id] = cur
 		r.mu.Unlock()
 		r.metrics.entryErrors.WithLabelValues(reason).Inc()
