@@ -241,10 +241,17 @@ func checkRBACMatrix(t *testing.T, cs kubernetes.Interface) {
 	for _, r := range []struct{ verb, group, resource string }{
 		{"create", "", "namespaces"}, {"delete", "", "namespaces"}, {"get", "", "namespaces"},
 		{"create", "rbac.authorization.k8s.io", "clusterroles"}, {"create", "rbac.authorization.k8s.io", "clusterrolebindings"},
-		{"create", "apiextensions.k8s.io", "customresourcedefinitions"}, {"list", "", "nodes"}, {"create", "", "persistentvolumes"},
+		{"create", "apiextensions.k8s.io", "customresourcedefinitions"}, {"list", "", "nodes"},
+		{"create", "storage.k8s.io", "storageclasses"}, {"delete", "rbac.authorization.k8s.io", "clusterroles"},
 	} {
 		matrix = append(matrix, access{rm, r.verb, r.group, r.resource, "", false})
 	}
+	// ... but the allowed cluster-scoped kinds (by default PersistentVolume)
+	// it may handle as Helm does.
+	for _, verb := range helmVerbs {
+		matrix = append(matrix, access{rm, verb, "", "persistentvolumes", "", true})
+	}
+	matrix = append(matrix, access{rm, "deletecollection", "", "persistentvolumes", "", false})
 	// pod-monitor: reads pods of the processing namespace, nothing more.
 	for _, verb := range []string{"get", "list", "watch"} {
 		matrix = append(matrix,

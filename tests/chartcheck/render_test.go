@@ -498,8 +498,14 @@ func TestUmbrellaOptions(t *testing.T) {
 			}
 		}},
 		{name: "one service left out", set: []string{"resource-monitor.enabled=false"}, check: func(t *testing.T, o objects) {
-			if len(o.deployments) != 2 || o.deployments["resource-monitor"] != nil || len(o.clusterRoles) != 0 {
-				t.Errorf("deployments %d, cluster roles %d", len(o.deployments), len(o.clusterRoles))
+			n := 0
+			for _, cr := range o.clusterRoles {
+				if cr.Labels["app.kubernetes.io/component"] == "resource-monitor" {
+					n++
+				}
+			}
+			if len(o.deployments) != 2 || o.deployments["resource-monitor"] != nil || n != 0 {
+				t.Errorf("deployments %d, cluster roles of resource-monitor %d", len(o.deployments), n)
 			}
 		}},
 	}
@@ -515,14 +521,24 @@ func TestUmbrellaOptions(t *testing.T) {
 	}
 }
 
-// checkRBACShape: only resource-monitor has cluster-wide rights, and only
-// read rights on NADs; the namespaced roles sit in the processing
-// namespace. What the rights allow is tested against the API server.
+// checkRBACShape: resource-monitor has cluster-wide read rights on NADs,
+// release-manager on PersistentVolumes (the default allowed cluster-scoped
+// kind) the verbs Helm needs, and nothing else is cluster-wide; the
+// namespaced roles sit in the processing namespace. What the rights allow
+// is tested against the API server.
 func checkRBACShape(t *testing.T, o objects) {
 	t.Helper()
 	for _, cr := range o.clusterRoles {
-		if cr.Labels["app.kubernetes.io/component"] != "resource-monitor" {
-			t.Errorf("ClusterRole %s of %s", cr.Name, cr.Labels["app.kubernetes.io/component"])
+		switch c := cr.Labels["app.kubernetes.io/component"]; c {
+		case "resource-monitor":
+		case "release-manager":
+			if len(cr.Rules) != 1 || !slices.Equal(cr.Rules[0].APIGroups, []string{""}) || !slices.Equal(cr.Rules[0].Resources, []string{"persistentvolumes"}) ||
+				!slices.Equal(cr.Rules[0].Verbs, helmVerbs) {
+				t.Errorf("ClusterRole %s rules %+v, want %v on persistentvolumes only", cr.Name, cr.Rules, helmVerbs)
+			}
+			continue
+		default:
+			t.Errorf("ClusterRole %s of %s", cr.Name, c)
 		}
 		for _, r := range cr.Rules {
 			if !slices.Equal(r.APIGroups, []string{"k8s.cni.cncf.io"}) || !slices.Equal(r.Resources, []string{"network-attachment-definitions"}) ||

@@ -118,6 +118,26 @@ func TestServicesWorkWithChartRights(t *testing.T) {
 	waitState(t, store, id, "release deployed and its pod reported", func(st configdb.DeploymentState, found bool) bool {
 		return found && st.Release != nil && st.Release.Status == "deployed" && st.Pods[id+"-0"] == configdb.PodPending
 	})
+	// A chart with a PersistentVolume, the default allowed cluster-scoped
+	// kind: the chart's ClusterRole is enough for Helm to make and remove it.
+	const pvID = "rights-pv"
+	if err := store.PutDeployment(ctx, configdb.Deployment{ID: pvID, Kind: configdb.KindHelm,
+		Chart: filepath.Join(repoRoot(), "charts", "examples", "demo-receive-volume")}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, store, pvID, "release with a PersistentVolume deployed", func(st configdb.DeploymentState, found bool) bool {
+		return found && st.Release != nil && st.Release.Status == "deployed"
+	})
+	if _, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvID+"-output", metav1.GetOptions{}); err != nil {
+		t.Errorf("the chart's PersistentVolume: %v", err)
+	}
+	if _, err := store.DeleteDeployment(ctx, pvID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the release's PersistentVolume deleted", func() bool {
+		p, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvID+"-output", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) || err == nil && p.DeletionTimestamp != nil
+	})
 
 	nad := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",

@@ -50,6 +50,9 @@ type Options struct {
 	// envErr is a bad value of an environment variable behind a flag,
 	// reported by New.
 	envErr error
+	// ClusterKinds lists the cluster-scoped kinds charts may create, as
+	// confine.ParseKinds reads them; empty allows none.
+	ClusterKinds string
 }
 
 // Bind registers the options on fs.
@@ -69,6 +72,12 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 			o.envErr = fmt.Errorf("SDP_CHART_VERIFY_DIGEST=%q: not true or false", v)
 		}
 	}
+	kinds, ok := os.LookupEnv("SDP_ALLOWED_CLUSTER_KINDS")
+	if !ok {
+		kinds = confine.DefaultKinds
+	}
+	fs.StringVar(&o.ClusterKinds, "allowed-cluster-kinds", kinds,
+		"cluster-scoped kinds charts may create, comma-separated Kind (core API group) or Kind.group; empty: none (env SDP_ALLOWED_CLUSTER_KINDS)")
 }
 
 // New builds the release-manager and returns the function that runs it
@@ -77,10 +86,16 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if err := opts.Reconciler.FromEnv(os.LookupEnv); err != nil {
 		return nil, err
 	}
+	allowed, err := confine.ParseKinds(opts.ClusterKinds)
+	if err != nil {
+		return nil, fmt.Errorf("allowed cluster-scoped kinds: %w", err)
+	}
 	helm, err := helmexec.New(cfg, rt.Env.HelmNamespace, rt.Log)
 	if err != nil {
 		return nil, err
 	}
+	helm.SetConfine(confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed})
+	rt.Log.Info("charts may create these cluster-scoped kinds", "allowed_cluster_kinds", allowed.String())
 	mc, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
@@ -141,7 +156,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 			rt.Log.Info("release index synced", "releases", len(index.Names()))
 			r := reconciler.New(reconciler.Config{
 				Store: rt.Store, Helm: helm, Charts: source, Index: index,
-				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Mapper: mapper},
+				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed, Mapper: mapper},
 				Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
 			}, metrics, rt.Registry)
 			go refreshCapabilities(ctx, rt, helm)

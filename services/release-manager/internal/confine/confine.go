@@ -1,9 +1,14 @@
-// Package confine keeps a release inside the processing namespace: it is a
-// Helm post-renderer that refuses manifests with objects in another
-// namespace or of cluster-scoped kinds, so that a chart fails with a clear
-// error instead of half-installing against the namespace-bound Role (as the
-// Python deployer's RBAC had it). Helm v3 does not post-render hooks; for
-// those, the Role is the guard.
+// Package confine keeps a release inside the processing namespace: no
+// object in another namespace, no cluster-scoped object but of the kinds an
+// operator allows (PersistentVolume by default), no object of an API the
+// cluster does not serve. A chart that reaches further fails with a clear
+// error instead of half-installing against the release-manager's RBAC.
+//
+// It guards twice. Confiner is a Helm post-renderer, which sees a chart's
+// manifests before Helm sends any of them. Helm v3 does not post-render
+// hooks, so Client, around the Kubernetes client the Helm actions use,
+// checks every object list before it is created, updated or deleted,
+// hooks included.
 package confine
 
 import (
@@ -11,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,16 +24,74 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 )
 
-// ErrOutside marks a manifest that reaches outside the namespace.
+// ErrOutside marks a chart with objects in another namespace or of a
+// cluster-scoped kind that is not allowed.
 var ErrOutside = errors.New("chart renders objects outside the processing namespace")
+
+// ErrUnserved marks a chart using an API version and kind the cluster does
+// not serve (an old extensions/v1beta1 Ingress, a CRD not installed).
+var ErrUnserved = errors.New("chart uses an API the cluster does not serve")
+
+// Error names every object a chart was refused for. It is ErrOutside,
+// ErrUnserved or both, and always permanent: retrying the same chart on
+// the same cluster cannot help.
+type Error struct {
+	Namespace string
+	// Allowed are the cluster-scoped kinds that were allowed.
+	Allowed Kinds
+	// Outside says, for each object outside, what it is and where.
+	Outside []string
+	// Unserved lists "<apiVersion> <Kind>" once each.
+	Unserved []string
+}
+
+func (e *Error) Error() string {
+	var parts []string
+	if len(e.Outside) > 0 {
+		allowed := "no cluster-scoped kind is allowed"
+		if len(e.Allowed) > 0 {
+			allowed = "allowed cluster-scoped kinds: " + e.Allowed.String()
+		}
+		parts = append(parts, fmt.Sprintf("%s %q (%s): %s", ErrOutside.Error(), e.Namespace, allowed, strings.Join(e.Outside, "; ")))
+	}
+	for _, u := range e.Unserved {
+		parts = append(parts, fmt.Sprintf("chart uses %s, which this cluster does not serve", u))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrOutside:
+		return len(e.Outside) > 0
+	case ErrUnserved:
+		return len(e.Unserved) > 0
+	case controller.ErrPermanent:
+		return true
+	}
+	return false
+}
+
+func (e *Error) empty() bool { return len(e.Outside) == 0 && len(e.Unserved) == 0 }
+
+func (e *Error) unserved(gvk schema.GroupVersionKind) {
+	u := fmt.Sprintf("%s %s", gvk.GroupVersion(), gvk.Kind)
+	if !slices.Contains(e.Unserved, u) {
+		e.Unserved = append(e.Unserved, u)
+	}
+}
 
 // Confiner checks rendered manifests.
 type Confiner struct {
 	Namespace string
-	// Mapper says whether a kind is namespaced. Kinds it does not know are
-	// left to the API server to refuse.
+	// Allowed are the cluster-scoped kinds charts may create.
+	Allowed Kinds
+	// Mapper says whether a kind is namespaced, and whether the cluster
+	// serves it at all.
 	Mapper meta.RESTMapper
 }
 
@@ -40,11 +104,11 @@ func (c Confiner) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 	return rendered, nil
 }
 
-// Check reads every object in a multi-document manifest and lists every
-// one that is outside the namespace, in one error.
+// Check reads every object in a multi-document manifest and names every
+// one that is refused, in one *Error.
 func (c Confiner) Check(manifest []byte) error {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifest), 4096)
-	var problems []string
+	e := c.newError()
 	for {
 		var obj map[string]any
 		if err := dec.Decode(&obj); err != nil {
@@ -56,35 +120,55 @@ func (c Confiner) Check(manifest []byte) error {
 		if obj == nil {
 			continue
 		}
-		problems = append(problems, c.check(unstructured.Unstructured{Object: obj})...)
+		c.check(e, unstructured.Unstructured{Object: obj})
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w %q: %s", ErrOutside, c.Namespace, strings.Join(problems, "; "))
+	if e.empty() {
+		return nil
 	}
-	return nil
+	return e
 }
 
-func (c Confiner) check(u unstructured.Unstructured) []string {
+func (c Confiner) newError() *Error { return &Error{Namespace: c.Namespace, Allowed: c.Allowed} }
+
+func (c Confiner) check(e *Error, u unstructured.Unstructured) {
 	if u.IsList() {
-		var problems []string
 		_ = u.EachListItem(func(o runtime.Object) error {
 			if item, ok := o.(*unstructured.Unstructured); ok {
-				problems = append(problems, c.check(*item)...)
+				c.check(e, *item)
 			}
 			return nil
 		})
-		return problems
+		return
 	}
 	gvk := u.GroupVersionKind()
-	name := fmt.Sprintf("%s %q", gvk.Kind, u.GetName())
-	if ns := u.GetNamespace(); ns != "" && ns != c.Namespace {
-		return []string{fmt.Sprintf("%s is in namespace %q", name, ns)}
-	}
+	var scope meta.RESTScope
 	if c.Mapper != nil && gvk.Kind != "" {
-		m, err := c.Mapper.RESTMapping(schema.GroupKind{Group: gvk.Group, Kind: gvk.Kind}, gvk.Version)
-		if err == nil && m.Scope.Name() == meta.RESTScopeNameRoot {
-			return []string{fmt.Sprintf("%s is cluster-scoped", name)}
+		m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		switch {
+		case err == nil:
+			scope = m.Scope
+		case meta.IsNoMatchError(err):
+			e.unserved(gvk)
+			return
 		}
+		// Any other error (discovery failing) leaves the scope unknown:
+		// Helm's own mapping of the objects fails on it, and the Client
+		// checks what does get mapped.
 	}
-	return nil
+	c.place(e, gvk, u.GetName(), u.GetNamespace(), scope)
+}
+
+// place adds to e what is wrong with where an object goes; a nil scope is
+// unknown (only the namespace is checked).
+func (c Confiner) place(e *Error, gvk schema.GroupVersionKind, name, namespace string, scope meta.RESTScope) {
+	what := fmt.Sprintf("%s %q", gvk.Kind, name)
+	if scope != nil && scope.Name() == meta.RESTScopeNameRoot {
+		if !c.Allowed.Allows(gvk.GroupKind()) {
+			e.Outside = append(e.Outside, what+" is cluster-scoped")
+		}
+		return // a cluster-scoped object's namespace field means nothing
+	}
+	if namespace != "" && namespace != c.Namespace {
+		e.Outside = append(e.Outside, fmt.Sprintf("%s is in namespace %q", what, namespace))
+	}
 }

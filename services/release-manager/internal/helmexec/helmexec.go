@@ -29,6 +29,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 )
 
 // MaxHistory bounds the revisions Helm keeps per release: enough to see
@@ -71,7 +73,10 @@ type Runner struct {
 	live     *storage.Storage
 	known    atomic.Pointer[func(string) bool]
 	caps     atomic.Pointer[chartutil.Capabilities]
-	log      *slog.Logger
+	// confine checks every object an action creates, updates or deletes,
+	// hooks included; unset, nothing outside the namespace is allowed.
+	confine atomic.Pointer[confine.Confiner]
+	log     *slog.Logger
 }
 
 // New returns a Runner for namespace on the cluster cfg points at, with
@@ -138,6 +143,10 @@ func helmLog(log *slog.Logger) func(string, ...any) {
 		}
 	}
 }
+
+// SetConfine sets what the Kubernetes client of every Helm action refuses;
+// without a Mapper, the runner's own is used.
+func (r *Runner) SetConfine(c confine.Confiner) { r.confine.Store(&c) }
 
 // RESTMapper is the shared mapper, for checks of rendered manifests.
 func (r *Runner) RESTMapper() (meta.RESTMapper, error) {
@@ -210,23 +219,39 @@ func (r *Runner) RefreshCapabilities() error {
 // re-established only after a backoff when the API server comes back), and
 // an upgrade or uninstall told that an existing release is absent fails
 // ("has no deployed releases") or, worse, succeeds without removing it.
-func (r *Runner) config() *action.Configuration {
+//
+// Its Kubernetes client is confined, and the action's own: Explain the
+// action's error with it.
+func (r *Runner) config() (*action.Configuration, *confine.Client) {
 	return r.configWith(r.live)
 }
 
-func (r *Runner) configWith(releases *storage.Storage) *action.Configuration {
+func (r *Runner) configWith(releases *storage.Storage) (*action.Configuration, *confine.Client) {
+	c := confine.Confiner{Namespace: r.namespace}
+	if set := r.confine.Load(); set != nil {
+		c = *set
+	}
+	if c.Mapper == nil && r.getter != nil {
+		// Hooks are built by the action: the mapper names the APIs the
+		// cluster does not serve before Helm's validator fails on them.
+		if m, err := r.getter.ToRESTMapper(); err == nil {
+			c.Mapper = m
+		}
+	}
+	kc := c.Client(r.kube)
 	return &action.Configuration{
 		RESTClientGetter: r.getter,
 		Releases:         releases,
-		KubeClient:       r.kube,
+		KubeClient:       kc,
 		Capabilities:     r.caps.Load(),
 		Log:              helmLog(r.log),
-	}
+	}, kc
 }
 
 // Install installs a new release.
 func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) {
-	in := action.NewInstall(r.configWith(r.releases))
+	cfg, kc := r.configWith(r.releases)
+	in := action.NewInstall(cfg)
 	in.ReleaseName = s.Name
 	in.Namespace = r.namespace
 	in.Timeout = s.Timeout
@@ -237,7 +262,7 @@ func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) 
 		return rel, fmt.Errorf("helm install %s: %w: %w", s.Name, ErrNameInUse, err)
 	}
 	if err != nil {
-		return rel, fmt.Errorf("helm install %s: %w", s.Name, err)
+		return rel, fmt.Errorf("helm install %s: %w", s.Name, kc.Explain(err))
 	}
 	return rel, nil
 }
@@ -245,7 +270,8 @@ func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) 
 // Upgrade upgrades a release, from a deployed or a failed revision; values
 // are the deployment's, not merged with the previous revision's.
 func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) {
-	up := action.NewUpgrade(r.config())
+	cfg, kc := r.config()
+	up := action.NewUpgrade(cfg)
 	up.Namespace = r.namespace
 	up.Timeout = s.Timeout
 	up.Labels = s.Labels
@@ -254,14 +280,15 @@ func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) 
 	up.ResetValues = true
 	rel, err := up.RunWithContext(ctx, s.Name, s.Chart, s.Values)
 	if err != nil {
-		return rel, fmt.Errorf("helm upgrade %s: %w", s.Name, err)
+		return rel, fmt.Errorf("helm upgrade %s: %w", s.Name, kc.Explain(err))
 	}
 	return rel, nil
 }
 
 // Uninstall removes a release and its history.
 func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Duration) error {
-	un := action.NewUninstall(r.config())
+	cfg, kc := r.config()
+	un := action.NewUninstall(cfg)
 	un.Timeout = timeout
 	un.IgnoreNotFound = true
 	done := make(chan error, 1)
@@ -274,7 +301,7 @@ func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Durati
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("helm uninstall %s: %w", name, err)
+			return fmt.Errorf("helm uninstall %s: %w", name, kc.Explain(err))
 		}
 		return nil
 	case <-ctx.Done():

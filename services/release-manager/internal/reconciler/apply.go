@@ -54,7 +54,7 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 	switch {
 	case errors.Is(err, helmexec.ErrNameInUse):
 		return err
-	case errors.Is(err, confine.ErrOutside):
+	case errors.Is(err, confine.ErrOutside), errors.Is(err, confine.ErrUnserved):
 		return r.failed(ctx, t, obs, "confinement", err)
 	case err != nil:
 		return r.failed(ctx, t, obs, "helm", err)
@@ -76,7 +76,7 @@ func (r *Reconciler) failed(ctx context.Context, t target, obs plan.Observed, re
 	if werr := r.writeError(ctx, t, obs, err); werr != nil {
 		r.cfg.Log.Warn("state write failed", "deployment", t.id, "error", werr)
 	}
-	if errors.Is(err, confine.ErrOutside) || gaveUp {
+	if errors.Is(err, confine.ErrOutside) || errors.Is(err, confine.ErrUnserved) || gaveUp {
 		return controller.Permanent(err)
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 )
 
 // attempts is the budget of failed install/upgrade attempts per
@@ -47,6 +48,13 @@ func (a *attempts) failed(id, digest string, err error) bool {
 	}
 	if !outsideBudget(err) {
 		cur.n++
+	}
+	// A refusal (confinement, an API not served) is the same on every
+	// attempt: the budget is spent at once, so that not even the change of
+	// Helm's failed record of a refused hook retries it, as an upgrade,
+	// which would skip the install hooks.
+	if errors.Is(err, controller.ErrPermanent) {
+		cur.n = a.max
 	}
 	a.byID[id] = cur
 	return cur.n >= a.max
