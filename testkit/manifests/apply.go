@@ -28,7 +28,9 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
-// Apply creates every object in the YAML files under dir (recursively):
+// Apply creates every Kubernetes object in the YAML files under dir
+// (recursively; documents with neither apiVersion nor kind are other tools'
+// files and are skipped):
 // namespaces first, then CRDs (waiting until they are established), then
 // the rest. Objects that exist already are left as they are.
 func Apply(ctx context.Context, cfg *rest.Config, dir string, log *slog.Logger) error {
@@ -144,8 +146,19 @@ func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {
 			}
 			return nil, err
 		}
-		if len(obj) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: obj})
+		if len(obj) == 0 {
+			continue
 		}
+		_, hasAPI := obj["apiVersion"]
+		_, hasKind := obj["kind"]
+		switch {
+		case !hasAPI && !hasKind:
+			// Not a Kubernetes object: deploy/ also holds Prometheus rule
+			// files and their tests, which are not applied to a cluster.
+			continue
+		case !hasAPI || !hasKind:
+			return nil, errors.New("an object without apiVersion or kind")
+		}
+		out = append(out, &unstructured.Unstructured{Object: obj})
 	}
 }

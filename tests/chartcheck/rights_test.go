@@ -134,7 +134,7 @@ func TestServicesWorkWithChartRights(t *testing.T) {
 	if _, err := store.DeleteDeployment(ctx, pvID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the release's PersistentVolume deleted", func() bool {
+	eventually.True(t, 60*time.Second, "the release's PersistentVolume deleted", func() bool {
 		p, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvID+"-output", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) || err == nil && p.DeletionTimestamp != nil
 	})
