@@ -67,6 +67,10 @@ type ReleaseStatus struct {
 	// Error is the last error, in words a script author can act on; empty
 	// when the last action succeeded.
 	Error string `json:"error,omitempty"`
+	// Warning notes something a script author may want to know about a
+	// release that did deploy (a chart archive whose digest differs from
+	// its repository index); empty when there is nothing to say.
+	Warning string `json:"warning,omitempty"`
 	// Time is when this part last changed, RFC 3339 in UTC.
 	Time string `json:"time,omitempty"`
 }

@@ -21,11 +21,11 @@ func (r *Reconciler) adopt(ctx context.Context, t target, rel *release.Release) 
 	obs := plan.ObservedFrom(rel)
 	// The chart's name is only known from the chart itself: the entry's
 	// reference may name a repository, a path or an OCI artifact.
-	ch, err := r.cfg.Charts.Load(ctx, t.dep.Chart, t.dep.Version)
+	loaded, err := r.cfg.Charts.Fetch(ctx, t.dep.Chart, t.dep.Version)
 	if err != nil {
 		return r.failed(ctx, t, obs, "chart", fmt.Errorf("chart %q: %w", t.dep.Chart, err))
 	}
-	same := plan.SameContent(rel, ch.Metadata.Name, t.dep.Version, helmValues(t.dep.Values))
+	same := plan.SameContent(rel, loaded.Chart.Metadata.Name, t.dep.Version, helmValues(t.dep.Values))
 	labels := plan.AdoptLabels(t.want.Digest, same)
 	r.cfg.Log.Info("adopting release installed without this deployer's label",
 		"deployment", t.id, "release", t.name, "revision", rel.Version, "status", string(obs.Status), "upgrade_follows", !same)

@@ -23,16 +23,17 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 		r.metrics.entryErrors.WithLabelValues("gave-up").Inc()
 		return controller.Permanent(fmt.Errorf("deployment %s: gave up after %d failed attempts; change the entry to try again", t.id, n))
 	}
-	ch, err := r.cfg.Charts.Load(ctx, t.dep.Chart, t.dep.Version)
+	loaded, err := r.cfg.Charts.Fetch(ctx, t.dep.Chart, t.dep.Version)
 	if err != nil {
 		return r.failed(ctx, t, obs, "chart", fmt.Errorf("chart %q: %w", t.dep.Chart, err))
 	}
+	ch := loaded.Chart
 	pending := configdb.ReleasePendingInstall
 	if act == plan.Upgrade {
 		pending = configdb.ReleasePendingUpgrade
 	}
 	err = r.writeStatus(ctx, statusUpdate{id: t.id, name: t.name, chart: t.dep.Chart, status: pending,
-		revision: obs.Revision, chartVersion: ch.Metadata.Version})
+		revision: obs.Revision, chartVersion: ch.Metadata.Version, warning: loaded.Warning})
 	if errors.Is(err, configdb.ErrNoDeployment) {
 		return nil // deleted meanwhile: the next reconcile uninstalls
 	}
@@ -60,7 +61,7 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 		return r.failed(ctx, t, obs, "helm", err)
 	}
 	r.attempts.forget(t.id)
-	return r.writeState(ctx, t, plan.ObservedFrom(rel), ch.Metadata.Version)
+	return r.writeState(ctx, t, plan.ObservedFrom(rel), ch.Metadata.Version, loaded.Warning)
 }
 
 // failed records a failed install or upgrade: it counts the attempt,

@@ -51,6 +51,20 @@ func (c *flakyCharts) Load(ctx context.Context, ref, version string) (*chart.Cha
 	return testCharts.Load(ctx, ref, version)
 }
 
+func (c *flakyCharts) Fetch(ctx context.Context, ref, version string) (charts.Loaded, error) {
+	ch, err := c.Load(ctx, ref, version)
+	return charts.Loaded{Chart: ch}, err
+}
+
+// warningCharts loads from testCharts with a warning, as the chart source
+// does for an archive whose digest differs from its index.
+type warningCharts string
+
+func (w warningCharts) Fetch(ctx context.Context, ref, version string) (charts.Loaded, error) {
+	ch, err := testCharts.Load(ctx, ref, version)
+	return charts.Loaded{Chart: ch, Warning: string(w)}, err
+}
+
 func digestOf(t *testing.T, body string) string {
 	t.Helper()
 	d, err := configdb.DecodeDeployment(loopID, []byte(body))
@@ -81,6 +95,7 @@ type stateWant struct {
 	status   string
 	revision int
 	errHas   string // "" when the state must carry no error
+	warning  string // the state's warning, exactly
 }
 
 func TestLoop(t *testing.T) {
@@ -141,6 +156,9 @@ func TestLoop(t *testing.T) {
 			charts: &flakyCharts{fails: 3, err: fmt.Errorf("index: %w", charts.ErrUnreachable)},
 			runs:   []string{"retry", "retry", "retry", "ok"}, calls: []string{"install sdp-x"}, revs: 1,
 			state: stateWant{found: true, status: "deployed", revision: 1}},
+		{name: "archive digest differs from the index: installed, noted in the state", entry: body,
+			charts: warningCharts("archive digest differs from the index"), runs: []string{"ok"}, calls: []string{"install sdp-x"}, revs: 1,
+			state: stateWant{found: true, status: "deployed", revision: 1, warning: "archive digest differs from the index"}},
 		{name: "unknown chart: gives up", entry: entryJSON(loopID, "nope", "{}"), runs: []string{"retry", "permanent", "permanent"},
 			state: stateWant{found: true, status: "failed", errHas: `no chart "nope"`}},
 		{name: "manifest outside the namespace: permanent at once", entry: body,
@@ -255,6 +273,9 @@ func TestLoop(t *testing.T) {
 			}
 			if tt.state.errHas == "" && rs.Error != "" || !strings.Contains(rs.Error, tt.state.errHas) {
 				t.Errorf("state error %q, want one containing %q", rs.Error, tt.state.errHas)
+			}
+			if rs.Warning != tt.state.warning {
+				t.Errorf("state warning %q, want %q", rs.Warning, tt.state.warning)
 			}
 		})
 	}

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -81,9 +81,10 @@ func (o *Options) FromEnv(lookup func(string) (string, bool)) error {
 	return nil
 }
 
-// ChartLoader loads the chart a deployment names.
+// ChartLoader loads the chart a deployment names, with a warning for the
+// state entry when it was loaded but not quite as expected.
 type ChartLoader interface {
-	Load(ctx context.Context, ref, version string) (*chart.Chart, error)
+	Fetch(ctx context.Context, ref, version string) (charts.Loaded, error)
 }
 
 // Helm is what the loop asks of Helm (helmexec.Runner in production, a
@@ -453,7 +454,7 @@ func (r *Reconciler) countReconcile(start time.Time, err error) {
 func (r *Reconciler) settled(ctx context.Context, t target, obs plan.Observed) error {
 	r.noteUnowned(t.name)
 	if t.want.Present {
-		return r.writeState(ctx, t, obs, "")
+		return r.writeState(ctx, t, obs, "", "")
 	}
 	return r.dropOrphanState(ctx, t.id)
 }

@@ -38,6 +38,11 @@ import (
 
 type memCharts map[string]*chart.Chart
 
+func (m memCharts) Fetch(ctx context.Context, ref, version string) (charts.Loaded, error) {
+	ch, err := m.Load(ctx, ref, version)
+	return charts.Loaded{Chart: ch}, err
+}
+
 func (m memCharts) Load(_ context.Context, ref, version string) (*chart.Chart, error) {
 	c, ok := m[ref]
 	if !ok {

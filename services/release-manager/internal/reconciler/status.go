@@ -23,12 +23,16 @@ type statusUpdate struct {
 	chartVersion string
 	// errText says why the entry is not deployed as asked; empty clears it.
 	errText string
+	// warning is a note on a chart that did load (charts.Loaded.Warning);
+	// empty keeps the recorded one while the revision is the same, since
+	// most writes (resyncs, the release index's echo) load no chart.
+	warning string
 }
 
 // writeState records an observed release in the state entry.
-func (r *Reconciler) writeState(ctx context.Context, t target, obs plan.Observed, chartVersion string) error {
+func (r *Reconciler) writeState(ctx context.Context, t target, obs plan.Observed, chartVersion, warning string) error {
 	if err := r.writeStatus(ctx, statusUpdate{id: t.id, name: t.name, chart: t.dep.Chart, status: string(obs.Status),
-		revision: obs.Revision, chartVersion: chartVersion}); err != nil {
+		revision: obs.Revision, chartVersion: chartVersion, warning: warning}); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -73,9 +77,13 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 	start := time.Now()
 	defer func() { r.metrics.stateWriteTime.Observe(time.Since(start).Seconds()) }()
 	res, err := r.cfg.Store.UpdateRelease(ctx, u.id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
-		next := configdb.ReleaseStatus{Name: u.name, Status: u.status, Revision: u.revision, Chart: u.chart, Version: u.chartVersion, Error: u.errText}
+		next := configdb.ReleaseStatus{Name: u.name, Status: u.status, Revision: u.revision, Chart: u.chart, Version: u.chartVersion,
+			Error: u.errText, Warning: u.warning}
 		if next.Version == "" && cur.Revision == u.revision {
 			next.Version = cur.Version
+		}
+		if next.Warning == "" && cur.Revision == u.revision {
+			next.Warning = cur.Warning
 		}
 		if next.Revision == 0 && u.errText != "" {
 			next.Revision = cur.Revision
