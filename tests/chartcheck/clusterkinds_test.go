@@ -75,3 +75,30 @@ func TestAllowedClusterKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestUninstallUnowned: the release-manager chart's uninstallUnowned
+// becomes SDP_UNINSTALL_UNOWNED, set only when asked for, so that by default
+// releases the Python deployer left behind are kept.
+func TestUninstallUnowned(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  []string
+		want string // "" for no variable
+	}{
+		{"default: kept", nil, ""},
+		{"asked for", []string{"uninstallUnowned=true"}, "true"},
+		{"false", []string{"uninstallUnowned=false"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := render(t, "release-manager", Options{Release: "rm", Set: c.set})
+			d := o.deployments["release-manager"]
+			if d == nil {
+				t.Fatal("no release-manager Deployment")
+			}
+			env, ok := envOf(d.Spec.Template.Spec.Containers[0])["SDP_UNINSTALL_UNOWNED"]
+			if ok != (c.want != "") || env.Value != c.want {
+				t.Errorf("SDP_UNINSTALL_UNOWNED = %q (set %v), want %q", env.Value, ok, c.want)
+			}
+		})
+	}
+}
