@@ -105,6 +105,7 @@ func TestE2E(t *testing.T) {
 	t0 := time.Now()
 	sys, script := startSystem(t)
 	report := &Report{Date: t0, Settings: sys.Settings["release-manager"].From}
+	t.Run("takeover", func(t *testing.T) { testTakeover(t, sys, script, report) })
 	t.Run("happy path", func(t *testing.T) { testHappyPath(t, sys, script, report) })
 	t.Run("chaos", func(t *testing.T) { testChaos(t, sys, script, report) })
 	report.Total = time.Since(t0)
