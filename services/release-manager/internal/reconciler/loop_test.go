@@ -228,7 +228,7 @@ func TestLoop(t *testing.T) {
 				dep, derr := configdb.DecodeDeployment(loopID, []byte(tt.entry))
 				r.onEvent(configdb.DeploymentEvent{ID: loopID, Deployment: dep, Err: derr})
 			}
-			r.synced.Store(true) // as after the first list of entries
+			r.listed.Open() // as after the first list of entries
 			r.ReleaseChanged(loopRelease)
 			var got []string
 			for range tt.runs {

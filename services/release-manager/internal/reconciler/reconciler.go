@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -148,8 +147,10 @@ type Reconciler struct {
 	// entry, each reported once.
 	unowned map[string]bool
 
-	synced atomic.Bool
-	listed chan struct{} // closed at the first OnResync
+	// listed opens at the first full list of entries (OnResync): until
+	// then no key is worked and nothing is reported unowned, since a
+	// release whose entry has not been read yet would look entry-less.
+	listed *controller.Gate
 }
 
 // entry is the last known content of a deployment entry of kind helm: a
@@ -188,17 +189,12 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		attempts: newAttempts(cfg.Options.MaxAttempts),
 		written:  map[string]plan.Observed{},
 		unowned:  map[string]bool{},
-		listed:   make(chan struct{}),
+		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
 }
 
 // Ready reports whether the first full list of entries has been taken in.
-func (r *Reconciler) Ready(context.Context) error {
-	if !r.synced.Load() {
-		return errors.New("deployment entries not listed yet")
-	}
-	return nil
-}
+func (r *Reconciler) Ready(ctx context.Context) error { return r.listed.Ready(ctx) }
 
 // Resync requeues every known deployment and release, and forgets the
 // attempt budgets: called when the chart repository changed, since a
@@ -230,7 +226,7 @@ func (r *Reconciler) ReleaseChanged(name string) {
 // seen, and the gauge. Until the first list of entries is in, every
 // release would look entry-less, so nothing is reported before.
 func (r *Reconciler) noteUnowned(name string) {
-	if !r.synced.Load() {
+	if r.listed.Ready(context.Background()) != nil {
 		return
 	}
 	obs, found := r.cfg.Index.Latest(name)
@@ -261,22 +257,14 @@ func (r *Reconciler) enqueueReleases() {
 // Run follows the config DB and works the queue until ctx ends. The
 // release index must be running and synced before Run is called.
 func (r *Reconciler) Run(ctx context.Context) error {
-	watchDone := make(chan error, 1)
-	go func() {
-		watchDone <- r.cfg.Store.WatchDeployments(ctx, configdb.DeploymentWatch{OnResync: r.onResync, OnEvent: r.onEvent})
-	}()
-	// No key is worked before the first full list of entries: release
-	// events arrive from the start, and a release whose entry has not been
-	// read yet would look like one whose entry is gone.
-	select {
-	case <-r.listed:
-	case <-ctx.Done():
+	watch := func(ctx context.Context) error {
+		if err := r.cfg.Store.WatchDeployments(ctx, configdb.DeploymentWatch{OnResync: r.onResync, OnEvent: r.onEvent}); err != nil {
+			return fmt.Errorf("watch deployments: %w", err)
+		}
+		return nil
 	}
-	controller.RunWorkers(ctx, r.queue, r.cfg.Options.Workers, r.cfg.Log, r.reconcile)
-	if err := <-watchDone; err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("watch deployments: %w", err)
-	}
-	return nil
+	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.reconcile,
+		Gate: r.listed, Sources: []controller.Source{watch}}.Run(ctx)
 }
 
 func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
@@ -308,9 +296,7 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 	for id := range previous {
 		r.queue.Add(id)
 	}
-	if !r.synced.Swap(true) {
-		close(r.listed)
-	}
+	r.listed.Open()
 	r.enqueueReleases()
 	r.cfg.Log.Info("deployments listed", "reason", reason, "helm_deployments", len(next), "revision", list.Revision)
 }
