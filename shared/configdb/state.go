@@ -29,7 +29,8 @@ var (
 // PodStatus is the status of one pod as processing scripts see it.
 type PodStatus string
 
-// Pod statuses (DESIGN.md §2).
+// Pod statuses, as the pods part of a state entry holds them; the pod-monitor
+// decides which (services/pod-monitor/internal/podstatus).
 const (
 	PodPending   PodStatus = "PENDING"
 	PodRunning   PodStatus = "RUNNING"

@@ -303,7 +303,7 @@ func cases() []*badCase {
 			return "pod Running; no state entry for no-such-deployment", true
 		},
 		good: goodDeployment,
-		note: "Pods of no known deployment are ignored (DESIGN.md §2): no state entry, and no line in the pod-monitor's log.",
+		note: "Pods of no known deployment are ignored: no state entry, and no line in the pod-monitor's log.",
 		check: func(r *run) error {
 			if _, found, err := r.e.get(rawKey("/deploy/no-such-deployment/state")); err != nil || found {
 				return fmt.Errorf("a state entry was created for a deployment that does not exist (%v)", err)

@@ -107,7 +107,7 @@ func Observe(ctx context.Context, store *configdb.Store, kube kubernetes.Interfa
 	return o, nil
 }
 
-// PodStatus is a pod's status as DESIGN.md §2 defines it, worked out here
+// PodStatus is a pod's status as docs/architecture.md and the pod-monitor define it, worked out here
 // independently of the pod-monitor's code.
 func PodStatus(p corev1.Pod) configdb.PodStatus {
 	ended := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
