@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
@@ -73,7 +74,7 @@ func TestBinaryWatchInterrupt(t *testing.T) {
 	bin := servicetest.Build(t, "../..")
 	c := newCLI(t)
 	c.mustRun("create", "interrupted", "--chart", "c")
-	var stdout syncBuffer
+	var stdout logtest.Buffer
 	p, err := proc.Start(proc.Options{Name: "sdpctl", Bin: bin, Args: append(c.connArgs(), "state", "interrupted", "--watch", "-o", "json"),
 		Env: []string{"PATH=/usr/bin:/bin"}, LogPath: filepath.Join(t.TempDir(), "stderr"), Stdout: &stdout})
 	if err != nil {

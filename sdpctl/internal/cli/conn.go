@@ -102,6 +102,19 @@ type session struct {
 
 // connect opens the config DB client. It does not wait for etcd: the first
 // call, bounded by --timeout, finds out whether it answers.
+// withSession connects for one command and calls fn with the session and a
+// context bounded by --timeout, closing both afterwards.
+func (a *app) withSession(ctx context.Context, fn func(ctx context.Context, s *session) error) error {
+	s, err := a.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return fn(ctx, s)
+}
+
 func (a *app) connect() (*session, error) {
 	env, err := a.env()
 	if err != nil {

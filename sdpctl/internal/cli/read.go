@@ -33,36 +33,31 @@ func (a *app) getCmd() *cobra.Command {
 			if err := configdb.ValidateID(id); err != nil {
 				return fmt.Errorf("get deployment: %w", err)
 			}
-			s, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ctx, cancel := s.call(cmd.Context())
-			defer cancel()
-			d, found, err := s.store.GetDeployment(ctx, id)
-			switch {
-			case err != nil && !found:
-				return s.dbError("get deployment "+id, err)
-			case err != nil:
-				return fmt.Errorf("get deployment %s: %w; fix the entry or delete it (sdpctl delete %s)", id, err, id)
-			case !found:
-				return notFound("get", id, s.env.ConfigPrefix)
-			}
-			if *out != formatTable {
-				entry, err := d.Encode()
-				if err != nil {
-					return fmt.Errorf("get deployment %s: %w", id, err)
+			return a.withSession(cmd.Context(), func(ctx context.Context, s *session) error {
+				d, found, err := s.store.GetDeployment(ctx, id)
+				switch {
+				case err != nil && !found:
+					return s.dbError("get deployment "+id, err)
+				case err != nil:
+					return fmt.Errorf("get deployment %s: %w; fix the entry or delete it (sdpctl delete %s)", id, err, id)
+				case !found:
+					return notFound("get", id, s.env.ConfigPrefix)
 				}
-				return write(cmd.OutOrStdout(), *out, json.RawMessage(entry), nil)
-			}
-			st, _, err := s.store.GetState(ctx, id)
-			if err != nil {
-				return s.dbError("get state of "+id, err)
-			}
-			return write(cmd.OutOrStdout(), formatTable, nil, func(tw *tabwriter.Writer) {
-				deploymentHeader(tw)
-				deploymentRow(tw, d, st)
+				if *out != formatTable {
+					entry, err := d.Encode()
+					if err != nil {
+						return fmt.Errorf("get deployment %s: %w", id, err)
+					}
+					return write(cmd.OutOrStdout(), *out, json.RawMessage(entry), nil)
+				}
+				st, _, err := s.store.GetState(ctx, id)
+				if err != nil {
+					return s.dbError("get state of "+id, err)
+				}
+				return write(cmd.OutOrStdout(), formatTable, nil, func(tw *tabwriter.Writer) {
+					deploymentHeader(tw)
+					deploymentRow(tw, d, st)
+				})
 			})
 		}),
 	}
@@ -85,42 +80,37 @@ func (a *app) listCmd() *cobra.Command {
 		Short: "List the deployment entries with their release status and pods",
 		Args:  cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ctx, cancel := s.call(cmd.Context())
-			defer cancel()
-			list, err := s.store.ListDeployments(ctx)
-			if err != nil {
-				return s.dbError("list deployments", err)
-			}
-			for _, e := range list.Errors {
-				fmt.Fprintf(a.stderr, "warning: skipped %v\n", e)
-			}
-			sort.Slice(list.Deployments, func(i, j int) bool { return list.Deployments[i].ID < list.Deployments[j].ID })
-			states, err := readStates(ctx, s, list.Deployments)
-			if err != nil {
-				return err
-			}
-			items := make([]listItem, 0, len(list.Deployments))
-			for _, d := range list.Deployments {
-				entry, err := d.Encode()
+			return a.withSession(cmd.Context(), func(ctx context.Context, s *session) error {
+				list, err := s.store.ListDeployments(ctx)
 				if err != nil {
-					return fmt.Errorf("list deployments: %s: %w", d.ID, err)
+					return s.dbError("list deployments", err)
 				}
-				items = append(items, listItem{Deployment: entry, State: states[d.ID]})
-			}
-			return write(cmd.OutOrStdout(), *out, items, func(tw *tabwriter.Writer) {
-				deploymentHeader(tw)
+				for _, e := range list.Errors {
+					fmt.Fprintf(a.stderr, "warning: skipped %v\n", e)
+				}
+				sort.Slice(list.Deployments, func(i, j int) bool { return list.Deployments[i].ID < list.Deployments[j].ID })
+				states, err := readStates(ctx, s, list.Deployments)
+				if err != nil {
+					return err
+				}
+				items := make([]listItem, 0, len(list.Deployments))
 				for _, d := range list.Deployments {
-					var st configdb.DeploymentState
-					if p := states[d.ID]; p != nil {
-						st = *p
+					entry, err := d.Encode()
+					if err != nil {
+						return fmt.Errorf("list deployments: %s: %w", d.ID, err)
 					}
-					deploymentRow(tw, d, st)
+					items = append(items, listItem{Deployment: entry, State: states[d.ID]})
 				}
+				return write(cmd.OutOrStdout(), *out, items, func(tw *tabwriter.Writer) {
+					deploymentHeader(tw)
+					for _, d := range list.Deployments {
+						var st configdb.DeploymentState
+						if p := states[d.ID]; p != nil {
+							st = *p
+						}
+						deploymentRow(tw, d, st)
+					}
+				})
 			})
 		}),
 	}
@@ -203,25 +193,20 @@ func (a *app) deleteCmd() *cobra.Command {
 			if err := configdb.ValidateID(id); err != nil {
 				return fmt.Errorf("delete deployment: %w", err)
 			}
-			s, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ctx, cancel := s.call(cmd.Context())
-			defer cancel()
-			found, err := s.store.DeleteDeployment(ctx, id)
-			if err != nil {
-				return s.dbError("delete deployment "+id, err)
-			}
-			if !found {
-				if ignoreNotFound {
-					return nil
+			return a.withSession(cmd.Context(), func(ctx context.Context, s *session) error {
+				found, err := s.store.DeleteDeployment(ctx, id)
+				if err != nil {
+					return s.dbError("delete deployment "+id, err)
 				}
-				return notFound("delete", id, s.env.ConfigPrefix)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deployment %s deleted\n", id)
-			return nil
+				if !found {
+					if ignoreNotFound {
+						return nil
+					}
+					return notFound("delete", id, s.env.ConfigPrefix)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deployment %s deleted\n", id)
+				return nil
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "succeed when there is no such deployment")
@@ -235,43 +220,38 @@ func (a *app) resourcesCmd() *cobra.Command {
 		Short: "List the /resource/ entries: networks available for allocation and their supernets",
 		Args:  cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			s, err := a.connect()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ctx, cancel := s.call(cmd.Context())
-			defer cancel()
-			list, err := s.store.ListResources(ctx)
-			if err != nil {
-				return s.dbError("list resources", err)
-			}
-			for _, id := range list.Undecodable {
-				fmt.Fprintf(a.stderr, "warning: skipped resource entry %s: it does not decode\n", id)
-			}
-			ids := make([]string, 0, len(list.Resources))
-			for id := range list.Resources {
-				ids = append(ids, id)
-			}
-			sort.Strings(ids)
-			return write(cmd.OutOrStdout(), *out, list.Resources, func(tw *tabwriter.Writer) {
-				row(tw, "ENTRY", "CIDR", "RANGE", "GATEWAY", "CNI", "VLAN", "SUPERNET/MEMBERS")
-				for _, id := range ids {
-					switch r := list.Resources[id].(type) {
-					case configdb.NetworkResource:
-						vlan := ""
-						if r.VLAN != nil {
-							vlan = strconv.Itoa(*r.VLAN)
-						}
-						rng := ""
-						if r.RangeStart != "" || r.RangeEnd != "" {
-							rng = r.RangeStart + "-" + r.RangeEnd
-						}
-						row(tw, id, r.Subnet, rng, r.Gateway, r.CNIType, vlan, r.Supernet)
-					case configdb.SupernetResource:
-						row(tw, id, r.CIDR, "", "", "", "", strings.Join(r.Members, ","))
-					}
+			return a.withSession(cmd.Context(), func(ctx context.Context, s *session) error {
+				list, err := s.store.ListResources(ctx)
+				if err != nil {
+					return s.dbError("list resources", err)
 				}
+				for _, id := range list.Undecodable {
+					fmt.Fprintf(a.stderr, "warning: skipped resource entry %s: it does not decode\n", id)
+				}
+				ids := make([]string, 0, len(list.Resources))
+				for id := range list.Resources {
+					ids = append(ids, id)
+				}
+				sort.Strings(ids)
+				return write(cmd.OutOrStdout(), *out, list.Resources, func(tw *tabwriter.Writer) {
+					row(tw, "ENTRY", "CIDR", "RANGE", "GATEWAY", "CNI", "VLAN", "SUPERNET/MEMBERS")
+					for _, id := range ids {
+						switch r := list.Resources[id].(type) {
+						case configdb.NetworkResource:
+							vlan := ""
+							if r.VLAN != nil {
+								vlan = strconv.Itoa(*r.VLAN)
+							}
+							rng := ""
+							if r.RangeStart != "" || r.RangeEnd != "" {
+								rng = r.RangeStart + "-" + r.RangeEnd
+							}
+							row(tw, id, r.Subnet, rng, r.Gateway, r.CNIType, vlan, r.Supernet)
+						case configdb.SupernetResource:
+							row(tw, id, r.CIDR, "", "", "", "", strings.Join(r.Members, ","))
+						}
+					}
+				})
 			})
 		}),
 	}

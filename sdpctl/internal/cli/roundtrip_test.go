@@ -16,6 +16,7 @@ import (
 	sdpctl "github.com/ska-telescope/sdp-helmdeploy/sdpctl/internal/cli"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 )
 
 // decoders read each output format back into JSON, the form the contract
@@ -246,7 +247,7 @@ func TestStateWatch(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var out syncBuffer
+			var out logtest.Buffer
 			done := make(chan int, 1)
 			go func() {
 				done <- sdpctl.Run(ctx, append(c.connArgs(), "state", "watched", "--watch", "-o", format),

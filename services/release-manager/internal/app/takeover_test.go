@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/helmtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -74,7 +74,7 @@ func TestTakeoverOfPythonReleases(t *testing.T) {
 			e.put("same", entry("same", "receive", entries["same"]))
 			e.put("changed", entry("changed", "receive", `{"message": "new", "port": 9002}`))
 
-			var logs syncBuffer
+			var logs logtest.Buffer
 			rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
 			rt.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 			rcfg := rest.CopyConfig(e.cfg)
@@ -203,22 +203,4 @@ func unownedGauge(t *testing.T, rt *service.Runtime) float64 {
 	}
 	t.Fatal("no sdp_helmdeploy_release_manager_unowned_releases gauge")
 	return 0
-}
-
-// syncBuffer is a log sink safe for the service's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 )
 
 // Fast tests of the reconciler: a real etcd, Helm's in-memory release
@@ -319,7 +320,7 @@ func TestTakeover(t *testing.T) {
 			srv := etcdtest.Start(t)
 			h := newHarness(t, srv, nil)
 			h.rec.cfg.Options.UninstallUnowned = uninstall
-			var logs syncBuffer
+			var logs logtest.Buffer
 			h.rec.cfg.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 			python := func(name string, values map[string]any) {
 				rel := &release.Release{Name: name, Namespace: ns, Version: 1, Chart: testCharts["cm"], Config: values,
@@ -414,31 +415,13 @@ func TestConcurrentDeployments(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the reconciler's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Entries of another kind get no state entry and no release, so the log
 // is the only place that says they were seen and left alone (a kind
 // written "Helm" would otherwise vanish without a word).
 func TestOtherKindsLogged(t *testing.T) {
 	srv := etcdtest.Start(t)
 	h := newHarness(t, srv, nil)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	h.rec.cfg.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 	tests := []struct {
 		id, kind string
