@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 )
 
 // CRDFile is the CRD's manifest, relative to the repository root.
@@ -83,31 +85,14 @@ func InstallCRD(tb testing.TB, cfg *rest.Config) {
 			tb.Fatalf("create CRD %s: %v", crd.GetName(), err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if established(ctx, dyn, nadcache.GVR.GroupResource().String()) {
-			// Established can come a moment before the resource is served.
-			if _, err := dyn.Resource(nadcache.GVR).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := manifests.WaitEstablished(ctx, dyn, nadcache.GVR.GroupResource().String()); err != nil {
+		tb.Fatalf("NAD CRD: %v", err)
 	}
-	tb.Fatal("NAD CRD not established and served within 30s")
-}
-
-func established(ctx context.Context, dyn dynamic.Interface, name string) bool {
-	u, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-			return true
-		}
-	}
-	return false
+	// Established can come a moment before the resource is served.
+	eventually.Eventually(tb, 30*time.Second, func() error {
+		_, err := dyn.Resource(nadcache.GVR).List(ctx, metav1.ListOptions{Limit: 1})
+		return err
+	})
 }
 
 // NAD builds a NetworkAttachmentDefinition object.
