@@ -22,3 +22,26 @@ func WriteFiles(t testing.TB, dir string, files map[string]string) string {
 	}
 	return dir
 }
+
+// WritePodChart writes a chart named name of one pod, labelled with its
+// release as the pod-monitor expects, under a temporary directory, and
+// returns the chart's directory: the smallest chart whose release the
+// three services all report on.
+func WritePodChart(t testing.TB, name string) string {
+	t.Helper()
+	return WriteFiles(t, filepath.Join(t.TempDir(), name), map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: " + name + "\nversion: 0.1.0\n",
+		"values.yaml": "{}\n",
+		"templates/pod.yaml": `apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-0
+  labels:
+    app.kubernetes.io/instance: {{ .Release.Name }}
+spec:
+  containers:
+    - name: main
+      image: registry.invalid/none:0
+`,
+	})
+}

@@ -219,7 +219,7 @@ func TestDashboardMetricsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutDeployment(ctx, configdb.Deployment{ID: "dash", Kind: configdb.KindHelm, Chart: writePodChart(t)}); err != nil {
+	if err := store.PutDeployment(ctx, configdb.Deployment{ID: "dash", Kind: configdb.KindHelm, Chart: testrepo.WritePodChart(t, "dash-pod")}); err != nil {
 		t.Fatal(err)
 	}
 	procs["release-manager"].WaitMetric(t, 90*time.Second, 1, "sdp_helmdeploy_release_manager_releases", "status", "deployed")
@@ -283,27 +283,4 @@ func waitObserved(t *testing.T, p *servicetest.Proc, name string, timeout time.D
 		}
 		return nil
 	})
-}
-
-// writePodChart writes a chart of one pod, labelled with its release as
-// the pod-monitor expects.
-func writePodChart(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "dash-pod")
-	files := map[string]string{
-		"Chart.yaml":  "apiVersion: v2\nname: dash-pod\nversion: 0.1.0\n",
-		"values.yaml": "{}\n",
-		"templates/pod.yaml": `apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ .Release.Name }}-0
-  labels:
-    app.kubernetes.io/instance: {{ .Release.Name }}
-spec:
-  containers:
-    - name: main
-      image: registry.invalid/none:0
-`,
-	}
-	return testrepo.WriteFiles(t, dir, files)
 }

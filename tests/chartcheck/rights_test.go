@@ -31,6 +31,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 // binDir holds the service binaries built once per test binary (TestMain).
@@ -112,7 +113,7 @@ func TestServicesWorkWithChartRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	const id = "rights"
-	if err := store.PutDeployment(ctx, configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: writePodChart(t)}); err != nil {
+	if err := store.PutDeployment(ctx, configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: testrepo.WritePodChart(t, "dash-pod")}); err != nil {
 		t.Fatal(err)
 	}
 	waitState(t, store, id, "release deployed and its pod reported", func(st configdb.DeploymentState, found bool) bool {

@@ -28,6 +28,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/prometheus"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 // The control plane (etcd and kube-apiserver only) is started by the first
@@ -103,7 +104,7 @@ func TestAgainstServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutDeployment(ctx, configdb.Deployment{ID: "obs", Kind: configdb.KindHelm, Chart: writePodChart(t)}); err != nil {
+	if err := store.PutDeployment(ctx, configdb.Deployment{ID: "obs", Kind: configdb.KindHelm, Chart: testrepo.WritePodChart(t, "obs-pod")}); err != nil {
 		t.Fatal(err)
 	}
 	waitQuery(t, ctx, srv, `sdp_helmdeploy_release_manager_releases{status="deployed"} == 1`)
@@ -257,36 +258,4 @@ func waitQuery(t *testing.T, ctx context.Context, srv *prometheus.Server, q stri
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-// writePodChart writes a chart of one pod, labelled with its release as
-// the pod-monitor expects.
-func writePodChart(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "obs-pod")
-	files := map[string]string{
-		"Chart.yaml":  "apiVersion: v2\nname: obs-pod\nversion: 0.1.0\n",
-		"values.yaml": "{}\n",
-		"templates/pod.yaml": `apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ .Release.Name }}-0
-  labels:
-    app.kubernetes.io/instance: {{ .Release.Name }}
-spec:
-  containers:
-    - name: main
-      image: registry.invalid/none:0
-`,
-	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
