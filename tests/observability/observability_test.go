@@ -394,4 +394,34 @@ func TestScaledRules(t *testing.T) {
 	if _, err := ScaledRules(t.TempDir(), 0.5, time.Second); err == nil {
 		t.Error("factor 0.5: no error")
 	}
+
+	// AlertFors reads the scaled durations back: every alert, none
+	// without a for reads as zero.
+	fors, err := AlertFors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range orig.Groups {
+		n += len(g.Rules)
+	}
+	if len(fors) != n {
+		t.Errorf("AlertFors: %d alerts, want %d", len(fors), n)
+	}
+	for alert, want := range map[string]time.Duration{
+		"SdpHelmdeployReleaseStuckPending": 15 * time.Second,
+		"SdpHelmdeployNoLeader":            5 * time.Second,
+		"SdpHelmdeployDeploymentGivenUp":   0,
+	} {
+		if got, ok := fors[alert]; !ok || got != want {
+			t.Errorf("AlertFors: %s for %v (found %v), want %v", alert, got, ok, want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: soon\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AlertFors(bad); err == nil || !strings.Contains(err.Error(), "alert A") {
+		t.Errorf("AlertFors of a for that does not parse: error %v, want one naming alert A", err)
+	}
 }
