@@ -20,11 +20,16 @@ import (
 // DashboardCheck is one evaluation of every panel query of the dashboard
 // against the run's Prometheus.
 type DashboardCheck struct {
-	When     string
+	When string
+	// Over says over what time the queries were evaluated.
+	Over     string
 	Path     string
 	Queries  int
 	Problems []observability.Problem
 }
+
+// dashboardStep is the resolution of a dashboard check over a time range.
+const dashboardStep = 5 * time.Second
 
 // DashboardPath is the dashboard the run checks: SDP_E2E_DASHBOARD (a copy
 // broken on purpose, say) or the shipped one.
@@ -37,8 +42,9 @@ func DashboardPath() string {
 
 // CheckDashboard waits until Prometheus has scraped every target after
 // now, so that what the run just did is in, then evaluates every panel
-// query of the dashboard at path.
-func CheckDashboard(ctx context.Context, srv *prometheus.Server, path, when string) (DashboardCheck, error) {
+// query of the dashboard at path: over [since, now] as a panel showing that
+// time does, or, since zero, at now.
+func CheckDashboard(ctx context.Context, srv *prometheus.Server, path, when string, since time.Time) (DashboardCheck, error) {
 	if err := WaitScrapedSince(ctx, srv, time.Now(), 30*time.Second); err != nil {
 		return DashboardCheck{}, err
 	}
@@ -46,7 +52,14 @@ func CheckDashboard(ctx context.Context, srv *prometheus.Server, path, when stri
 	if err != nil {
 		return DashboardCheck{}, err
 	}
-	return DashboardCheck{When: when, Path: path, Queries: len(queries), Problems: observability.CheckDashboard(ctx, srv, path)}, nil
+	c := DashboardCheck{When: when, Path: path, Queries: len(queries), Over: "at that instant"}
+	var opts observability.CheckOptions
+	if !since.IsZero() {
+		opts = observability.CheckOptions{Start: since, End: time.Now(), Step: dashboardStep}
+		c.Over = fmt.Sprintf("over its %s, every %v", opts.End.Sub(since).Round(time.Second), dashboardStep)
+	}
+	c.Problems = observability.CheckDashboard(ctx, srv, path, opts)
+	return c, nil
 }
 
 // WaitScrapedSince waits until the last scrape of every target began
@@ -76,10 +89,13 @@ func WaitScrapedSince(ctx context.Context, srv *prometheus.Server, since time.Ti
 // last evaluation that found it firing.
 type Firing struct {
 	Alert string
-	// Labels are the alert's own labels (job, instance, status, ...),
-	// without alertname, alertstate and severity.
+	// Labels are the alert's own labels (job, status, ...), without
+	// alertname, alertstate, severity and instance.
 	Labels   model.LabelSet
 	From, To time.Duration
+	// Instances is how many replicas' alerts (by instance label) overlap
+	// in the stretch; zero for an alert not about one replica.
+	Instances int
 }
 
 // Job is the job (service) the alert is about, or "".
@@ -110,19 +126,25 @@ func FiringsBetween(ctx context.Context, srv *prometheus.Server, start, end time
 	return firings(m, start, interval), nil
 }
 
-// firings splits each series of m into the stretches it was present.
+// firings splits each series of m into the stretches it was present, and
+// merges the overlapping stretches of one alert on the replicas of one
+// service (the same labels but instance).
 func firings(m model.Matrix, start time.Time, interval time.Duration) []Firing {
-	var out []Firing
+	type stretch struct {
+		Firing
+		instance model.LabelValue
+	}
+	var all []stretch
 	for _, s := range m {
 		labels := model.LabelSet{}
 		for k, v := range s.Metric {
 			switch k {
-			case model.AlertNameLabel, "alertstate", "severity":
+			case model.AlertNameLabel, model.MetricNameLabel, model.InstanceLabel, "alertstate", "severity":
 			default:
 				labels[k] = v
 			}
 		}
-		var cur *Firing
+		var cur *stretch
 		for _, p := range s.Values {
 			at := p.Timestamp.Time().Sub(start)
 			if cur != nil && at-cur.To <= 2*interval {
@@ -130,12 +152,33 @@ func firings(m model.Matrix, start time.Time, interval time.Duration) []Firing {
 				continue
 			}
 			if cur != nil {
-				out = append(out, *cur)
+				all = append(all, *cur)
 			}
-			cur = &Firing{Alert: string(s.Metric[model.AlertNameLabel]), Labels: labels, From: at, To: at}
+			cur = &stretch{Firing{Alert: string(s.Metric[model.AlertNameLabel]), Labels: labels, From: at, To: at}, s.Metric[model.InstanceLabel]}
 		}
 		if cur != nil {
-			out = append(out, *cur)
+			all = append(all, *cur)
+		}
+	}
+	key := func(f Firing) string { return f.Alert + "{" + f.LabelString() + "}" }
+	sort.SliceStable(all, func(i, j int) bool {
+		if ki, kj := key(all[i].Firing), key(all[j].Firing); ki != kj {
+			return ki < kj
+		}
+		return all[i].From < all[j].From
+	})
+	var out []Firing
+	var instances map[model.LabelValue]bool
+	for _, s := range all {
+		if n := len(out); n > 0 && key(out[n-1]) == key(s.Firing) && s.From-out[n-1].To <= 2*interval {
+			out[n-1].To = max(out[n-1].To, s.To)
+		} else {
+			out = append(out, s.Firing)
+			instances = map[model.LabelValue]bool{}
+		}
+		if s.instance != "" {
+			instances[s.instance] = true
+			out[len(out)-1].Instances = len(instances)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -159,6 +202,12 @@ const AlertMargin = 4 * time.Second
 // AlertGrace is how long after a fault ended its alert may still be found
 // firing: a scrape and an evaluation to see it gone.
 const AlertGrace = 5 * time.Second
+
+// CauseAfter is how long after a fault ended an alert that begins is still
+// put down to it: leaders lost while etcd was away are elected again only
+// once their old lease (10 s) has expired, plus a scrape and an
+// evaluation.
+const CauseAfter = 15 * time.Second
 
 // Expected is an alert that a fault must raise: it lasted long enough
 // (Away at least the alert's `for` plus AlertMargin).
@@ -227,13 +276,13 @@ func ExpectedAlerts(faults []FaultRecord, fors map[string]time.Duration, fired [
 }
 
 // Cause names the faults that were under way when a firing stretch began
-// (began up to AlertGrace after it ended), latest first, with how long
-// after each began it fired; "" if none was.
+// (or had ended up to CauseAfter before), latest first, with how long after
+// each began it fired; "" if none was.
 func Cause(s Firing, faults []FaultRecord) string {
 	var parts []string
 	for i := len(faults) - 1; i >= 0; i-- {
 		f := faults[i]
-		if s.From < f.Start || s.From > f.Start+f.Took+AlertGrace {
+		if s.From < f.Start || s.From > f.Start+f.Took+CauseAfter {
 			continue
 		}
 		what := string(f.Kind)

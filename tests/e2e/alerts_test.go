@@ -23,29 +23,34 @@ func series(alert string, labels model.Metric, start time.Time, at ...int) *mode
 }
 
 // Samples closer than two intervals are one stretch; a longer gap starts
-// another; stretches come in time order with the alert's own labels.
+// another; the overlapping stretches of one alert on several replicas are
+// one; stretches come in time order with the alert's own labels.
 func TestFirings(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
 	m := model.Matrix{
 		series("B", model.Metric{"job": "pod-monitor"}, start, 10, 11, 12, 14, 20, 21),
-		series("A", model.Metric{"job": "release-manager", "instance": "127.0.0.1:1"}, start, 3),
+		series("A", model.Metric{"job": "release-manager", "instance": "127.0.0.1:1"}, start, 3, 4, 5),
+		series("A", model.Metric{"job": "release-manager", "instance": "127.0.0.1:2"}, start, 4, 5, 6, 7, 30),
+		series("A", model.Metric{"job": "pod-monitor", "instance": "127.0.0.1:3"}, start, 4),
 	}
 	got := firings(m, start, time.Second)
 	want := []struct {
-		alert, labels string
-		from, to      int
+		alert, labels   string
+		from, to, insts int
 	}{
-		{"A", "instance=127.0.0.1:1, job=release-manager", 3, 3},
-		{"B", "job=pod-monitor", 10, 14},
-		{"B", "job=pod-monitor", 20, 21},
+		{"A", "job=release-manager", 3, 7, 2},
+		{"A", "job=pod-monitor", 4, 4, 1},
+		{"B", "job=pod-monitor", 10, 14, 0},
+		{"B", "job=pod-monitor", 20, 21, 0},
+		{"A", "job=release-manager", 30, 30, 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d stretches %+v, want %d", len(got), got, len(want))
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.Alert != w.alert || g.LabelString() != w.labels || g.From != time.Duration(w.from)*time.Second || g.To != time.Duration(w.to)*time.Second {
-			t.Errorf("stretch %d: %s {%s} %v-%v, want %s {%s} %ds-%ds", i, g.Alert, g.LabelString(), g.From, g.To, w.alert, w.labels, w.from, w.to)
+		if g.Alert != w.alert || g.LabelString() != w.labels || g.From != time.Duration(w.from)*time.Second || g.To != time.Duration(w.to)*time.Second || g.Instances != w.insts {
+			t.Errorf("stretch %d: %s {%s} %v-%v on %d, want %s {%s} %ds-%ds on %d", i, g.Alert, g.LabelString(), g.From, g.To, g.Instances, w.alert, w.labels, w.from, w.to, w.insts)
 		}
 	}
 }
@@ -128,8 +133,8 @@ func TestCause(t *testing.T) {
 		{5, ""},
 		{16, "stop the kube-apiserver (+10.0s) +6.0s"},
 		{27, "kill -9 the leader pod-monitor (+20.0s) +7.0s; stop the kube-apiserver (+10.0s) +17.0s"},
-		{54, "stop the kube-apiserver (+10.0s) +44.0s"},
-		{56, ""},
+		{64, "stop the kube-apiserver (+10.0s) +54.0s"},
+		{66, ""},
 	} {
 		if got := Cause(Firing{From: time.Duration(tc.from) * s}, faults); got != tc.want {
 			t.Errorf("firing from %ds: cause %q, want %q", tc.from, got, tc.want)

@@ -120,6 +120,7 @@ func TestE2E(t *testing.T) {
 }
 
 func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
+	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const chart = "demo-receive"
@@ -207,7 +208,7 @@ func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
 	step = time.Now()
 	t.Run("labelled NAD mirrored", func(t *testing.T) { testNAD(ctx, t, sys) })
 	report.Happy = append(report.Happy, Timing{"labelled NAD created → /resource/ entries; deleted → gone", time.Since(step)})
-	t.Run("dashboard queries", func(t *testing.T) { testDashboard(t, sys, report, "after the happy path") })
+	t.Run("dashboard queries", func(t *testing.T) { testDashboard(t, sys, report, "the happy path", begin) })
 }
 
 func requireConverged(ctx context.Context, t *testing.T, sys *System, script *Script, when string) {
@@ -313,7 +314,7 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 	}
 	t.Logf("converged in %v after churn (%+v, %d left) and %d faults", res.ConvergeTook.Round(time.Millisecond), res.Counts, res.Alive, len(res.Faults))
 	t.Run("alerts", func(t *testing.T) { testAlerts(t, sys, res, report) })
-	t.Run("dashboard queries", func(t *testing.T) { testDashboard(t, sys, report, "after the chaos run") })
+	t.Run("dashboard queries", func(t *testing.T) { testDashboard(t, sys, report, "the end of the chaos run", time.Time{}) })
 	if res.GaveUp > 0 {
 		t.Errorf("the release-manager gave up on valid deployments %d times during the chaos (see its logs: %q)", res.GaveUp, gaveUpMsg)
 	}

@@ -16,13 +16,14 @@ import (
 const quietBound = 60 * time.Second
 
 // testDashboard evaluates every panel query of the dashboard against the
-// run's Prometheus: each must parse and return series; a problem fails the
-// run, naming the panel and the query.
-func testDashboard(t *testing.T, sys *System, report *Report, when string) {
+// run's Prometheus, over [since, now] (since zero: at now): each must parse
+// and return series; a problem fails the run, naming the panel and the
+// query.
+func testDashboard(t *testing.T, sys *System, report *Report, when string, since time.Time) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := CheckDashboard(ctx, sys.Prom, DashboardPath(), when)
+	c, err := CheckDashboard(ctx, sys.Prom, DashboardPath(), when, since)
 	if err != nil {
 		t.Errorf("dashboard check %s: %v", when, err)
 		return
@@ -31,7 +32,7 @@ func testDashboard(t *testing.T, sys *System, report *Report, when string) {
 	for _, p := range c.Problems {
 		t.Errorf("dashboard %s, %s: %v", c.Path, when, p)
 	}
-	t.Logf("dashboard %s, %s: %d panel queries, %d problems", c.Path, when, c.Queries, len(c.Problems))
+	t.Logf("dashboard %s, %s (%s): %d panel queries, %d problems", c.Path, when, c.Over, c.Queries, len(c.Problems))
 }
 
 // testAlerts checks the alerts Prometheus evaluated live during the chaos

@@ -142,9 +142,9 @@ func (r Report) dashboardMarkdown(p func(string, ...any)) {
 		return
 	}
 	p("## Dashboard\n\nEvery panel query of the Grafana dashboard, evaluated against the Prometheus that scraped the run (`$__rate_interval` as 5m): each must parse and return series.\n\n")
-	p("| when | dashboard | panel queries | problems |\n|---|---|---|---|\n")
+	p("| checked | dashboard | panel queries | problems |\n|---|---|---|---|\n")
 	for _, d := range r.Dashboard {
-		p("| %s | `%s` | %d | %d |\n", d.When, relPath(d.Path), d.Queries, len(d.Problems))
+		p("| %s, %s | `%s` | %d | %d |\n", d.When, d.Over, relPath(d.Path), d.Queries, len(d.Problems))
 	}
 	p("\n")
 	for _, d := range r.Dashboard {
@@ -161,17 +161,22 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 	}
 	p("\n### Alerts\n\nPrometheus scraped every replica every %v (one job per service) and evaluated the shipped alert rules ", PrometheusInterval)
 	p("with every `for` and range window divided by %g (not below %v). Times are since the first churn step; ", a.Scale.Factor, a.Scale.Floor)
-	p("a fault is listed when the alert began while it was under way (or up to %v after), with how long after the fault began the alert fired.\n\n", AlertGrace)
+	p("alerts about a replica (probes) are merged over the replicas of a service while they overlap. ")
+	p("A fault is listed when the alert began while it was under way (or up to %v after), with how long after the fault began the alert fired.\n\n", CauseAfter)
 	if len(a.Fired) == 0 {
 		p("No alert fired.\n\n")
 	} else {
-		p("| alert | labels | fired | last seen | faults under way |\n|---|---|---|---|---|\n")
+		p("| alert | labels | replicas | fired | last seen | faults under way |\n|---|---|---|---|---|---|\n")
 		for _, f := range a.Fired {
 			cause := Cause(f, r.Chaos.Faults)
 			if cause == "" {
 				cause = "none (churn)"
 			}
-			p("| %s | %s | +%s | +%s | %s |\n", f.Alert, f.LabelString(), secs(f.From), secs(f.To), cause)
+			replicas := "-"
+			if f.Instances > 0 {
+				replicas = fmt.Sprint(f.Instances)
+			}
+			p("| %s | %s | %s | +%s | +%s | %s |\n", f.Alert, f.LabelString(), replicas, secs(f.From), secs(f.To), cause)
 		}
 		p("\n")
 	}
