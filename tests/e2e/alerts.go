@@ -28,8 +28,9 @@ type DashboardCheck struct {
 	Problems []observability.Problem
 }
 
-// dashboardStep is the resolution of a dashboard check over a time range.
-const dashboardStep = 5 * time.Second
+// dashboardStep is the resolution of a dashboard check over a time range:
+// the scrape interval, so that a short happy path has its points.
+const dashboardStep = PrometheusInterval
 
 // DashboardPath is the dashboard the run checks: SDP_E2E_DASHBOARD (a copy
 // broken on purpose, say) or the shipped one.
@@ -55,8 +56,13 @@ func CheckDashboard(ctx context.Context, srv *prometheus.Server, path, when stri
 	c := DashboardCheck{When: when, Path: path, Queries: len(queries), Over: "at that instant"}
 	var opts observability.CheckOptions
 	if !since.IsZero() {
-		opts = observability.CheckOptions{Start: since, End: time.Now(), Step: dashboardStep}
-		c.Over = fmt.Sprintf("over its %s, every %v", opts.End.Sub(since).Round(time.Second), dashboardStep)
+		// A range is evaluated at Start and every Step after, up to End:
+		// Start is moved back so that End itself, after the last scrape, is
+		// one of the points.
+		end := time.Now()
+		steps := (end.Sub(since) + dashboardStep - 1) / dashboardStep
+		opts = observability.CheckOptions{Start: end.Add(-steps * dashboardStep), End: end, Step: dashboardStep}
+		c.Over = fmt.Sprintf("over its %s, every %v", end.Sub(since).Round(time.Second), dashboardStep)
 	}
 	c.Problems = observability.CheckDashboard(ctx, srv, path, opts)
 	return c, nil
@@ -216,14 +222,18 @@ type Expected struct {
 	// Fault is the fault's record, with when it took what away.
 	Fault FaultRecord
 	// Fired is the first firing stretch of the alert for the job that
-	// overlaps the fault's window, or nil.
+	// overlaps the fault's window, or nil; Seen is the first time in the
+	// window it was firing (later than Fired.From when an earlier fault
+	// raised it and it held on).
 	Fired *Firing
+	Seen  time.Duration
 }
 
 // Window is where the alert must be seen firing, since the chaos start:
-// from what the fault took away until AlertGrace after it was back.
+// from the fault's start (a server shutting down may be unreachable before
+// it is gone) until AlertGrace after what it took away was back.
 func (e Expected) Window() (from, to time.Duration) {
-	return e.Fault.AwayFrom, e.Fault.AwayFrom + e.Fault.Away + AlertGrace
+	return e.Fault.Start, e.Fault.AwayFrom + e.Fault.Away + AlertGrace
 }
 
 // faultAlerts are the alerts each fault takes away what they watch, and
@@ -265,7 +275,7 @@ func ExpectedAlerts(faults []FaultRecord, fors map[string]time.Duration, fired [
 			from, to := e.Window()
 			for i, s := range fired {
 				if s.Alert == alert && s.Job() == job && s.To >= from && s.From <= to {
-					e.Fired = &fired[i]
+					e.Fired, e.Seen = &fired[i], max(s.From, from)
 					break
 				}
 			}

@@ -78,7 +78,8 @@ func TestExpectedAlerts(t *testing.T) {
 		f("SdpHelmdeployConfigDBUnreachable", "pod-monitor", 22, 28),
 		// Too early for the etcd fault: before the config DB went away.
 		f("SdpHelmdeployConfigDBUnreachable", "resource-monitor", 2, 4),
-		f("SdpHelmdeployKubeAPIUnreachable", "release-manager", 46, 56),
+		// Raised before the fault began and held on through it.
+		f("SdpHelmdeployKubeAPIUnreachable", "release-manager", 30, 56),
 		f("SdpHelmdeployKubeAPIUnreachable", "pod-monitor", 46, 56),
 		// Within the grace after the API server was back.
 		f("SdpHelmdeployKubeAPIUnreachable", "resource-monitor", 58, 59),
@@ -109,6 +110,16 @@ func TestExpectedAlerts(t *testing.T) {
 		}
 		if (e.Fired != nil) != w {
 			t.Errorf("%s for %s: fired %v, want %v", e.Alert, e.Job, e.Fired, w)
+		}
+	}
+	seen := map[key]time.Duration{
+		{"SdpHelmdeployKubeAPIUnreachable", "release-manager"}: 40 * s, // the fault's start
+		{"SdpHelmdeployKubeAPIUnreachable", "pod-monitor"}:     46 * s,
+		{"SdpHelmdeployNoLeader", "pod-monitor"}:               66 * s,
+	}
+	for _, e := range got {
+		if want, ok := seen[key{e.Alert, e.Job}]; ok && e.Seen != want {
+			t.Errorf("%s for %s: seen at %v, want %v", e.Alert, e.Job, e.Seen, want)
 		}
 	}
 

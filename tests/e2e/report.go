@@ -194,7 +194,7 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 		p("Did not fire: %s.\n\n", strings.Join(quiet, ", "))
 	}
 	p("Must fire: each fault that took away what an alert watches for at least the alert's `for` plus %v. ", AlertMargin)
-	p("Seen firing for the service between the start of what the fault took away and %v after it was back:\n\n", AlertGrace)
+	p("Seen firing for the service between the fault's start and %v after what it took away was back:\n\n", AlertGrace)
 	p("| alert | service | fault | away | fired |\n|---|---|---|---|---|\n")
 	for _, e := range a.Expected {
 		what := string(e.Fault.Kind)
@@ -202,8 +202,12 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 			what += " " + e.Fault.Service
 		}
 		got := "**no**"
-		if e.Fired != nil {
-			got = fmt.Sprintf("+%s (%s after it went away)", secs(e.Fired.From), secs(e.Fired.From-e.Fault.AwayFrom))
+		switch {
+		case e.Fired == nil:
+		case e.Fired.From < e.Seen:
+			got = fmt.Sprintf("firing since +%s (raised before this fault began, held on)", secs(e.Fired.From))
+		default:
+			got = fmt.Sprintf("+%s (%s after the fault began)", secs(e.Seen), secs(e.Seen-e.Fault.Start))
 		}
 		p("| %s | %s | %s (+%s) | %s from +%s | %s |\n", e.Alert, e.Job, what, secs(e.Fault.Start), secs(e.Fault.Away), secs(e.Fault.AwayFrom), got)
 	}
