@@ -152,3 +152,33 @@ func TestCause(t *testing.T) {
 		}
 	}
 }
+
+// While the config DB and the API server are both away, scrapes time out:
+// only the parts of an outage the other does not overlap count.
+func TestClearAway(t *testing.T) {
+	ms := time.Millisecond
+	pause := FaultRecord{Fault: chaos.Fault{Kind: chaos.PauseAPIServer}, Start: 37800 * ms, AwayFrom: 37800 * ms, Away: 15000 * ms}
+	etcd := FaultRecord{Fault: chaos.Fault{Kind: chaos.RestartEtcd}, Start: 43000 * ms, AwayFrom: 50000 * ms, Away: 10400 * ms}
+	stop := FaultRecord{Fault: chaos.Fault{Kind: chaos.StopAPIServer}, Start: 74600 * ms, AwayFrom: 84700 * ms, Away: 34900 * ms}
+	leader := FaultRecord{Fault: chaos.Fault{Kind: chaos.KillLeader, Service: "pod-monitor"}, Start: 40 * time.Second, AwayFrom: 40 * time.Second, Away: 10 * time.Second}
+	all := []FaultRecord{pause, etcd, stop, leader}
+	for _, tc := range []struct {
+		name string
+		f    FaultRecord
+		want time.Duration
+	}{
+		{"pause cut by the etcd restart's start", pause, 5200 * ms},
+		{"etcd restart after the pause ended", etcd, 7600 * ms},
+		{"API server stop overlapping nothing", stop, 34900 * ms},
+		{"a failover is no probe fault", leader, 10 * time.Second},
+	} {
+		if got := clearAway(tc.f, all); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// An outage wholly inside another's is never clear.
+	inner := FaultRecord{Fault: chaos.Fault{Kind: chaos.RestartEtcd}, Start: 38 * time.Second, AwayFrom: 40 * time.Second, Away: 5 * time.Second}
+	if got := clearAway(inner, []FaultRecord{pause, inner}); got != 0 {
+		t.Errorf("etcd away inside the pause: %v, want 0", got)
+	}
+}

@@ -193,7 +193,8 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 	if len(quiet) > 0 {
 		p("Did not fire: %s.\n\n", strings.Join(quiet, ", "))
 	}
-	p("Must fire: each fault that took away what an alert watches for at least the alert's `for` plus %v. ", AlertMargin)
+	p("Must fire: each fault that took away what an alert watches for at least the alert's `for` plus %v, ", AlertMargin)
+	p("not counting the time the config DB and the API server were both away (each replica's two probes, 0.5 s each, run one after the other, so every scrape then takes the 1 s scrape timeout, fails, and no alert has data). ")
 	p("Seen firing for the service between the fault's start and %v after what it took away was back:\n\n", AlertGrace)
 	p("| alert | service | fault | away | fired |\n|---|---|---|---|---|\n")
 	for _, e := range a.Expected {
