@@ -259,29 +259,44 @@ func probeFault(k chaos.FaultKind) bool {
 	return k == chaos.RestartEtcd || k == chaos.StopAPIServer || k == chaos.PauseAPIServer
 }
 
+// slowProbe is when fault f made a replica's probe of what it took away
+// slow (waiting out its 0.5 s bound) rather than failing at once: etcd
+// from its SIGTERM until healthy again (the client waits for a
+// connection), the API server while frozen or shutting down. A stopped
+// API server refuses connections: its probe fails at once.
+func slowProbe(f FaultRecord) (from, to time.Duration, ok bool) {
+	switch f.Kind {
+	case chaos.RestartEtcd, chaos.PauseAPIServer:
+		return f.Start, f.AwayFrom + f.Away, f.Away > 0
+	case chaos.StopAPIServer:
+		return f.Start, f.AwayFrom, f.Away > 0
+	}
+	return 0, 0, false
+}
+
 // clearAway is how long, at a stretch, what fault f took away was away
 // while the replicas could still be scraped. Each probe is bounded to
-// 0.5 s and a scrape runs them one after the other, so while the config DB
-// and the API server are both away a scrape takes the whole 1 s scrape
-// timeout, fails, and no alert has data: the parts of f's outage that
-// another probe fault overlaps (from its start) do not count.
+// 0.5 s and a scrape runs them one after the other, so while both the
+// config DB's and the API server's probes are slow a scrape takes the
+// whole 1 s scrape timeout, fails, and no alert has data: those parts of
+// f's outage do not count.
 func clearAway(f FaultRecord, faults []FaultRecord) time.Duration {
-	if !probeFault(f.Kind) {
+	if !probeFault(f.Kind) || f.Kind == chaos.StopAPIServer {
+		// A stopped API server's probe fails at once: the scrapes go on.
 		return f.Away
 	}
 	from, to := f.AwayFrom, f.AwayFrom+f.Away
 	type span struct{ from, to time.Duration }
 	var cut []span
 	for _, o := range faults {
-		if o.Kind == f.Kind || !probeFault(o.Kind) || o.Away == 0 {
+		// The config DB's outage is cut by the API server's, and the other
+		// way round.
+		if !probeFault(o.Kind) || (o.Kind == chaos.RestartEtcd) == (f.Kind == chaos.RestartEtcd) {
 			continue
 		}
-		// Two API server faults do not overlap (one lane); the config DB
-		// and the API server do.
-		if (o.Kind == chaos.RestartEtcd) == (f.Kind == chaos.RestartEtcd) {
-			continue
+		if sf, st, ok := slowProbe(o); ok {
+			cut = append(cut, span{sf, st})
 		}
-		cut = append(cut, span{o.Start, o.AwayFrom + o.Away})
 	}
 	sort.Slice(cut, func(i, j int) bool { return cut[i].from < cut[j].from })
 	longest, at := time.Duration(0), from

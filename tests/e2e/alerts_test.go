@@ -162,6 +162,9 @@ func TestClearAway(t *testing.T) {
 	stop := FaultRecord{Fault: chaos.Fault{Kind: chaos.StopAPIServer}, Start: 74600 * ms, AwayFrom: 84700 * ms, Away: 34900 * ms}
 	leader := FaultRecord{Fault: chaos.Fault{Kind: chaos.KillLeader, Service: "pod-monitor"}, Start: 40 * time.Second, AwayFrom: 40 * time.Second, Away: 10 * time.Second}
 	all := []FaultRecord{pause, etcd, stop, leader}
+	etcdDuringStop := FaultRecord{Fault: chaos.Fault{Kind: chaos.RestartEtcd}, Start: 80 * time.Second, AwayFrom: 82 * time.Second, Away: 10 * time.Second}
+	stopDuringEtcd := stop
+	all = append(all, etcdDuringStop)
 	for _, tc := range []struct {
 		name string
 		f    FaultRecord
@@ -171,6 +174,10 @@ func TestClearAway(t *testing.T) {
 		{"etcd restart after the pause ended", etcd, 7600 * ms},
 		{"API server stop overlapping nothing", stop, 34900 * ms},
 		{"a failover is no probe fault", leader, 10 * time.Second},
+		// A stopped API server refuses at once: etcd's outage is cut only
+		// while it shuts down, and the stop's own outage not at all.
+		{"etcd restart while the API server shuts down and is gone", etcdDuringStop, 7300 * ms},
+		{"API server stop while etcd restarts", stopDuringEtcd, 34900 * ms},
 	} {
 		if got := clearAway(tc.f, all); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

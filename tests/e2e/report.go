@@ -194,7 +194,7 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 		p("Did not fire: %s.\n\n", strings.Join(quiet, ", "))
 	}
 	p("Must fire: each fault that took away what an alert watches for at least the alert's `for` plus %v, ", AlertMargin)
-	p("not counting the time the config DB and the API server were both away (each replica's two probes, 0.5 s each, run one after the other, so every scrape then takes the 1 s scrape timeout, fails, and no alert has data). ")
+	p("not counting the time both probes were slow, the config DB away and the API server frozen or shutting down (each replica runs its two probes, 0.5 s each, one after the other, so every scrape then takes the 1 s scrape timeout, fails, and no alert has data; a stopped API server refuses at once). ")
 	p("Seen firing for the service between the fault's start and %v after what it took away was back:\n\n", AlertGrace)
 	p("| alert | service | fault | away | fired |\n|---|---|---|---|---|\n")
 	for _, e := range a.Expected {
