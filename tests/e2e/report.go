@@ -147,10 +147,15 @@ func (r Report) dashboardMarkdown(p func(string, ...any)) {
 		p("| %s, %s | `%s` | %d | %d |\n", d.When, d.Over, relPath(d.Path), d.Queries, len(d.Problems))
 	}
 	p("\n")
+	problems := 0
 	for _, d := range r.Dashboard {
 		for _, pr := range d.Problems {
 			p("- %s: panel %q query %s: %s: `%s`\n", d.When, pr.Panel, pr.RefID, strings.ReplaceAll(pr.Err, "\n", " "), pr.Expr)
+			problems++
 		}
+	}
+	if problems > 0 {
+		p("\n")
 	}
 }
 
