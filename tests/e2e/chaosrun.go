@@ -26,6 +26,9 @@ type ChaosOptions struct {
 	// APIServerDown is how long the kube-apiserver is stopped;
 	// APIServerPaused how long it is frozen.
 	APIServerDown, APIServerPaused time.Duration
+	// EtcdDown is how long the config etcd stays stopped between its exit
+	// and its start: a pod rescheduled, longer than the leadership lease.
+	EtcdDown time.Duration
 	// StopAPIServer stops the kube-apiserver and returns what starts it
 	// again; PauseAPIServer freezes it and returns what resumes it.
 	StopAPIServer  func() (start func(context.Context) error, err error)
@@ -39,6 +42,8 @@ type ChaosOptions struct {
 
 // ChaosResult is what a chaos run did and measured.
 type ChaosResult struct {
+	// Started is when the first churn step began: the chaos run's zero.
+	Started     time.Time
 	Seed        uint64
 	Counts      chaos.Counts
 	Deployments int
@@ -81,8 +86,14 @@ type FaultRecord struct {
 	// Start is since the first churn step; Took is how long the fault
 	// lasted (until the system part was back).
 	Start, Took time.Duration
-	Detail      string
-	Err         error
+	// AwayFrom (since the first churn step) and Away say when and how long
+	// what the fault took away was surely gone: the config DB from etcd's
+	// exit until healthy, the API server from gone until ready or while
+	// frozen, a service's leader from the SIGKILL until the next one led.
+	// Zero when the fault took nothing away for long.
+	AwayFrom, Away time.Duration
+	Detail         string
+	Err            error
 }
 
 // Failover is a leader's death and the next leader taking over.
@@ -103,6 +114,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	gaveUpBefore := countLogLines(sys, gaveUpMsg)["release-manager"]
 
 	t0 := time.Now()
+	res.Started = t0
 	// Two lanes of faults: the long API server outages in their own, so
 	// that they overlap the others as outages do, and the rest one after the
 	// other, so that each failover is measured on its own.
@@ -114,14 +126,17 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 		rng := rand.New(rand.NewPCG(o.Seed, seed))
 		for f := range queue {
 			rec := FaultRecord{Fault: f, Start: time.Since(t0)}
-			var fo []Failover
-			rec.Detail, fo, rec.Err = injectFault(ctx, sys, f, o, rng)
+			out, err := injectFault(ctx, sys, f, o, rng)
+			rec.Detail, rec.Err = out.detail, err
 			rec.Took = time.Since(t0) - rec.Start
+			if out.away > 0 {
+				rec.AwayFrom, rec.Away = out.awayFrom.Sub(t0), out.away
+			}
 			o.Logf("fault %q %s at step %d (+%v): took %v; %s; err=%v", f.Kind, f.Service, f.AtOp,
 				rec.Start.Round(time.Millisecond), rec.Took.Round(time.Millisecond), rec.Detail, rec.Err)
 			mu.Lock()
 			res.Faults = append(res.Faults, rec)
-			res.Failovers = append(res.Failovers, fo...)
+			res.Failovers = append(res.Failovers, out.failovers...)
 			mu.Unlock()
 		}
 	}
@@ -213,9 +228,18 @@ func applyOp(ctx context.Context, script *Script, op chaos.Op, retries *int) err
 	})
 }
 
-// injectFault runs one fault and returns what it did and the failovers it
-// caused.
-func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions, rng *rand.Rand) (string, []Failover, error) {
+// faultOutcome is what a fault did: a description, the failovers it
+// caused, and what it took away, from when and for how long (see
+// FaultRecord.Away).
+type faultOutcome struct {
+	detail    string
+	failovers []Failover
+	awayFrom  time.Time
+	away      time.Duration
+}
+
+// injectFault runs one fault and returns what it did.
+func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions, rng *rand.Rand) (faultOutcome, error) {
 	switch f.Kind {
 	case chaos.KillReplica:
 		return killReplica(ctx, sys, sys.Replicas[f.Service][f.Replica], rng)
@@ -225,42 +249,55 @@ func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions
 		pid := sys.Etcd.PID()
 		t := time.Now()
 		if err := sys.Etcd.Stop(); err != nil {
-			return "", nil, err
+			return faultOutcome{}, err
 		}
-		stopped := time.Since(t)
+		exited := time.Now()
+		stopped := exited.Sub(t)
+		time.Sleep(o.EtcdDown)
 		t = time.Now()
 		if err := sys.Etcd.Start(ctx); err != nil {
-			return "", nil, err
+			return faultOutcome{}, err
 		}
-		return fmt.Sprintf("etcd pid %d stopped (SIGTERM; exited after %v), pid %d healthy %v after its start",
-			pid, stopped.Round(time.Millisecond), sys.Etcd.PID(), time.Since(t).Round(time.Millisecond)), nil, nil
+		return faultOutcome{
+			detail: fmt.Sprintf("etcd pid %d stopped (SIGTERM; exited after %v), down %v, pid %d healthy %v after its start",
+				pid, stopped.Round(time.Millisecond), o.EtcdDown, sys.Etcd.PID(), time.Since(t).Round(time.Millisecond)),
+			awayFrom: exited, away: time.Since(exited),
+		}, nil
 	case chaos.StopAPIServer:
 		t := time.Now()
 		start, err := o.StopAPIServer()
 		if err != nil {
-			return "", nil, err
+			return faultOutcome{}, err
 		}
-		stopped := time.Since(t)
+		gone := time.Now()
+		stopped := gone.Sub(t)
 		time.Sleep(o.APIServerDown)
 		t = time.Now()
 		if err := start(ctx); err != nil {
-			return "", nil, err
+			return faultOutcome{}, err
 		}
-		return fmt.Sprintf("kube-apiserver sent SIGTERM, gone after %v (killed if not exited in 10 s), down %v, ready %v after its start",
-			stopped.Round(time.Millisecond), o.APIServerDown, time.Since(t).Round(time.Millisecond)), nil, nil
+		return faultOutcome{
+			detail: fmt.Sprintf("kube-apiserver sent SIGTERM, gone after %v (killed if not exited in 10 s), down %v, ready %v after its start",
+				stopped.Round(time.Millisecond), o.APIServerDown, time.Since(t).Round(time.Millisecond)),
+			awayFrom: gone, away: time.Since(gone),
+		}, nil
 	case chaos.PauseAPIServer:
+		t := time.Now()
 		resume := o.PauseAPIServer()
 		time.Sleep(o.APIServerPaused)
 		resume()
-		return fmt.Sprintf("kube-apiserver frozen (SIGSTOP) for %v, then SIGCONT", o.APIServerPaused), nil, nil
+		return faultOutcome{
+			detail:   fmt.Sprintf("kube-apiserver frozen (SIGSTOP) for %v, then SIGCONT", o.APIServerPaused),
+			awayFrom: t, away: time.Since(t),
+		}, nil
 	case chaos.Compact:
 		detail, err := compactPastServices(ctx, sys)
-		return detail, nil, err
+		return faultOutcome{detail: detail}, err
 	}
-	return "", nil, fmt.Errorf("unknown fault %q", f.Kind)
+	return faultOutcome{}, fmt.Errorf("unknown fault %q", f.Kind)
 }
 
-func killReplica(ctx context.Context, sys *System, r *Replica, rng *rand.Rand) (string, []Failover, error) {
+func killReplica(ctx context.Context, sys *System, r *Replica, rng *rand.Rand) (faultOutcome, error) {
 	wasLeader := r.Leading()
 	pid := r.Proc().PID()
 	t := time.Now()
@@ -268,41 +305,42 @@ func killReplica(ctx context.Context, sys *System, r *Replica, rng *rand.Rand) (
 	// Down for a moment, as a pod being replaced would be.
 	time.Sleep(time.Duration(rng.IntN(2000)) * time.Millisecond)
 	if err := r.Start(sys.Bin(r.Service)); err != nil {
-		return "", nil, err
+		return faultOutcome{}, err
 	}
-	detail := fmt.Sprintf("killed %s (pid %d, leader %v), restarted as pid %d", r.Name, pid, wasLeader, r.Proc().PID())
-	var fo []Failover
+	out := faultOutcome{detail: fmt.Sprintf("killed %s (pid %d, leader %v), restarted as pid %d", r.Name, pid, wasLeader, r.Proc().PID())}
 	if wasLeader {
 		next, err := sys.WaitLeader(ctx, r.Service, nil, time.Minute)
 		if err != nil {
-			return detail, nil, err
+			return out, err
 		}
 		took := time.Since(t)
-		fo = append(fo, Failover{Service: r.Service, From: r.Name, To: next.Name, Took: took})
-		detail += fmt.Sprintf("; %s led after %v", next.Name, took.Round(time.Millisecond))
+		out.failovers = append(out.failovers, Failover{Service: r.Service, From: r.Name, To: next.Name, Took: took})
+		out.awayFrom, out.away = t, took
+		out.detail += fmt.Sprintf("; %s led after %v", next.Name, took.Round(time.Millisecond))
 	}
-	return detail, fo, r.WaitReady(ctx, time.Minute)
+	return out, r.WaitReady(ctx, time.Minute)
 }
 
-func killLeader(ctx context.Context, sys *System, service string) (string, []Failover, error) {
+func killLeader(ctx context.Context, sys *System, service string) (faultOutcome, error) {
 	leader, err := sys.WaitLeader(ctx, service, nil, time.Minute)
 	if err != nil {
-		return "", nil, err
+		return faultOutcome{}, err
 	}
 	pid := leader.Proc().PID()
 	t := time.Now()
 	leader.Kill()
 	next, err := sys.WaitLeader(ctx, service, leader, time.Minute)
 	if err != nil {
-		return "", nil, err
+		return faultOutcome{}, err
 	}
 	took := time.Since(t)
-	fo := []Failover{{Service: service, From: leader.Name, To: next.Name, Took: took}}
+	out := faultOutcome{failovers: []Failover{{Service: service, From: leader.Name, To: next.Name, Took: took}}, awayFrom: t, away: took}
 	if err := leader.Start(sys.Bin(service)); err != nil {
-		return "", fo, err
+		return out, err
 	}
-	return fmt.Sprintf("killed leader %s (pid %d); %s led after %v; %s restarted as pid %d",
-		leader.Name, pid, next.Name, took.Round(time.Millisecond), leader.Name, leader.Proc().PID()), fo, leader.WaitReady(ctx, time.Minute)
+	out.detail = fmt.Sprintf("killed leader %s (pid %d); %s led after %v; %s restarted as pid %d",
+		leader.Name, pid, next.Name, took.Round(time.Millisecond), leader.Name, leader.Proc().PID())
+	return out, leader.WaitReady(ctx, time.Minute)
 }
 
 // gaveUpMsg is the release-manager's log message when it stops retrying a

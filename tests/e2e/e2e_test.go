@@ -121,6 +121,7 @@ func TestE2E(t *testing.T) {
 }
 
 func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
+	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const chart = "demo-receive"
@@ -208,6 +209,7 @@ func testHappyPath(t *testing.T, sys *System, script *Script, report *Report) {
 	step = time.Now()
 	t.Run("labelled NAD mirrored", func(t *testing.T) { testNAD(ctx, t, sys) })
 	report.Happy = append(report.Happy, Timing{"labelled NAD created → /resource/ entries; deleted → gone", time.Since(step)})
+	t.Run("dashboard queries", func(t *testing.T) { testDashboard(t, sys, report, "the happy path", begin) })
 }
 
 func requireConverged(ctx context.Context, t *testing.T, sys *System, script *Script, when string) {
@@ -293,7 +295,7 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 	t.Logf("chaos seed %d (repeat with SDP_E2E_SEED=%d)", seed, seed)
 	opts := ChaosOptions{
 		Seed: seed, Deployments: 300, Churn: 90 * time.Second, PDelete: 0.35,
-		APIServerDown: 30 * time.Second, APIServerPaused: 15 * time.Second, Converge: 120 * time.Second, Logf: t.Logf,
+		APIServerDown: 30 * time.Second, APIServerPaused: 15 * time.Second, EtcdDown: 10 * time.Second, Converge: 120 * time.Second, Logf: t.Logf,
 		StopAPIServer:  sys.CP.StopAPIServer,
 		PauseAPIServer: func() func() { return cptest.PauseAPIServer(t, sys.CP) },
 	}
@@ -312,6 +314,8 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 		t.Fatalf("seed %d: not converged %v after churn and faults; %d mismatches:\n%s", seed, opts.Converge, len(res.Mismatches), strings.Join(res.Mismatches, "\n"))
 	}
 	t.Logf("converged in %v after churn (%+v, %d left) and %d faults", res.ConvergeTook.Round(time.Millisecond), res.Counts, res.Alive, len(res.Faults))
+	t.Run("alerts", func(t *testing.T) { testAlerts(t, sys, res, report) })
+	t.Run("dashboard queries", func(t *testing.T) { testDashboard(t, sys, report, "the end of the chaos run", time.Time{}) })
 	if res.GaveUp > 0 {
 		t.Errorf("the release-manager gave up on valid deployments %d times during the chaos (see its logs: %q)", res.GaveUp, gaveUpMsg)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -19,6 +20,10 @@ type Report struct {
 	Happy []Timing
 	Chaos *ChaosResult
 	Opts  ChaosOptions
+	// Dashboard are the dashboard's checks against the run's Prometheus;
+	// Alerts what its alert rules did during the chaos run.
+	Dashboard []DashboardCheck
+	Alerts    *AlertsReport
 	// Total is the whole test's duration.
 	Total time.Duration
 }
@@ -67,6 +72,7 @@ func (r Report) Markdown() []byte {
 		}
 		p("\n")
 	}
+	r.dashboardMarkdown(p)
 	c := r.Chaos
 	if c == nil {
 		return b.Bytes()
@@ -127,5 +133,106 @@ func (r Report) Markdown() []byte {
 		}
 		p("| %s | %s | %d | %s | %s | %s |\n", f.Kind, f.Service, f.AtOp, ms(f.Start), ms(f.Took), strings.ReplaceAll(detail, "|", "/"))
 	}
+	r.alertsMarkdown(p)
 	return b.Bytes()
+}
+
+func (r Report) dashboardMarkdown(p func(string, ...any)) {
+	if len(r.Dashboard) == 0 {
+		return
+	}
+	p("## Dashboard\n\nEvery panel query of the Grafana dashboard, evaluated against the Prometheus that scraped the run (`$__rate_interval` as 5m): each must parse and return series.\n\n")
+	p("| checked | dashboard | panel queries | problems |\n|---|---|---|---|\n")
+	for _, d := range r.Dashboard {
+		p("| %s, %s | `%s` | %d | %d |\n", d.When, d.Over, relPath(d.Path), d.Queries, len(d.Problems))
+	}
+	p("\n")
+	problems := 0
+	for _, d := range r.Dashboard {
+		for _, pr := range d.Problems {
+			p("- %s: panel %q query %s: %s: `%s`\n", d.When, pr.Panel, pr.RefID, strings.ReplaceAll(pr.Err, "\n", " "), pr.Expr)
+			problems++
+		}
+	}
+	if problems > 0 {
+		p("\n")
+	}
+}
+
+func (r Report) alertsMarkdown(p func(string, ...any)) {
+	a := r.Alerts
+	if a == nil {
+		return
+	}
+	p("\n### Alerts\n\nPrometheus scraped every replica every %v (one job per service) and evaluated the shipped alert rules ", PrometheusInterval)
+	p("with every `for` and range window divided by %g (not below %v). Times are since the first churn step; ", a.Scale.Factor, a.Scale.Floor)
+	p("alerts about a replica (probes) are merged over the replicas of a service while they overlap. ")
+	p("A fault is listed when the alert began while it was under way (or up to %v after), with how long after the fault began the alert fired.\n\n", CauseAfter)
+	if len(a.Fired) == 0 {
+		p("No alert fired.\n\n")
+	} else {
+		p("| alert | labels | replicas | fired | last seen | faults under way |\n|---|---|---|---|---|---|\n")
+		for _, f := range a.Fired {
+			cause := Cause(f, r.Chaos.Faults)
+			if cause == "" {
+				cause = "none (churn)"
+			}
+			replicas := "-"
+			if f.Instances > 0 {
+				replicas = fmt.Sprint(f.Instances)
+			}
+			p("| %s | %s | %s | +%s | +%s | %s |\n", f.Alert, f.LabelString(), replicas, secs(f.From), secs(f.To), cause)
+		}
+		p("\n")
+	}
+	fired := map[string]bool{}
+	for _, f := range a.Fired {
+		fired[f.Alert] = true
+	}
+	var quiet []string
+	for _, n := range a.AllAlerts {
+		if !fired[n] {
+			quiet = append(quiet, n)
+		}
+	}
+	if len(quiet) > 0 {
+		p("Did not fire: %s.\n\n", strings.Join(quiet, ", "))
+	}
+	p("Must fire: each fault that took away what an alert watches for at least the alert's `for` plus %v, ", AlertMargin)
+	p("not counting the time both probes were slow, the config DB away and the API server frozen or shutting down (each replica runs its two probes, 0.5 s each, one after the other, so every scrape then takes the 1 s scrape timeout, fails, and no alert has data; a stopped API server refuses at once). ")
+	p("Seen firing for the service between the fault's start and %v after what it took away was back:\n\n", AlertGrace)
+	p("| alert | service | fault | away | fired |\n|---|---|---|---|---|\n")
+	for _, e := range a.Expected {
+		what := string(e.Fault.Kind)
+		if e.Fault.Service != "" {
+			what += " " + e.Fault.Service
+		}
+		got := "**no**"
+		switch {
+		case e.Fired == nil:
+		case e.Fired.From < e.Seen:
+			got = fmt.Sprintf("firing since +%s (raised before this fault began, held on)", secs(e.Fired.From))
+		default:
+			got = fmt.Sprintf("+%s (%s after the fault began)", secs(e.Seen), secs(e.Seen-e.Fault.Start))
+		}
+		p("| %s | %s | %s (+%s) | %s from +%s | %s |\n", e.Alert, e.Job, what, secs(e.Fault.Start), secs(e.Fault.Away), secs(e.Fault.AwayFrom), got)
+	}
+	p("\n")
+	if a.Err != "" {
+		p("**Alert check failed**: %s\n", a.Err)
+	} else {
+		p("**All alerts quiet** (none pending or firing) %s after convergence (bound %v).\n", secs(a.QuietAfter), a.QuietBound)
+	}
+}
+
+// relPath shows a path inside the repository relative to its root.
+func relPath(path string) string {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }

@@ -231,18 +231,25 @@ type Overrides struct {
 	Identity string
 	// Namespace, when set, replaces SDP_HELM_NAMESPACE.
 	Namespace string
+	// HTTPAddr is the loopback address the service serves /metrics and
+	// the probes on; empty is 127.0.0.1:0 (the service logs the port it
+	// got). A fixed one keeps a replica's scrape target across restarts.
+	HTTPAddr string
 }
 
 // Command returns the arguments and environment to run a service binary
-// with: s as rendered, with o applied. The HTTP address becomes
-// 127.0.0.1:0 (the service logs the port it got), the logs JSON, and PATH
-// is kept.
+// with: s as rendered, with o applied. The HTTP address becomes o.HTTPAddr
+// (default 127.0.0.1:0), the logs JSON, and PATH is kept.
 func (s Settings) Command(o Overrides) (args, env []string, err error) {
+	httpAddr := o.HTTPAddr
+	if httpAddr == "" {
+		httpAddr = "127.0.0.1:0"
+	}
 	set := map[string]string{
 		"SDP_CONFIG_HOST":     o.ConfigHost,
 		"SDP_CONFIG_PORT":     fmt.Sprint(o.ConfigPort),
 		"SDP_CONFIG_PROTOCOL": "http",
-		"SDP_HTTP_ADDR":       "127.0.0.1:0",
+		"SDP_HTTP_ADDR":       httpAddr,
 		"HOME":                o.Home,
 		// The harness reads the services' logs field by field, as JSON
 		// (the chart's default is the SKA format).
@@ -281,7 +288,7 @@ func (s Settings) Command(o Overrides) (args, env []string, err error) {
 	}
 	// The flag package lets the last occurrence win, so the overrides are
 	// appended rather than edited into the chart's list.
-	args = append(append([]string{}, s.Args...), "--http-addr=127.0.0.1:0", "--kubeconfig="+o.Kubeconfig, "--identity="+o.Identity)
+	args = append(append([]string{}, s.Args...), "--http-addr="+httpAddr, "--kubeconfig="+o.Kubeconfig, "--identity="+o.Identity)
 	if s.Service == "release-manager" {
 		args = append(args, "--cache-dir="+filepath.Join(o.Home, "release-manager"))
 	}

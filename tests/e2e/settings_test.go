@@ -108,4 +108,28 @@ func TestCommand(t *testing.T) {
 			t.Errorf("%s: the chart's args do not come first: %q", tc.name, args)
 		}
 	}
+
+	// A fixed address, kept by a replica across restarts, wins over the
+	// chart's in both the environment and the flags.
+	fixed := o
+	fixed.HTTPAddr = "127.0.0.1:23456"
+	chartAddr := base
+	chartAddr.Args = append([]string{"--http-addr=:8080"}, base.Args...)
+	chartAddr.Env = append(append([]corev1.EnvVar{}, base.Env...), corev1.EnvVar{Name: "SDP_HTTP_ADDR", Value: ":8080"})
+	args, env, err := chartAddr.Command(fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := envLookup(env)("SDP_HTTP_ADDR"); v != fixed.HTTPAddr {
+		t.Errorf("fixed address: SDP_HTTP_ADDR=%q, want %q", v, fixed.HTTPAddr)
+	}
+	var last string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--http-addr="); ok {
+			last = v
+		}
+	}
+	if last != fixed.HTTPAddr {
+		t.Errorf("fixed address: last --http-addr %q in %q, want %q", last, args, fixed.HTTPAddr)
+	}
 }

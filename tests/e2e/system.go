@@ -23,8 +23,10 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/prometheus"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
+	"github.com/ska-telescope/sdp-helmdeploy/tests/observability"
 )
 
 // Config says where the system's parts come from.
@@ -41,7 +43,28 @@ type Config struct {
 	Settings map[string]Settings
 	// Namespace, when set, replaces the chart's processing namespace.
 	Namespace string
+	// RuleScale divides the alert rules' durations for Prometheus
+	// (observability.ScaledRules); zero is DefaultRuleScale.
+	RuleScale RuleScale
 }
+
+// RuleScale is how the shipped alert rules are cut down for a run of
+// minutes: every `for` and range window divided by Factor, not below
+// Floor.
+type RuleScale struct {
+	Factor float64
+	Floor  time.Duration
+}
+
+// DefaultRuleScale turns the rules' minutes into seconds (for: 1m is 1 s,
+// raised to the floor): a leaderless failover (up to the 10 s lease), the
+// config DB or API server away, a release pending for 15 s fire their
+// alerts within the chaos run. The floor keeps five 1 s scrapes in a rate
+// window and makes a `for` outlast a single failed scrape.
+var DefaultRuleScale = RuleScale{Factor: 60, Floor: 5 * time.Second}
+
+// PrometheusInterval is the scrape and rule evaluation interval.
+const PrometheusInterval = time.Second
 
 // System is the Helm Deployer running as deployed, with its config DB, a
 // chart repository and the control plane.
@@ -59,6 +82,11 @@ type System struct {
 
 	Replicas map[string][]*Replica
 
+	// Prom scrapes every replica, one job per service (named after it, as
+	// the rules assume), and evaluates the scaled alert rules in Rules.
+	Prom  *prometheus.Server
+	Rules string
+
 	stopRepo func()
 	bins     map[string]string
 }
@@ -68,6 +96,9 @@ type Replica struct {
 	Service, Name string
 	args, env     []string
 	dir           string
+
+	// httpAddr is the fixed loopback address of every start.
+	httpAddr string
 
 	mu       sync.Mutex
 	proc     *proc.Process
@@ -121,6 +152,14 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 	}
 	proxyHost, proxyPort, _ := net.SplitHostPort(s.Proxy.Addr)
 	port, _ := strconv.Atoi(proxyPort)
+	nReplicas := 0
+	for _, name := range Services {
+		nReplicas += max(cfg.Settings[name].Replicas, 2)
+	}
+	httpPorts, err := fixedPorts(nReplicas)
+	if err != nil {
+		return s, fmt.Errorf("replicas' HTTP ports: %w", err)
+	}
 	for _, name := range Services {
 		set, ok := cfg.Settings[name]
 		if !ok {
@@ -129,12 +168,14 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 		n := max(set.Replicas, 2)
 		for i := range n {
 			r := &Replica{Service: name, Name: fmt.Sprintf("%s-%d", name, i), dir: filepath.Join(cfg.Dir, "home", fmt.Sprintf("%s-%d", name, i))}
+			r.httpAddr, httpPorts = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPorts[0])), httpPorts[1:]
 			if err := os.MkdirAll(r.dir, 0o755); err != nil {
 				return s, err
 			}
 			r.args, r.env, err = set.Command(Overrides{
 				ConfigHost: proxyHost, ConfigPort: port, ChartRepoURL: s.RepoURL,
 				Kubeconfig: cfg.CP.KubeconfigPath, Home: r.dir, Identity: r.Name, Namespace: cfg.Namespace,
+				HTTPAddr: r.httpAddr,
 			})
 			if err != nil {
 				return s, err
@@ -160,6 +201,10 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 	if err := ensureNamespace(ctx, s.Kube, s.Env.HelmNamespace); err != nil {
 		return s, err
 	}
+	// Prometheus first, so that it sees the services from their start.
+	if err := s.startPrometheus(ctx); err != nil {
+		return s, err
+	}
 	for _, name := range Services {
 		for _, r := range s.Replicas[name] {
 			if err := r.Start(s.bins[name]); err != nil {
@@ -177,11 +222,52 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 			}
 		}
 	}
+	if err := s.Prom.WaitScraped(ctx); err != nil {
+		return s, fmt.Errorf("prometheus (log %s): %w", s.Prom.LogPath(), err)
+	}
 	return s, nil
 }
 
-// Stop stops every replica (SIGTERM, SIGKILL after 15 s), the chart
-// repository, the proxy and etcd. It can be called more than once.
+// startPrometheus starts Prometheus on loopback with a scrape job per
+// service over the replicas' fixed addresses and the alert rules scaled by
+// cfg.RuleScale. A missing binary is an error: the run checks the alerts.
+func (s *System) startPrometheus(ctx context.Context) error {
+	scale := s.RuleScale
+	if scale.Factor == 0 {
+		scale = DefaultRuleScale
+	}
+	s.RuleScale = scale
+	dir := filepath.Join(s.Dir, "prometheus")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var err error
+	if s.Rules, err = observability.ScaledRules(dir, scale.Factor, scale.Floor); err != nil {
+		return fmt.Errorf("alert rules: %w", err)
+	}
+	s.Prom, err = prometheus.Start(ctx, prometheus.Options{
+		Dir: dir, Targets: s.Targets(), RuleFiles: []string{s.Rules}, ScrapeInterval: PrometheusInterval,
+	})
+	if err != nil {
+		return fmt.Errorf("prometheus (make prometheus-binaries installs it): %w", err)
+	}
+	return nil
+}
+
+// Targets are the scrape targets: every replica's fixed address, by
+// service.
+func (s *System) Targets() map[string][]string {
+	t := map[string][]string{}
+	for _, name := range Services {
+		for _, r := range s.Replicas[name] {
+			t[name] = append(t[name], r.httpAddr)
+		}
+	}
+	return t
+}
+
+// Stop stops every replica (SIGTERM, SIGKILL after 15 s), Prometheus, the
+// chart repository, the proxy and etcd. It can be called more than once.
 func (s *System) Stop() []error {
 	var errs []error
 	for _, name := range Services {
@@ -189,6 +275,11 @@ func (s *System) Stop() []error {
 			if err := r.Stop(15 * time.Second); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if s.Prom != nil {
+		if err := s.Prom.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("prometheus: %w", err))
 		}
 	}
 	if s.stopRepo != nil {

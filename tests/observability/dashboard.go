@@ -111,6 +111,13 @@ type CheckOptions struct {
 	// ParseOnly reports only queries that do not parse, not those that
 	// return no series (a Prometheus with nothing scraped).
 	ParseOnly bool
+	// Start, when set, evaluates each query over [Start, End] (End zero:
+	// now) every Step (zero: 15s), as a Grafana panel over that time range
+	// does, rather than at the one instant now: a series anywhere in the
+	// range is data. A run that ends with nothing left (every deployment
+	// deleted) still showed releases on the way.
+	Start, End time.Time
+	Step       time.Duration
 }
 
 // CheckDashboard evaluates every panel query of the dashboard at path on
@@ -130,9 +137,23 @@ func CheckDashboard(ctx context.Context, srv *prometheus.Server, dashboardPath s
 	if err != nil {
 		return []Problem{{Query: Query{Panel: "(dashboard)"}, Err: err.Error()}}
 	}
+	if !o.Start.IsZero() {
+		if o.End.IsZero() {
+			o.End = time.Now()
+		}
+		if o.Step <= 0 {
+			o.Step = 15 * time.Second
+		}
+	}
 	var problems []Problem
 	for _, q := range queries {
-		v, err := srv.Query(ctx, Expand(q.Expr, o.RateInterval))
+		var v model.Value
+		var err error
+		if o.Start.IsZero() {
+			v, err = srv.Query(ctx, Expand(q.Expr, o.RateInterval))
+		} else {
+			v, err = srv.QueryRange(ctx, Expand(q.Expr, o.RateInterval), o.Start, o.End, o.Step)
+		}
 		switch {
 		case err != nil:
 			problems = append(problems, Problem{Query: q, Err: err.Error()})

@@ -333,6 +333,25 @@ func TestCheckDashboard(t *testing.T) {
 		t.Fatalf("misspelt metric: problems %v, want the one query of panel \"Pods by status\" with no series", problems)
 	}
 
+	// Over a time range, as a panel shows it: the shipped dashboard has
+	// data over the last seconds, the misspelt one still misses its
+	// panel, and over an hour before anything was scraped no query has any.
+	now := time.Now()
+	for _, p := range CheckDashboard(ctx, srv, DashboardPath(), CheckOptions{Start: now.Add(-10 * time.Second), End: now, Step: time.Second}) {
+		t.Errorf("shipped dashboard over the last 10s: %v", p)
+	}
+	problems = CheckDashboard(ctx, srv, broken, CheckOptions{Start: now.Add(-10 * time.Second), End: now, Step: time.Second})
+	if len(problems) != 1 || problems[0].Panel != "Pods by status" || problems[0].Err != "no series" {
+		t.Errorf("misspelt metric over the last 10s: problems %v, want the one query of panel \"Pods by status\" with no series", problems)
+	}
+	queries, err := DashboardQueries(DashboardPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := CheckDashboard(ctx, srv, DashboardPath(), CheckOptions{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)}); len(problems) != len(queries) {
+		t.Errorf("an hour before anything was scraped: %d problems, want one per query (%d): %v", len(problems), len(queries), problems)
+	}
+
 	// A query that does not parse is reported with Prometheus's error.
 	if err := os.WriteFile(broken, []byte(strings.Replace(string(b), right, "sdp_helmdeploy_pod_monitor_pods", 1)), 0o644); err != nil {
 		t.Fatal(err)
@@ -393,5 +412,35 @@ func TestScaledRules(t *testing.T) {
 	}
 	if _, err := ScaledRules(t.TempDir(), 0.5, time.Second); err == nil {
 		t.Error("factor 0.5: no error")
+	}
+
+	// AlertFors reads the scaled durations back: every alert, none
+	// without a for reads as zero.
+	fors, err := AlertFors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range orig.Groups {
+		n += len(g.Rules)
+	}
+	if len(fors) != n {
+		t.Errorf("AlertFors: %d alerts, want %d", len(fors), n)
+	}
+	for alert, want := range map[string]time.Duration{
+		"SdpHelmdeployReleaseStuckPending": 15 * time.Second,
+		"SdpHelmdeployNoLeader":            5 * time.Second,
+		"SdpHelmdeployDeploymentGivenUp":   0,
+	} {
+		if got, ok := fors[alert]; !ok || got != want {
+			t.Errorf("AlertFors: %s for %v (found %v), want %v", alert, got, ok, want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: soon\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AlertFors(bad); err == nil || !strings.Contains(err.Error(), "alert A") {
+		t.Errorf("AlertFors of a for that does not parse: error %v, want one naming alert A", err)
 	}
 }

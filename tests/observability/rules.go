@@ -77,3 +77,44 @@ func ScaledRules(dir string, factor float64, floor time.Duration) (string, error
 	}
 	return path, nil
 }
+
+// AlertFors returns, by alert name, how long each alert of the rules file
+// at path must hold before it fires (its `for`; zero when it has none): a
+// run that injects a fault compares how long the fault lasted with it to
+// know whether the alert must have fired.
+func AlertFors(path string) (map[string]time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	var doc struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `json:"alert"`
+				For   string `json:"for"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("rules %s: %w", path, err)
+	}
+	out := map[string]time.Duration{}
+	for _, g := range doc.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			var d model.Duration
+			if r.For != "" {
+				if d, err = model.ParseDuration(r.For); err != nil {
+					return nil, fmt.Errorf("rules %s: alert %s: for %q: %w", path, r.Alert, r.For, err)
+				}
+			}
+			out[r.Alert] = time.Duration(d)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("rules %s: no alerts", path)
+	}
+	return out, nil
+}
