@@ -38,17 +38,8 @@ func ctx(t *testing.T) context.Context {
 
 func TestClientUserPassword(t *testing.T) {
 	srv := etcdtest.Start(t)
-	admin := srv.Client(t)
+	srv.EnableAuth(t, "root", "s3cret")
 	c := ctx(t)
-	if _, err := admin.UserAdd(c, "root", "s3cret"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.UserGrantRole(c, "root", "root"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.AuthEnable(c); err != nil {
-		t.Fatal(err)
-	}
 	good, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"}))
 	if err != nil {
 		t.Fatal(err)
@@ -72,17 +63,8 @@ func TestClientUserPassword(t *testing.T) {
 // error from it, the latter once the bound has passed, not DialTimeout.
 func TestClientWithinAuthentication(t *testing.T) {
 	srv := etcdtest.Start(t)
-	admin := srv.Client(t)
+	srv.EnableAuth(t, "root", "s3cret")
 	c := ctx(t)
-	if _, err := admin.UserAdd(c, "root", "s3cret"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.UserGrantRole(c, "root", "root"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.AuthEnable(c); err != nil {
-		t.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -177,17 +177,7 @@ func TestConnectionErrors(t *testing.T) {
 // password come from the environment, and a missing or wrong one is said so.
 func TestCredentials(t *testing.T) {
 	c := newCLI(t)
-	admin := c.srv.Client(t)
-	ctx := ctxFor(t)
-	if _, err := admin.UserAdd(ctx, "root", "s3cret"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.UserGrantRole(ctx, "root", "root"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.AuthEnable(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c.srv.EnableAuth(t, "root", "s3cret")
 	endpoint := c.srv.Endpoint
 	closed := strconv.Itoa(closedPort(t))
 	tests := []struct {
