@@ -121,7 +121,17 @@ func (f Firing) LabelString() string {
 // in [start, end], sampled every interval, relative to start. Two samples
 // further apart than two intervals are two stretches.
 func FiringsBetween(ctx context.Context, srv *prometheus.Server, start, end time.Time, interval time.Duration) ([]Firing, error) {
-	v, err := srv.QueryRange(ctx, `ALERTS{alertstate="firing"}`, start, end, interval)
+	return alertsBetween(ctx, srv, "firing", start, end, interval)
+}
+
+// PendingBetween is FiringsBetween for the stretches alerts were pending
+// (their condition held, their `for` not yet over).
+func PendingBetween(ctx context.Context, srv *prometheus.Server, start, end time.Time, interval time.Duration) ([]Firing, error) {
+	return alertsBetween(ctx, srv, "pending", start, end, interval)
+}
+
+func alertsBetween(ctx context.Context, srv *prometheus.Server, state string, start, end time.Time, interval time.Duration) ([]Firing, error) {
+	v, err := srv.QueryRange(ctx, `ALERTS{alertstate="`+state+`"}`, start, end, interval)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +237,40 @@ type Expected struct {
 	// raised it and it held on).
 	Fired *Firing
 	Seen  time.Duration
+	// Pending is, when the alert did not fire, its longest pending stretch
+	// in the window, or nil.
+	Pending *Firing
+}
+
+// CutShort says whether an alert that did not fire was pending in its
+// window but never for its whole `for` (hold): its condition held, and
+// was lost before the `for` was over. On a loaded machine a scrape that
+// times out leaves an evaluation without the series and resets the
+// pending alert; the fault did move the metric and the rule did see it,
+// which is what the live check is for. A rule whose `for` is too long
+// shows a pending stretch as long as its `for` without firing, and is not
+// cut short.
+func (e Expected) CutShort(hold, interval time.Duration) bool {
+	return e.Fired == nil && e.Pending != nil && e.Pending.To-e.Pending.From+interval < hold
+}
+
+// SetPending records in each expected alert that did not fire its
+// longest pending stretch in the window, from pending.
+func SetPending(expected []Expected, pending []Firing) {
+	for i, e := range expected {
+		if e.Fired != nil {
+			continue
+		}
+		from, to := e.Window()
+		for j, s := range pending {
+			if s.Alert != e.Alert || s.Job() != e.Job || s.To < from || s.From > to {
+				continue
+			}
+			if p := expected[i].Pending; p == nil || s.To-s.From > p.To-p.From {
+				expected[i].Pending = &pending[j]
+			}
+		}
+	}
 }
 
 // Window is where the alert must be seen firing, since the chaos start:

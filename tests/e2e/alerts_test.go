@@ -189,3 +189,41 @@ func TestClearAway(t *testing.T) {
 		t.Errorf("etcd away inside the pause: %v, want 0", got)
 	}
 }
+
+// An expected alert that did not fire passes only if it was pending in its
+// window for less than its `for`: cut short by a missed scrape. Pending for
+// the whole `for` without firing (a `for` too long in the rule) or never
+// pending fails.
+func TestCutShort(t *testing.T) {
+	s := time.Second
+	hold := 5 * s
+	kill := FaultRecord{Fault: chaos.Fault{Kind: chaos.KillLeader, Service: "pod-monitor"}, Start: 60 * s, Took: 10 * s, AwayFrom: 60 * s, Away: 10 * s}
+	pending := func(job string, from, to int) Firing {
+		return Firing{Alert: "SdpHelmdeployNoLeader", Labels: model.LabelSet{"job": model.LabelValue(job)}, From: time.Duration(from) * s, To: time.Duration(to) * s}
+	}
+	for _, tc := range []struct {
+		name    string
+		fired   bool
+		pending []Firing
+		want    bool
+	}{
+		{"fired", true, nil, false},
+		{"never pending", false, nil, false},
+		{"pending cut short", false, []Firing{pending("pod-monitor", 62, 64), pending("pod-monitor", 66, 68)}, true},
+		{"pending as long as its for", false, []Firing{pending("pod-monitor", 62, 64), pending("pod-monitor", 62, 67)}, false},
+		{"pending for another service", false, []Firing{pending("release-manager", 62, 64)}, false},
+		{"pending outside the window", false, []Firing{pending("pod-monitor", 20, 22)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := []Expected{{Alert: "SdpHelmdeployNoLeader", Job: "pod-monitor", Fault: kill}}
+			if tc.fired {
+				f := pending("pod-monitor", 66, 70)
+				e[0].Fired = &f
+			}
+			SetPending(e, tc.pending)
+			if got := e[0].CutShort(hold, s); got != tc.want {
+				t.Errorf("CutShort = %v, want %v (pending %+v)", got, tc.want, e[0].Pending)
+			}
+		})
+	}
+}

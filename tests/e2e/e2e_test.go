@@ -103,8 +103,16 @@ func TestE2E(t *testing.T) {
 		t.Skip("SKIP!!! the end-to-end and chaos run is `make e2e` (SDP_E2E=1)")
 	}
 	t0 := time.Now()
+	report := &Report{Date: t0}
+	// Registered before startSystem's, so it runs after it: the replicas'
+	// log tails a failure dumps are long, and a CI log shows its end.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- why TestE2E failed (the errors above, in short):\n%s", strings.Join(report.Failures(), "\n"))
+		}
+	})
 	sys, script := startSystem(t)
-	report := &Report{Date: t0, Settings: sys.Settings["release-manager"].From}
+	report.Settings = sys.Settings["release-manager"].From
 	t.Run("takeover", func(t *testing.T) { testTakeover(t, sys, script, report) })
 	t.Run("happy path", func(t *testing.T) { testHappyPath(t, sys, script, report) })
 	t.Run("chaos", func(t *testing.T) { testChaos(t, sys, script, report) })

@@ -200,7 +200,8 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 	}
 	p("Must fire: each fault that took away what an alert watches for at least the alert's `for` plus %v, ", AlertMargin)
 	p("not counting the time both probes were slow, the config DB away and the API server frozen or shutting down (each replica runs its two probes, 0.5 s each, one after the other, so every scrape then takes the 1 s scrape timeout, fails, and no alert has data; a stopped API server refuses at once). ")
-	p("Seen firing for the service between the fault's start and %v after what it took away was back:\n\n", AlertGrace)
+	p("Seen firing for the service between the fault's start and %v after what it took away was back ", AlertGrace)
+	p("(or, on a loaded machine, pending but cut short before its `for` by a scrape that timed out: the fault did raise the condition):\n\n")
 	p("| alert | service | fault | away | fired |\n|---|---|---|---|---|\n")
 	for _, e := range a.Expected {
 		what := string(e.Fault.Kind)
@@ -209,6 +210,8 @@ func (r Report) alertsMarkdown(p func(string, ...any)) {
 		}
 		got := "**no**"
 		switch {
+		case e.Fired == nil && e.Pending != nil:
+			got = fmt.Sprintf("pending only, +%s..+%s", secs(e.Pending.From), secs(e.Pending.To))
 		case e.Fired == nil:
 		case e.Fired.From < e.Seen:
 			got = fmt.Sprintf("firing since +%s (raised before this fault began, held on)", secs(e.Fired.From))
@@ -235,4 +238,22 @@ func relPath(path string) string {
 		return rel
 	}
 	return path
+}
+
+// Failures lists, one per line, what the report knows went wrong (the
+// alerts' and the dashboard's checks), for the end of a failed run's log.
+func (r Report) Failures() []string {
+	var out []string
+	if r.Alerts != nil && r.Alerts.Err != "" {
+		out = append(out, "alerts: "+r.Alerts.Err)
+	}
+	for _, c := range r.Dashboard {
+		for _, p := range c.Problems {
+			out = append(out, fmt.Sprintf("dashboard %s, %s: %v", c.Path, c.When, p))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "(not an alert or dashboard check: see the errors above the replicas' logs)")
+	}
+	return out
 }

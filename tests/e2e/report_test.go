@@ -54,3 +54,21 @@ func TestReportObservability(t *testing.T) {
 		t.Errorf("quiet run not reported as such:\n%s", md)
 	}
 }
+
+func TestReportFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Report
+		want string
+	}{
+		{"nothing known", Report{}, "(not an alert or dashboard check"},
+		{"alerts", Report{Alerts: &AlertsReport{Err: "alert SdpHelmdeployNoLeader for pod-monitor did not fire"}}, "alerts: alert SdpHelmdeployNoLeader for pod-monitor did not fire"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.Join(tc.r.Failures(), "\n")
+			if !strings.HasPrefix(got, tc.want) {
+				t.Errorf("Failures() = %q, want it to begin with %q", got, tc.want)
+			}
+		})
+	}
+}
