@@ -84,6 +84,15 @@ func (t *Term) Cmp() clientv3.Cmp {
 	return clientv3.Compare(clientv3.CreateRevision(t.key), "=", t.rev)
 }
 
+// Fence is the term as the condition of config DB writes
+// (configdb.Store.Fenced); nil for no term, whose writes are unfenced.
+func (t *Term) Fence() configdb.Fence {
+	if t == nil {
+		return nil
+	}
+	return t
+}
+
 // Check asks etcd, with a linearizable read, whether the term still holds.
 // It returns an error wrapping ErrNotLeader when the key is gone or is not
 // this term's, or the term has ended locally, and another error when etcd
