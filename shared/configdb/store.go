@@ -19,6 +19,10 @@ const DefaultMaxRetries = 32
 // compare-and-swap race DefaultMaxRetries times in a row.
 var ErrTooManyConflicts = errors.New("state update kept conflicting with other writers")
 
+// ErrConflict is returned (wrapped) by a compare-and-swap write that found
+// the entry changed by another writer since it was read.
+var ErrConflict = errors.New("changed by another writer")
+
 // Store reads and writes the config DB in typed values. It is safe for
 // concurrent use.
 type Store struct {
@@ -26,6 +30,9 @@ type Store struct {
 	layout       Layout
 	log          *slog.Logger
 	watchBackoff Backoff
+	// fence, if set, conditions every write (see Fenced).
+	fence    Fence
+	observer WriteObserver
 }
 
 // Backoff bounds the wait between a watch's attempts to read again after
@@ -152,16 +159,15 @@ func (s *Store) CreateDeployment(ctx context.Context, d Deployment) error {
 		return err
 	}
 	key := s.layout.DeploymentKey(d.ID)
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
-		Commit()
+	res, err := s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+		[]clientv3.Op{clientv3.OpPut(key, string(value))}, nil)
 	if err != nil {
 		return fmt.Errorf("create deployment %s: %w", d.ID, err)
 	}
-	if !resp.Succeeded {
+	if !res.succeeded {
 		return fmt.Errorf("create deployment %s: %w", d.ID, ErrExists)
 	}
+	s.wrote(res.revision)
 	return nil
 }
 
@@ -174,9 +180,11 @@ func (s *Store) PutDeployment(ctx context.Context, d Deployment) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.client.Put(ctx, s.layout.DeploymentKey(d.ID), string(value)); err != nil {
+	res, err := s.commit(ctx, nil, []clientv3.Op{clientv3.OpPut(s.layout.DeploymentKey(d.ID), string(value))}, nil)
+	if err != nil {
 		return fmt.Errorf("put deployment %s: %w", d.ID, err)
 	}
+	s.wrote(res.revision)
 	return nil
 }
 
@@ -184,14 +192,18 @@ func (s *Store) PutDeployment(ctx context.Context, d Deployment) error {
 // transaction, so that no orphan state is left behind; found is false when there
 // was no entry.
 func (s *Store) DeleteDeployment(ctx context.Context, id string) (found bool, err error) {
-	resp, err := s.client.Txn(ctx).Then(
+	res, err := s.commit(ctx, nil, []clientv3.Op{
 		clientv3.OpDelete(s.layout.DeploymentKey(id)),
 		clientv3.OpDelete(s.layout.StateKey(id)),
-	).Commit()
+	}, nil)
 	if err != nil {
 		return false, fmt.Errorf("delete deployment %s: %w", id, err)
 	}
-	return resp.Responses[0].GetResponseDeleteRange().Deleted > 0, nil
+	found = res.responses[0].GetResponseDeleteRange().Deleted > 0
+	if found || res.responses[1].GetResponseDeleteRange().Deleted > 0 {
+		s.wrote(res.revision)
+	}
+	return found, nil
 }
 
 // GetState reads a deployment's state entry; found is false when there is
@@ -268,9 +280,9 @@ func (s *Store) updatePart(ctx context.Context, id, part string, mutate partMuta
 	if err != nil {
 		return res, fmt.Errorf("update %s of %s: read: %w", part, id, err)
 	}
-	responses := read.Responses
+	revision, responses := read.Header.Revision, read.Responses
 	for {
-		res.Revision = read.Header.Revision
+		res.Revision = revision
 		if responses[0].GetResponseRange().Count == 0 {
 			return res, fmt.Errorf("update %s of %s: %w", part, id, ErrNoDeployment)
 		}
@@ -294,29 +306,30 @@ func (s *Store) updatePart(ctx context.Context, id, part string, mutate partMuta
 		if err != nil {
 			return res, fmt.Errorf("update %s of %s: %w", part, id, err)
 		}
-		resp, err := s.client.Txn(ctx).
-			If(
+		resp, err := s.commit(ctx,
+			[]clientv3.Cmp{
 				clientv3.Compare(clientv3.CreateRevision(dkey), ">", 0),
 				clientv3.Compare(clientv3.ModRevision(skey), "=", modRev),
-			).
-			Then(clientv3.OpPut(skey, string(value))).
-			Else(
+			},
+			[]clientv3.Op{clientv3.OpPut(skey, string(value))},
+			[]clientv3.Op{
 				clientv3.OpGet(dkey, clientv3.WithCountOnly()),
 				clientv3.OpGet(skey),
-			).Commit()
+			})
 		if err != nil {
 			return res, fmt.Errorf("update %s of %s: write: %w", part, id, err)
 		}
-		res.Revision = resp.Header.Revision
-		if resp.Succeeded {
+		res.Revision = resp.revision
+		if resp.succeeded {
 			res.Written = true
+			s.wrote(resp.revision)
 			return res, nil
 		}
 		res.Conflicts++
 		if res.Conflicts >= DefaultMaxRetries {
 			return res, fmt.Errorf("update %s of %s: %w (%d attempts)", part, id, ErrTooManyConflicts, res.Conflicts)
 		}
-		read, responses = resp, resp.Responses
+		revision, responses = resp.revision, resp.responses
 	}
 }
 
@@ -324,12 +337,14 @@ func (s *Store) updatePart(ctx context.Context, id, part string, mutate partMuta
 // deployment entry does not exist, checked in the same transaction.
 func (s *Store) DeleteOrphanState(ctx context.Context, id string) (deleted bool, err error) {
 	dkey, skey := s.layout.DeploymentKey(id), s.layout.StateKey(id)
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(dkey), "=", 0)).
-		Then(clientv3.OpDelete(skey)).
-		Commit()
+	res, err := s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(dkey), "=", 0)},
+		[]clientv3.Op{clientv3.OpDelete(skey)}, nil)
 	if err != nil {
 		return false, fmt.Errorf("delete orphan state of %s: %w", id, err)
 	}
-	return resp.Succeeded && resp.Responses[0].GetResponseDeleteRange().Deleted > 0, nil
+	deleted = res.succeeded && res.responses[0].GetResponseDeleteRange().Deleted > 0
+	if deleted {
+		s.wrote(res.revision)
+	}
+	return deleted, nil
 }

@@ -67,16 +67,15 @@ func (s *Store) PutResource(ctx context.Context, r Resource) (written bool, err 
 	}
 	// Compare-and-swap, so that a racing second replica (during a leader
 	// hand-over) cannot make this write undo a newer one.
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
-		Then(clientv3.OpPut(key, string(value))).
-		Commit()
+	res, err := s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", modRev)},
+		[]clientv3.Op{clientv3.OpPut(key, string(value))}, nil)
 	if err != nil {
 		return false, fmt.Errorf("write resource %s: %w", r.ID(), err)
 	}
-	if !resp.Succeeded {
-		return false, fmt.Errorf("write resource %s: changed by another writer, will retry", r.ID())
+	if !res.succeeded {
+		return false, fmt.Errorf("write resource %s: %w, will retry", r.ID(), ErrConflict)
 	}
+	s.wrote(res.revision)
 	return true, nil
 }
 
@@ -86,9 +85,13 @@ func (s *Store) DeleteResource(ctx context.Context, id string) (deleted bool, er
 	if !IsOwnedResourceID(id) {
 		return false, fmt.Errorf("delete resource %s: not an entry this deployer owns", id)
 	}
-	resp, err := s.client.Delete(ctx, s.layout.Key(ResourcePath(id)))
+	res, err := s.commit(ctx, nil, []clientv3.Op{clientv3.OpDelete(s.layout.Key(ResourcePath(id)))}, nil)
 	if err != nil {
 		return false, fmt.Errorf("delete resource %s: %w", id, err)
 	}
-	return resp.Deleted > 0, nil
+	deleted = res.responses[0].GetResponseDeleteRange().Deleted > 0
+	if deleted {
+		s.wrote(res.revision)
+	}
+	return deleted, nil
 }

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 )
 
 // Config says where and how to campaign.
@@ -30,6 +31,12 @@ type Config struct {
 	Log *slog.Logger
 	// IsLeader, if set, is 1 while this replica leads.
 	IsLeader prometheus.Gauge
+	// Metrics, if set, count what the terms refuse to do.
+	Metrics *Metrics
+
+	// clock and keepAliveOnce are the real ones but in tests.
+	clock         clock.WithTicker
+	keepAliveOnce func(ctx context.Context, id clientv3.LeaseID) (*clientv3.LeaseKeepAliveResponse, error)
 }
 
 // ElectionKey is the election key of a service under a config DB prefix.
@@ -39,10 +46,17 @@ func ElectionKey(configPrefix, service string) string {
 
 // Run campaigns for leadership and calls lead with a context that ends when
 // leadership is lost (the lease expired, etcd unreachable for longer than
-// the TTL) or ctx ends. After a loss it campaigns again. It returns nil when
-// ctx ends, or lead's error if lead fails while leading.
+// the TTL, the term's lease deadline passed) or ctx ends; the context
+// carries the Term (TermFrom). After a loss it campaigns again. It returns
+// nil when ctx ends, or lead's error if lead fails while leading.
 func Run(ctx context.Context, cfg Config, lead func(ctx context.Context) error) error {
 	ttl := max(int(cfg.TTL/time.Second), 2)
+	if cfg.clock == nil {
+		cfg.clock = clock.RealClock{}
+	}
+	if cfg.keepAliveOnce == nil {
+		cfg.keepAliveOnce = cfg.Client.KeepAliveOnce
+	}
 	// Campaigns after an interruption back off (up to 5s), so that an etcd
 	// away is not hammered.
 	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: math.MaxInt32}
@@ -83,22 +97,31 @@ func campaignAndLead(ctx context.Context, cfg Config, ttl int, lead func(context
 	if err := election.Campaign(ctx, cfg.Identity); err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	cfg.Log.Info("became leader", "identity", cfg.Identity)
+	cfg.Log.Info("became leader", "identity", cfg.Identity, "key", election.Key(), "revision", election.Rev())
+	leadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	term := newTerm(cfg, session, election, time.Duration(ttl)*time.Second, cancel, leadCtx.Done())
+	// The first deadline comes from a keep-alive sent now: the session's
+	// own, sent before the campaign (which may have waited long), says
+	// nothing this term can count on.
+	if err := term.renew(leadCtx); err != nil {
+		return fmt.Errorf("start of term: %w", err)
+	}
 	if cfg.IsLeader != nil {
 		cfg.IsLeader.Set(1)
 		defer cfg.IsLeader.Set(0)
 	}
-	leadCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	defer term.end("")
+	go term.keepAlive(leadCtx)
+	go term.expire(leadCtx)
 	go func() {
 		select {
 		case <-session.Done():
-			cfg.Log.Warn("lost leadership: lease expired", "identity", cfg.Identity)
-			cancel()
+			term.end("lease expired")
 		case <-leadCtx.Done():
 		}
 	}()
-	err = lead(leadCtx)
+	err = lead(WithTerm(leadCtx, term))
 	if ctx.Err() != nil {
 		// Shutting down: hand over at once rather than make the next
 		// leader wait out the TTL.
@@ -113,4 +136,21 @@ func campaignAndLead(ctx context.Context, cfg Config, ttl int, lead func(context
 		return leadError{err: err}
 	}
 	return errors.New("leadership lost")
+}
+
+func newTerm(cfg Config, session *concurrency.Session, election *concurrency.Election, ttl time.Duration,
+	cancel context.CancelFunc, done <-chan struct{}) *Term {
+	return newTermFor(cfg, election.Key(), election.Rev(), session.Lease(), ttl, cancel, done)
+}
+
+func newTermFor(cfg Config, key string, rev int64, lease clientv3.LeaseID, ttl time.Duration,
+	cancel context.CancelFunc, done <-chan struct{}) *Term {
+	return &Term{
+		client: cfg.Client, key: key, rev: rev, lease: lease, identity: cfg.Identity,
+		// A tenth of the TTL covers the clocks of etcd and this process
+		// running at slightly different rates.
+		ttl: ttl, margin: max(ttl/10, 100*time.Millisecond),
+		clock: cfg.clock, log: cfg.Log, metrics: cfg.Metrics, keepAliveOnce: cfg.keepAliveOnce,
+		start: cfg.clock.Now(), cancel: cancel, done: done,
+	}
 }

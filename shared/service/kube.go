@@ -28,6 +28,7 @@ func MainKube(name string, bind func(fs *flag.FlagSet), newApp func(rt *Runtime,
 		if err != nil {
 			return nil, err
 		}
+		cfg.UserAgent = kube.UserAgent(rt.Name, version(), rt.opts.Identity)
 		hc, err := rest.HTTPClientFor(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes client: %w", err)

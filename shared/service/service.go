@@ -95,6 +95,9 @@ type Runtime struct {
 	Store    *configdb.Store
 	Registry *prometheus.Registry
 	Health   *health.Server
+	// Fencing counts what the terms of leadership refused to do and
+	// records the revision of the last config DB write.
+	Fencing *leader.Metrics
 
 	opts     Options
 	isLeader prometheus.Gauge
@@ -157,7 +160,8 @@ func Start(name string, opts Options) (*Runtime, error) {
 	reg.MustRegister(isLeader, buildInfo)
 
 	hs := health.New(opts.HTTPAddr, reg, log)
-	rt := &Runtime{Name: name, Env: env, Log: log, Registry: reg, Health: hs, opts: opts, isLeader: isLeader}
+	rt := &Runtime{Name: name, Env: env, Log: log, Registry: reg, Health: hs, opts: opts, isLeader: isLeader,
+		Fencing: leader.NewMetrics(reg)}
 	// Probed at scrape time, so that an alert sees each replica's own view
 	// of the config DB, standbys' too, without a loop of its own.
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -227,6 +231,9 @@ func (r *Runtime) connect(ctx context.Context) error {
 		return err
 	}
 	store.SetLogger(r.Log)
+	if r.Fencing != nil {
+		store.SetWriteObserver(r.Fencing)
+	}
 	r.connMu.Lock()
 	r.Client, r.Store, r.connErr = client, store, nil
 	r.connMu.Unlock()
@@ -293,6 +300,7 @@ func (r *Runtime) run(ctx context.Context, setup func(rt *Runtime) (func(ctx con
 			TTL:      r.opts.LeaderTTL,
 			Log:      r.Log,
 			IsLeader: r.isLeader,
+			Metrics:  r.Fencing,
 		}, lead)
 	})
 	err := g.Wait()

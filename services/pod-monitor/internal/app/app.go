@@ -15,6 +15,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/monitor"
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -53,8 +54,11 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 
 	terms := controller.NewRuntime(controller.Spec[*monitor.Monitor]{
 		Caches: []controller.Cache{{HasSynced: pods.HasSynced, NotSynced: "pod cache not synced"}},
-		Build: func(context.Context) (*monitor.Monitor, error) {
-			return monitor.New(monitor.Config{Store: rt.Store, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry), nil
+		Build: func(ctx context.Context) (*monitor.Monitor, error) {
+			// Every config DB write of the term is conditioned on its
+			// election key, in the write's own transaction.
+			term := leader.TermFrom(ctx)
+			return monitor.New(monitor.Config{Store: rt.Store.Fenced(term.Fence()), Term: term, Pods: pods, Workers: opts.Workers, Log: rt.Log}, metrics, rt.Registry), nil
 		},
 		Watches: func(m *monitor.Monitor) []controller.Watch {
 			return []controller.Watch{{Name: "pod", Informer: pods.Informer(), Handler: m.EventHandler()}}

@@ -22,6 +22,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 )
 
 // Pods is the pod cache as the monitor uses it.
@@ -38,9 +39,19 @@ type Pods interface {
 // failed search is retried with backoff like any reconcile.
 const sweepKey = ""
 
+// Term is the term of leadership the monitor writes in (leader.Term).
+type Term interface {
+	// Over ends the term if err says it is over (a write fenced out), and
+	// reports whether it did: the work is then dropped, not retried.
+	Over(err error) bool
+}
+
 // Config is what a Monitor works with.
 type Config struct {
-	Store   *configdb.Store
+	// Store's writes carry the term's fence (configdb.Store.Fenced).
+	Store *configdb.Store
+	// Term, if set, is the term the Store is fenced by.
+	Term    Term
 	Pods    Pods
 	Workers int
 	Log     *slog.Logger
@@ -78,6 +89,9 @@ type Monitor struct {
 func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
+	}
+	if cfg.Term == nil {
+		cfg.Term = (*leader.Term)(nil)
 	}
 	return &Monitor{
 		cfg:     cfg,
@@ -162,7 +176,7 @@ func (m *Monitor) Ready(ctx context.Context) error { return m.listed.Ready(ctx) 
 // cache must be synced first.
 func (m *Monitor) Run(ctx context.Context) error {
 	return controller.Loop{
-		Queue: m.queue, Workers: m.cfg.Workers, Log: m.cfg.Log, Reconcile: m.reconcile,
+		Queue: m.queue, Workers: m.cfg.Workers, Log: m.cfg.Log, Reconcile: m.work,
 		// Nothing is written before the entries are known: a pod's
 		// deployment that has not been listed yet would look like one that
 		// is gone.
@@ -256,6 +270,17 @@ func (m *Monitor) sweep(ctx context.Context) error {
 		m.queue.Add(id)
 	}
 	return nil
+}
+
+// work is a worker's reconcile within the term: one whose write was
+// fenced out is dropped, since the term is over and the other replica
+// writes now.
+func (m *Monitor) work(ctx context.Context, id string) error {
+	err := m.reconcile(ctx, id)
+	if m.cfg.Term.Over(err) {
+		return nil
+	}
+	return err
 }
 
 func (m *Monitor) reconcile(ctx context.Context, id string) error {

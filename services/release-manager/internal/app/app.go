@@ -24,6 +24,8 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/releaseindex"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -90,7 +92,13 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	if err != nil {
 		return nil, fmt.Errorf("allowed cluster-scoped kinds: %w", err)
 	}
-	helm, err := helmexec.New(cfg, rt.Env.HelmNamespace, rt.Log)
+	// The Helm actions' client sends no write once the term has ended
+	// (checked locally, per request): an action that was under way when
+	// the process was paused cannot change the cluster when it resumes.
+	guard := leader.NewGuard(rt.Fencing)
+	helmCfg := rest.CopyConfig(cfg)
+	kube.GuardWrites(helmCfg, guard.CheckWrite)
+	helm, err := helmexec.New(helmCfg, rt.Env.HelmNamespace, rt.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +162,9 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 				return nil, fmt.Errorf("REST mapper: %w", err)
 			}
 			rt.Log.Info("release index synced", "releases", len(index.Names()))
+			term := leader.TermFrom(ctx)
 			r := reconciler.New(reconciler.Config{
-				Store: rt.Store, Helm: helm, Charts: source, Index: index,
+				Store: rt.Store.Fenced(term.Fence()), Term: term, Helm: helm, Charts: source, Index: index,
 				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed, Mapper: mapper},
 				Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
 			}, metrics, rt.Registry)
@@ -167,7 +176,10 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	// The callbacks above reach the term through terms, set by now.
 	go index.Run(rt.Context())
 	go source.Run(rt.Context())
-	return terms.Lead, nil
+	return func(ctx context.Context) error {
+		guard.Enter(leader.TermFrom(ctx))
+		return terms.Lead(ctx)
+	}, nil
 }
 
 // refreshCapabilities keeps .Capabilities current for charts that test

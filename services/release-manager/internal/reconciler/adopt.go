@@ -29,5 +29,5 @@ func (r *Reconciler) adopt(ctx context.Context, t target, rel *release.Release) 
 	labels := plan.AdoptLabels(t.want.Digest, same)
 	r.cfg.Log.Info("adopting release installed without this deployer's label",
 		"deployment", t.id, "release", t.name, "revision", rel.Version, "status", string(obs.Status), "upgrade_follows", !same)
-	return r.act(plan.Adopt, t.id, t.name, func() error { return r.cfg.Helm.Relabel(rel, labels) })
+	return r.act(ctx, plan.Adopt, t.id, t.name, func() error { return r.cfg.Helm.Relabel(rel, labels) })
 }

@@ -37,13 +37,16 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 	if errors.Is(err, configdb.ErrNoDeployment) {
 		return nil // deleted meanwhile: the next reconcile uninstalls
 	}
+	if fenced(err) {
+		return err
+	}
 	if err != nil {
 		r.cfg.Log.Warn("state write failed", "deployment", t.id, "error", err)
 	}
 	spec := helmexec.Spec{Name: t.name, Chart: ch, Values: helmValues(t.dep.Values), Labels: plan.Labels(t.want.Digest),
 		Timeout: r.cfg.Timeout, PostRenderer: r.cfg.Confine}
 	var rel *release.Release
-	err = r.act(act, t.id, t.name, func() error {
+	err = r.act(ctx, act, t.id, t.name, func() error {
 		var aerr error
 		if act == plan.Install {
 			rel, aerr = r.cfg.Helm.Install(ctx, spec)
@@ -53,7 +56,7 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 		return aerr
 	})
 	switch {
-	case errors.Is(err, helmexec.ErrNameInUse):
+	case errors.Is(err, helmexec.ErrNameInUse), fenced(err):
 		return err
 	case errors.Is(err, confine.ErrOutside), errors.Is(err, confine.ErrUnserved):
 		return r.failed(ctx, t, obs, "confinement", err)
@@ -67,8 +70,12 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 // failed records a failed install or upgrade: it counts the attempt,
 // writes the error with what is known of the release, and makes the error
 // permanent when retrying cannot help (a manifest outside the namespace)
-// or the budget is used up.
+// or the budget is used up. A failure of a term that is over is none of
+// the deployment's: it is neither counted nor written.
 func (r *Reconciler) failed(ctx context.Context, t target, obs plan.Observed, reason string, err error) error {
+	if fenced(err) {
+		return err
+	}
 	gaveUp := r.attempts.failed(t.id, t.want.Digest, err)
 	r.metrics.entryErrors.WithLabelValues(reason).Inc()
 	if latest, lerr := r.cfg.Helm.Last(t.name); lerr == nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 )
 
 // Options are the release-manager's own settings.
@@ -105,6 +106,20 @@ type Helm interface {
 	Relabel(rel *release.Release, labels map[string]string) error
 }
 
+// Term is the term of leadership the reconciler acts in (leader.Term; a
+// nil *leader.Term when leader election is off). Each Helm action is taken
+// only after Check has asked etcd that the term still holds; an action cut
+// short because the term ended is not a failure of the deployment, since
+// the other replica owns it now.
+type Term interface {
+	Check(ctx context.Context) error
+	Valid() bool
+	// Over ends the term if err says it is over, and reports whether it
+	// did: the work is then dropped, not retried.
+	Over(err error) bool
+	Fenced(what string)
+}
+
 // ReleaseIndex is the cached view of the namespace's Helm releases, owned
 // or not (Observed.Owned says which).
 type ReleaseIndex interface {
@@ -115,7 +130,9 @@ type ReleaseIndex interface {
 
 // Config is what a Reconciler works with.
 type Config struct {
+	// Store's writes carry the term's fence (configdb.Store.Fenced).
 	Store   *configdb.Store
+	Term    Term
 	Helm    Helm
 	Charts  ChartLoader
 	Index   ReleaseIndex
@@ -180,6 +197,9 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Term == nil {
+		cfg.Term = (*leader.Term)(nil)
 	}
 	return &Reconciler{
 		cfg:      cfg,
@@ -263,8 +283,29 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.reconcile,
+	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.work,
 		Gate: r.listed, Sources: []controller.Source{watch}}.Run(ctx)
+}
+
+// work is a worker's reconcile within the term. Once the term has ended
+// the workers take no new action: the keys left in the queue are drained
+// untouched, and a reconcile the fence stopped is dropped, not retried,
+// since the other replica owns the deployment now.
+func (r *Reconciler) work(ctx context.Context, id string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	err := r.reconcile(ctx, id)
+	if r.cfg.Term.Over(err) {
+		return nil
+	}
+	return err
+}
+
+// fenced reports whether err says the term is over: a config DB write
+// fenced out, or an action refused for want of leadership.
+func fenced(err error) bool {
+	return errors.Is(err, leader.ErrNotLeader) || errors.Is(err, configdb.ErrFenced)
 }
 
 func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
@@ -397,7 +438,7 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 		case plan.Adopt:
 			err = r.adopt(ctx, t, rel)
 		case plan.Unlock:
-			err = r.unlock(t, rel)
+			err = r.unlock(ctx, t, rel)
 		case plan.Uninstall:
 			err = r.uninstall(ctx, t)
 		case plan.Install, plan.Upgrade:
@@ -460,11 +501,24 @@ func (r *Reconciler) reportBadEntry(ctx context.Context, t target, obs plan.Obse
 	return controller.Permanent(t.want.Err)
 }
 
-// act runs one Helm action with its log line and metrics.
-func (r *Reconciler) act(a plan.Action, id, name string, fn func() error) error {
+// act runs one Helm action with its log line and metrics, once etcd has
+// said that the term still holds. An action that fails after the term
+// ended (a paused process whose requests the Kubernetes client refused on
+// resuming) returns an error wrapping leader.ErrNotLeader, whatever Helm
+// made of the refusal.
+func (r *Reconciler) act(ctx context.Context, a plan.Action, id, name string, fn func() error) error {
+	if err := r.cfg.Term.Check(ctx); err != nil {
+		if errors.Is(err, leader.ErrNotLeader) {
+			r.cfg.Term.Fenced(leader.FencedHelmAction)
+		}
+		return fmt.Errorf("deployment %s: %s not started: %w", id, a, err)
+	}
 	start := time.Now()
 	err := fn()
 	r.metrics.actionSeconds.WithLabelValues(string(a)).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, leader.ErrNotLeader) && !r.cfg.Term.Valid() {
+		err = fmt.Errorf("%w: term ended during the action: %w", leader.ErrNotLeader, err)
+	}
 	if err != nil {
 		r.metrics.actions.WithLabelValues(string(a), "error").Inc()
 		r.cfg.Log.Warn("helm action failed", "deployment", id, "release", name, "action", string(a), "error", err)

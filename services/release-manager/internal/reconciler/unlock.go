@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"context"
 	"fmt"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -11,7 +12,7 @@ import (
 // unlock marks a revision left pending by a process that is gone as
 // failed, so that an upgrade may follow (Helm refuses to act on a release
 // with a pending revision).
-func (r *Reconciler) unlock(t target, rel *release.Release) error {
+func (r *Reconciler) unlock(ctx context.Context, t target, rel *release.Release) error {
 	why := fmt.Sprintf("%s interrupted (release-manager restarted); unlocked", rel.Info.Status)
-	return r.act(plan.Unlock, t.id, t.name, func() error { return r.cfg.Helm.MarkFailed(rel, why) })
+	return r.act(ctx, plan.Unlock, t.id, t.name, func() error { return r.cfg.Helm.MarkFailed(rel, why) })
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/mirror"
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -51,8 +52,11 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 
 	terms := controller.NewRuntime(controller.Spec[*mirror.Mirror]{
 		Caches: []controller.Cache{{HasSynced: nads.HasSynced, NotSynced: "NetworkAttachmentDefinitions not listed yet"}},
-		Build: func(context.Context) (*mirror.Mirror, error) {
-			return mirror.New(mirror.Config{Store: rt.Store, NADs: nads, Log: rt.Log, Resync: opts.DBResync, Timeout: opts.DBTimeout}, metrics, rt.Registry), nil
+		Build: func(ctx context.Context) (*mirror.Mirror, error) {
+			// Every config DB write of the term is conditioned on its
+			// election key, in the write's own transaction.
+			term := leader.TermFrom(ctx)
+			return mirror.New(mirror.Config{Store: rt.Store.Fenced(term.Fence()), Term: term, NADs: nads, Log: rt.Log, Resync: opts.DBResync, Timeout: opts.DBTimeout}, metrics, rt.Registry), nil
 		},
 		Watches: func(m *mirror.Mirror) []controller.Watch {
 			return []controller.Watch{{Name: "NAD", Informer: nads.Informer(), Handler: m.EventHandler()}}

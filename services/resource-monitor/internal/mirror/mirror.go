@@ -24,6 +24,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/resources"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 )
 
 // key is the one work-queue key. Every reconcile recomputes the whole
@@ -41,11 +42,21 @@ type NADs interface {
 	List() []nadcache.NAD
 }
 
+// Term is the term of leadership the mirror writes in (leader.Term).
+type Term interface {
+	// Over ends the term if err says it is over (a write fenced out), and
+	// reports whether it did: the work is then dropped, not retried.
+	Over(err error) bool
+}
+
 // Config is what a Mirror works with.
 type Config struct {
+	// Store's writes carry the term's fence (configdb.Store.Fenced).
 	Store *configdb.Store
-	NADs  NADs
-	Log   *slog.Logger
+	// Term, if set, is the term the Store is fenced by.
+	Term Term
+	NADs NADs
+	Log  *slog.Logger
 	// Resync is how often the owned entries are re-read from the config
 	// DB, to repair what was changed there behind the service's back (0:
 	// never). Between re-reads the mirror trusts its own view, so that a
@@ -105,6 +116,9 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.Term == nil {
+		cfg.Term = (*leader.Term)(nil)
+	}
 	return &Mirror{
 		cfg:            cfg,
 		queue:          controller.NewQueue("resource-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}),
@@ -155,7 +169,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 	// The first reconcile of a term reads the config DB afresh: entries
 	// left by a previous term, or a crash, that no NAD backs go now.
 	m.queue.Add(key)
-	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.reconcile}
+	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.work}
 	if m.cfg.Resync > 0 {
 		loop.Sources = append(loop.Sources, m.resync)
 	}
@@ -176,6 +190,17 @@ func (m *Mirror) clearGauges() {
 	for _, g := range []prometheus.Gauge{m.metrics.nads, m.metrics.supernets, m.metrics.nadsRejected, m.metrics.snRejected} {
 		g.Set(0)
 	}
+}
+
+// work is the worker's reconcile within the term: one whose write was
+// fenced out is dropped, since the term is over and the other replica
+// writes now.
+func (m *Mirror) work(ctx context.Context, k string) error {
+	err := m.reconcile(ctx, k)
+	if m.cfg.Term.Over(err) {
+		return nil
+	}
+	return err
 }
 
 func (m *Mirror) reconcile(ctx context.Context, _ string) error {
