@@ -343,3 +343,19 @@ func TestGuard(t *testing.T) {
 		})
 	}
 }
+
+// The check every mutating request of the Helm client makes: local, no
+// round trip.
+func BenchmarkGuardCheckWrite(b *testing.B) {
+	term, _ := handTerm(clocktesting.NewFakeClock(time.Unix(1000, 0)), 10*time.Second, answer(10))
+	if err := term.renew(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	g := NewGuard(nil)
+	g.Enter(term)
+	for b.Loop() {
+		if err := g.CheckWrite(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

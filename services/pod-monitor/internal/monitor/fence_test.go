@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -89,5 +90,22 @@ func TestUnfencedWithoutTerm(t *testing.T) {
 	}
 	if pods, found, _ := f.state("d"); !found || len(pods) != 1 {
 		t.Errorf("pods %v not written", pods)
+	}
+}
+
+// Once the term's context has ended, the keys left in the queue are not
+// worked: nothing is written for them.
+func TestNoWorkAfterTheTerm(t *testing.T) {
+	f := newFixture(t)
+	f.deployment("d", "helm")
+	f.m.known["d"] = true
+	f.pods.set(pod("p", "sdp-d", corev1.PodRunning))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.m.work(ctx, "d"); !errors.Is(err, context.Canceled) {
+		t.Errorf("work after the term = %v, want context.Canceled", err)
+	}
+	if _, found, _ := f.state("d"); found {
+		t.Error("state written after the term ended")
 	}
 }

@@ -276,6 +276,9 @@ func (m *Monitor) sweep(ctx context.Context) error {
 // fenced out is dropped, since the term is over and the other replica
 // writes now.
 func (m *Monitor) work(ctx context.Context, id string) error {
+	if ctx.Err() != nil {
+		return ctx.Err() // the term has ended: what is left in the queue is not worked
+	}
 	err := m.reconcile(ctx, id)
 	if m.cfg.Term.Over(err) {
 		return nil

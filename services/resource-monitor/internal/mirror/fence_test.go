@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -49,5 +50,20 @@ func TestFencedWrites(t *testing.T) {
 	case <-leadCtx.Done():
 	case <-time.After(10 * time.Second):
 		t.Error("term's context not ended")
+	}
+}
+
+// Once the term's context has ended, the key left in the queue is not
+// worked: nothing is written.
+func TestNoWorkAfterTheTerm(t *testing.T) {
+	f := start(t, nad("a", "1", cfgA))
+	f.m = New(Config{Store: f.store, NADs: f.nads, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Timeout: 5 * time.Second}, NewMetrics(f.reg), f.reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.m.work(ctx, key); !errors.Is(err, context.Canceled) {
+		t.Errorf("work after the term = %v, want context.Canceled", err)
+	}
+	if list, err := f.store.ListResources(context.Background()); err != nil || len(list.Resources) != 0 {
+		t.Errorf("entries %v (%v) written after the term ended", list.Resources, err)
 	}
 }

@@ -196,6 +196,9 @@ func (m *Mirror) clearGauges() {
 // fenced out is dropped, since the term is over and the other replica
 // writes now.
 func (m *Mirror) work(ctx context.Context, k string) error {
+	if ctx.Err() != nil {
+		return ctx.Err() // the term has ended: what is left in the queue is not worked
+	}
 	err := m.reconcile(ctx, k)
 	if m.cfg.Term.Over(err) {
 		return nil
