@@ -24,6 +24,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/releaseindex"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
@@ -96,7 +97,8 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	}
 	helm.SetConfine(confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed})
 	rt.Log.Info("charts may create these cluster-scoped kinds", "allowed_cluster_kinds", allowed.String())
-	mc, err := metadata.NewForConfig(cfg)
+	// The index is an informer: its watches must outlive the request timeout.
+	mc, err := metadata.NewForConfig(kube.ForWatches(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
