@@ -48,9 +48,10 @@ type Config struct {
 
 // Monitor is the pod-monitor's controller.
 type Monitor struct {
-	cfg     Config
-	queue   controller.Queue
-	metrics *Metrics
+	cfg      Config
+	queue    controller.Queue
+	recovery *controller.Recovery
+	metrics  *Metrics
 
 	mu    sync.Mutex
 	known map[string]bool // helm deployment entries that exist
@@ -79,7 +80,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	return &Monitor{
+	c := &Monitor{
 		cfg:     cfg,
 		queue:   controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
 		metrics: m,
@@ -89,6 +90,8 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		written: map[string]map[string]configdb.PodStatus{},
 		listed:  controller.NewGate("deployment entries not listed yet"),
 	}
+	c.recovery = newRecovery(c.queue, cfg)
+	return c
 }
 
 // EventHandler is the pod informer's handler: it queues the deployment of
@@ -166,8 +169,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 		// Nothing is written before the entries are known: a pod's
 		// deployment that has not been listed yet would look like one that
 		// is gone.
-		Gate:    m.listed,
-		Sources: []controller.Source{m.watchDeployments},
+		Gate:     m.listed,
+		Sources:  []controller.Source{m.watchDeployments},
+		Recovery: m.recovery,
 	}.Run(ctx)
 }
 

@@ -136,6 +136,10 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	}); err != nil {
 		return nil, fmt.Errorf("release index: %w", err)
 	}
+	kubeReady, err := kube.Readyz(cfg)
+	if err != nil {
+		return nil, err
+	}
 	metrics := reconciler.NewMetrics(rt.Registry, index.CountByStatus)
 	terms = controller.NewRuntime(controller.Spec[*reconciler.Reconciler]{
 		Caches: []controller.Cache{{HasSynced: index.HasSynced, NotSynced: "release index not synced"}},
@@ -160,6 +164,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 				Store: rt.Store, Helm: helm, Charts: source, Index: index,
 				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed, Mapper: mapper},
 				Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
+				KubeReady: kubeReady,
 			}, metrics, rt.Registry)
 			go refreshCapabilities(ctx, rt, helm)
 			return r, nil

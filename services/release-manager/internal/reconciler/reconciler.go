@@ -127,13 +127,17 @@ type Config struct {
 	Log     *slog.Logger
 	// Now is the clock for state timestamps (tests fix it).
 	Now func() time.Time
+	// KubeReady, if set, checks that the Kubernetes API answers: the
+	// deployments that failed while it was away go at once when it is back.
+	KubeReady controller.Check
 }
 
 // Reconciler is the release-manager's controller.
 type Reconciler struct {
-	cfg     Config
-	queue   controller.Queue
-	metrics *Metrics
+	cfg      Config
+	queue    controller.Queue
+	recovery *controller.Recovery
+	metrics  *Metrics
 
 	attempts *attempts
 
@@ -181,7 +185,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Reconciler{
+	r := &Reconciler{
 		cfg:      cfg,
 		queue:    controller.NewQueue("release-manager", reg, controller.QueueOptions{BaseDelay: 200 * time.Millisecond, MaxDelay: maxRetryDelay}),
 		metrics:  m,
@@ -191,6 +195,8 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		unowned:  map[string]bool{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
+	r.recovery = r.newRecovery()
+	return r
 }
 
 // Ready reports whether the first full list of entries has been taken in.
@@ -264,7 +270,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.reconcile,
-		Gate: r.listed, Sources: []controller.Source{watch}}.Run(ctx)
+		Gate: r.listed, Sources: []controller.Source{watch}, Recovery: r.recovery}.Run(ctx)
 }
 
 func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {

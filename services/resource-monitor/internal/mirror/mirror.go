@@ -61,9 +61,10 @@ type Config struct {
 
 // Mirror is the resource-monitor's controller, for one term of leadership.
 type Mirror struct {
-	cfg     Config
-	queue   controller.Queue
-	metrics *Metrics
+	cfg      Config
+	queue    controller.Queue
+	recovery *controller.Recovery
+	metrics  *Metrics
 
 	mu sync.Mutex
 	// since is when the oldest NAD change not yet reconciled was seen.
@@ -105,7 +106,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return &Mirror{
+	c := &Mirror{
 		cfg:            cfg,
 		queue:          controller.NewQueue("resource-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}),
 		metrics:        m,
@@ -113,6 +114,8 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 		supernetErrors: map[string]string{},
 		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
+	c.recovery = newRecovery(c.queue, cfg)
+	return c
 }
 
 // EventHandler is the NAD informer's handler: any change is a reason to
@@ -155,7 +158,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 	// The first reconcile of a term reads the config DB afresh: entries
 	// left by a previous term, or a crash, that no NAD backs go now.
 	m.queue.Add(key)
-	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.reconcile}
+	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.reconcile, Recovery: m.recovery}
 	if m.cfg.Resync > 0 {
 		loop.Sources = append(loop.Sources, m.resync)
 	}
