@@ -11,18 +11,12 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/hungserver"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 )
-
-func TestMain(m *testing.M) { os.Exit(cptest.Main(m, localcp.Options{})) }
 
 const kubeconfig = `apiVersion: v1
 kind: Config
@@ -117,62 +111,5 @@ func TestIsTimeout(t *testing.T) {
 		if got := IsTimeout(tc.err); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
-	}
-}
-
-// Against a real API server: the request timeout cuts a watch made with
-// it (which is why informers must not use it), while a watch made through
-// ForWatches outlives it and still delivers events.
-func TestWatchesOutliveTheTimeout(t *testing.T) {
-	cp := cptest.Get(t)
-	cfg := cp.RESTConfig()
-	cfg.Timeout = time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	admin, err := kubernetes.NewForConfig(ForWatches(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := "kube-timeout"
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	watchWith := func(cfg *rest.Config) watch.Interface {
-		cs, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := cs.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Stop)
-		return w
-	}
-	cut, kept := watchWith(cfg), watchWith(ForWatches(cfg))
-
-	// The watch under the timeout ends within a few of its seconds.
-	select {
-	case _, open := <-cut.ResultChan():
-		if open {
-			t.Fatal("event on an empty namespace")
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("a watch made with a 1 s request timeout still open after 15 s; the timeout no longer cuts watches, so ForWatches is not needed")
-	}
-	// By now the other one is well past the timeout; it still delivers.
-	if _, err := admin.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case ev, open := <-kept.ResultChan():
-		if !open {
-			t.Fatal("the watch made through ForWatches ended")
-		}
-		if cm, ok := ev.Object.(*corev1.ConfigMap); !ok || cm.Name != "after" || ev.Type != watch.Added {
-			t.Errorf("event %s %T, want the ConfigMap added", ev.Type, ev.Object)
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("no event on the watch made through ForWatches")
 	}
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"helm.sh/helm/v3/pkg/chartutil"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
