@@ -147,6 +147,9 @@ type Reconciler struct {
 	// that the echo of our own action from the release index costs no
 	// config DB read. It is cleared at every resync.
 	written map[string]plan.Observed
+	// intended is the release part this service means each state entry to
+	// hold (see statewatch.go).
+	intended map[string]configdb.ReleaseStatus
 	// unowned holds the releases without our label and with no helm
 	// entry, each reported once.
 	unowned map[string]bool
@@ -192,6 +195,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		desired:  map[string]entry{},
 		attempts: newAttempts(cfg.Options.MaxAttempts),
 		written:  map[string]plan.Observed{},
+		intended: map[string]configdb.ReleaseStatus{},
 		unowned:  map[string]bool{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
@@ -270,7 +274,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.reconcile,
-		Gate: r.listed, Sources: []controller.Source{watch}, Recovery: r.recovery}.Run(ctx)
+		Gate: r.listed, Sources: []controller.Source{watch, r.watchStates}, Recovery: r.recovery}.Run(ctx)
 }
 
 func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
