@@ -68,6 +68,10 @@ type Monitor struct {
 	// deployment, so that a reconcile with nothing new costs no config DB
 	// read. Cleared at every resync.
 	written map[string]map[string]configdb.PodStatus
+	// intended is the pods map this service means each state entry to
+	// hold, set before each write so that its echo is known (see
+	// statewatch.go).
+	intended map[string]map[string]configdb.PodStatus
 
 	// listed opens at the first full list of deployment entries.
 	listed *controller.Gate
@@ -81,14 +85,15 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		cfg.Workers = 4
 	}
 	c := &Monitor{
-		cfg:     cfg,
-		queue:   controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
-		metrics: m,
-		known:   map[string]bool{},
-		orphans: map[string]uint64{},
-		since:   map[string]time.Time{},
-		written: map[string]map[string]configdb.PodStatus{},
-		listed:  controller.NewGate("deployment entries not listed yet"),
+		cfg:      cfg,
+		queue:    controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
+		metrics:  m,
+		known:    map[string]bool{},
+		orphans:  map[string]uint64{},
+		since:    map[string]time.Time{},
+		written:  map[string]map[string]configdb.PodStatus{},
+		intended: map[string]map[string]configdb.PodStatus{},
+		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
 	c.recovery = newRecovery(c.queue, cfg)
 	return c
@@ -170,7 +175,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		// deployment that has not been listed yet would look like one that
 		// is gone.
 		Gate:     m.listed,
-		Sources:  []controller.Source{m.watchDeployments},
+		Sources:  []controller.Source{m.watchDeployments, m.watchStates},
 		Recovery: m.recovery,
 	}.Run(ctx)
 }
@@ -272,6 +277,9 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	since, pendingSince := m.since[id]
 	delete(m.since, id)
 	last, haveLast := m.written[id]
+	if !known {
+		delete(m.intended, id)
+	}
 	m.mu.Unlock()
 	if !known {
 		// No entry (or not a helm one): no pods map to keep, and a state
@@ -298,6 +306,9 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.intended[id] = pods
+	m.mu.Unlock()
 	if haveLast && maps.Equal(last, pods) {
 		m.metrics.writes.WithLabelValues("unchanged").Inc()
 		return nil
