@@ -39,6 +39,7 @@ const key = "all"
 // NADs is the NAD cache as the mirror uses it.
 type NADs interface {
 	List() []nadcache.NAD
+	NotSelected() []nadcache.NAD
 }
 
 // Config is what a Mirror works with.
@@ -88,6 +89,9 @@ type Mirror struct {
 	parsed map[string]parseResult
 	// supernetErrors are the supernet problems already reported.
 	supernetErrors map[string]string
+	// notSelected holds the label value of each NAD reported as not
+	// selected, so that each NAD and value is reported once.
+	notSelected map[string]string
 }
 
 type parseResult struct {
@@ -112,6 +116,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 		metrics:        m,
 		parsed:         map[string]parseResult{},
 		supernetErrors: map[string]string{},
+		notSelected:    map[string]string{},
 		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
 	c.recovery = newRecovery(c.queue, cfg)
@@ -187,6 +192,7 @@ func (m *Mirror) reconcile(ctx context.Context, _ string) error {
 	m.since = time.Time{}
 	m.mu.Unlock()
 
+	m.reportNotSelected(m.cfg.NADs.NotSelected())
 	nads, rejected := m.parse(m.cfg.NADs.List())
 	want := resources.Build(nads)
 	m.reportSupernets(want.SupernetErrors)
@@ -365,4 +371,22 @@ func (m *Mirror) reportSupernets(errs map[string]error) {
 			m.cfg.Log.Info("supernet problem resolved", "supernet", name)
 		}
 	}
+}
+
+// reportNotSelected logs, once per NAD and label value, the NADs whose
+// available-for-allocation label is there but not "true": a NAD labelled
+// "True" or "yes" was most likely meant to be mirrored, and would otherwise
+// get no entry and no word.
+func (m *Mirror) reportNotSelected(nads []nadcache.NAD) {
+	seen := make(map[string]string, len(nads))
+	for _, n := range nads {
+		k := n.Key()
+		seen[k] = n.Available
+		if v, reported := m.notSelected[k]; reported && v == n.Available {
+			continue
+		}
+		m.cfg.Log.Warn("NAD not selected for allocation; it gets no resource entry", "namespace", n.Namespace, "nad", n.Name,
+			"label", nadcache.LabelAvailable, "value", n.Available, "reason", nadcache.NotSelectedReason(n.Available))
+	}
+	m.notSelected = seen
 }
