@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/hungserver"
@@ -72,13 +70,18 @@ func TestRESTConfigTimeout(t *testing.T) {
 // own is bounded by it too.
 func TestHungServerTimesOut(t *testing.T) {
 	cfg := &rest.Config{Host: "http://" + hungserver.Start(t), Timeout: 300 * time.Millisecond}
-	cs, err := kubernetes.NewForConfig(cfg)
+	// client-go's clients all send through the HTTP client built from the
+	// configuration (rest.HTTPClientFor), which is where the timeout lives.
+	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := cs.CoreV1().ConfigMaps("x").Get(context.Background(), "y", metav1.GetOptions{})
+		resp, err := hc.Get(cfg.Host + "/api/v1/namespaces/x/configmaps/y")
+		if err == nil {
+			resp.Body.Close()
+		}
 		done <- err
 	}()
 	select {
