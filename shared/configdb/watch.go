@@ -133,6 +133,55 @@ func (s *Store) WatchState(ctx context.Context, id string, fn func(StateEvent)) 
 	return ctx.Err()
 }
 
+// StateChange is a change of one deployment's state entry, as WatchStates
+// sees it.
+type StateChange struct {
+	// ID is the deployment's id.
+	ID string
+	StateEvent
+}
+
+// StateWatch receives what WatchStates sees. OnResync is called whenever
+// the watch (re)starts: at the start, and after a gap in which changes may
+// have been missed, when callers look at every deployment again. Both are
+// called from one goroutine, in revision order.
+type StateWatch struct {
+	OnResync func(reason string)
+	OnChange func(StateChange)
+}
+
+// WatchStates follows every state entry (/deploy/<id>/state) from now on,
+// until ctx ends, so that a service sees its part deleted or overwritten by
+// someone else. Other /deploy/<id>/<leaf> entries are skipped. Nothing is
+// listed: the callers hold what they wrote, and a gap is reported through
+// OnResync instead. It returns ctx's error.
+func (s *Store) WatchStates(ctx context.Context, w StateWatch) error {
+	prefix := s.layout.StatesPrefix()
+	reason := ResyncStart
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		var rev int64
+		if err := s.retry(ctx, func(ctx context.Context) error {
+			resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err == nil {
+				rev = resp.Header.Revision
+			}
+			return err
+		}, "config DB read failed; retrying", "prefix", prefix); err != nil {
+			return
+		}
+		if reason != ResyncStart {
+			s.logger().Info("config DB watch resynced", "prefix", prefix, "reason", reason, "revision", rev)
+		}
+		w.OnResync(reason)
+		reason = s.follow(ctx, prefix, rev, func(key, value []byte, deleted bool, rev int64) {
+			if id, ok := s.layout.StateID(string(key)); ok {
+				w.OnChange(StateChange{ID: id, StateEvent: s.stateEvent(id, value, deleted, rev)})
+			}
+		}, clientv3.WithPrefix())
+	}, s.watchBackoff.Min)
+	return ctx.Err()
+}
+
 func (s *Store) stateEvent(id string, value []byte, deleted bool, rev int64) StateEvent {
 	ev := StateEvent{Found: !deleted, Revision: rev}
 	if deleted {

@@ -2,6 +2,7 @@ package configdb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -197,5 +198,130 @@ func TestWatchState(t *testing.T) {
 	defer mu.Unlock()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+func TestWatchStates(t *testing.T) {
+	e := newStore(t)
+	e.putRaw(t, "/deploy/a", `{"key": "a", "kind": "helm", "args": {"chart": "c"}}`)
+	e.putRaw(t, "/deploy/b", `{"key": "b", "kind": "helm", "args": {"chart": "c"}}`)
+	var mu sync.Mutex
+	var got, resyncs []string
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.store.WatchStates(c, configdb.StateWatch{
+			OnResync: func(reason string) {
+				mu.Lock()
+				defer mu.Unlock()
+				resyncs = append(resyncs, reason)
+			},
+			OnChange: func(ch configdb.StateChange) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case ch.Err != nil:
+					got = append(got, ch.ID+" error")
+				case !ch.Found:
+					got = append(got, ch.ID+" absent")
+				default:
+					got = append(got, fmt.Sprintf("%s pods=%v", ch.ID, ch.State.Pods))
+				}
+			},
+		})
+	}()
+	eventually.Eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(resyncs) == 0 {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	// Other leaves and the deployment entries themselves are not state
+	// entries: only the state changes of both deployments are seen.
+	if _, err := e.store.UpdatePods(ctx(t), "a", setPods(map[string]configdb.PodStatus{"p": configdb.PodRunning})); err != nil {
+		t.Fatal(err)
+	}
+	e.putRaw(t, "/deploy/a/statex", `{}`)
+	e.putRaw(t, "/deploy/c", `{"key": "c", "kind": "helm", "args": {"chart": "c"}}`)
+	e.putRaw(t, "/deploy/b/state", `[1]`)
+	if _, err := e.client.Delete(ctx(t), e.store.Layout().StateKey("a")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a pods=map[p:RUNNING]", "b error", "a absent"}
+	eventually.Eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < len(want) {
+			return fmt.Errorf("waiting for %d changes; got %v", len(want), got)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("WatchStates returned %v, want context.Canceled", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(resyncs) != fmt.Sprint([]string{configdb.ResyncStart}) {
+		t.Errorf("changes %v, resyncs %v; want %v, [start]", got, resyncs, want)
+	}
+}
+
+// After a compaction past the watch's revision, the watch says so (the
+// caller then looks at everything again) and follows on.
+func TestWatchStatesResyncsAfterCompaction(t *testing.T) {
+	e := newStore(t)
+	e.putRaw(t, "/deploy/a", `{"key": "a", "kind": "helm", "args": {"chart": "c"}}`)
+	var mu sync.Mutex
+	var resyncs []string
+	seen := map[string]bool{}
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.store.WatchStates(c, configdb.StateWatch{
+			OnResync: func(reason string) {
+				mu.Lock()
+				resyncs = append(resyncs, reason)
+				first := len(resyncs) == 1
+				mu.Unlock()
+				if first {
+					// Between the read of the revision and the start of the
+					// watch, changes and a compaction past it.
+					e.putRaw(t, "/deploy/a/state", `{"pods": {}}`)
+					e.putRaw(t, "/deploy/a/state", `{"pods": {"p": "RUNNING"}}`)
+					e.srv.Compact(t, e.client)
+				}
+			},
+			OnChange: func(ch configdb.StateChange) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen[ch.ID] = ch.Found
+			},
+		})
+	}()
+	eventually.Eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(resyncs) != fmt.Sprint([]string{configdb.ResyncStart, configdb.ResyncCompacted}) {
+			return fmt.Errorf("resyncs %v, want [start compacted]", resyncs)
+		}
+		return nil
+	})
+	if _, err := e.client.Delete(ctx(t), e.store.Layout().StateKey("a")); err != nil {
+		t.Fatal(err)
+	}
+	eventually.Eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if found, ok := seen["a"]; !ok || found {
+			return errors.New("the delete after the resync not seen")
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("WatchStates returned %v, want context.Canceled", err)
 	}
 }

@@ -65,6 +65,9 @@ type Loop struct {
 	// Gate, if set, holds the workers until it opens.
 	Gate    *Gate
 	Sources []Source
+	// Recovery, if set, queues the keys that wait on a dependency at once
+	// when it is back; its probes run with the loop.
+	Recovery *Recovery
 }
 
 // Run runs the sources and the workers until ctx ends, then waits for the
@@ -75,10 +78,13 @@ func (l Loop) Run(ctx context.Context) error {
 	for i, s := range l.Sources {
 		wg.Go(func() { errs[i] = s(ctx) })
 	}
+	if l.Recovery != nil {
+		wg.Go(func() { l.Recovery.run(ctx) })
+	}
 	if l.Gate != nil {
 		l.Gate.wait(ctx)
 	}
-	RunWorkers(ctx, l.Queue, l.Workers, l.Log, l.Reconcile)
+	runWorkers(ctx, l.Queue, l.Workers, l.Log, l.Reconcile, l.Recovery)
 	wg.Wait()
 	for i, err := range errs {
 		if errors.Is(err, context.Canceled) {

@@ -72,12 +72,18 @@ type Reconcile func(ctx context.Context, key string) error
 // down and waits for the workers. Failed keys are requeued with backoff
 // unless the error is permanent; every failure is logged with its key.
 func RunWorkers(ctx context.Context, q Queue, n int, log *slog.Logger, reconcile Reconcile) {
+	runWorkers(ctx, q, n, log, reconcile, nil)
+}
+
+// runWorkers is RunWorkers that notes, in rec if set, which failed keys
+// wait on a dependency that is away.
+func runWorkers(ctx context.Context, q Queue, n int, log *slog.Logger, reconcile Reconcile, rec *Recovery) {
 	var wg sync.WaitGroup
 	for range max(n, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for processNext(ctx, q, log, reconcile) {
+			for processNext(ctx, q, log, reconcile, rec) {
 			}
 		}()
 	}
@@ -86,7 +92,7 @@ func RunWorkers(ctx context.Context, q Queue, n int, log *slog.Logger, reconcile
 	wg.Wait()
 }
 
-func processNext(ctx context.Context, q Queue, log *slog.Logger, reconcile Reconcile) bool {
+func processNext(ctx context.Context, q Queue, log *slog.Logger, reconcile Reconcile, rec *Recovery) bool {
 	key, quit := q.Get()
 	if quit {
 		return false
@@ -96,12 +102,17 @@ func processNext(ctx context.Context, q Queue, log *slog.Logger, reconcile Recon
 	switch {
 	case err == nil:
 		q.Forget(key)
+		rec.done(key)
 	case ctx.Err() != nil:
 		// Shutting down: the next leader reconciles everything anyway.
 	case errors.Is(err, ErrPermanent):
 		q.Forget(key)
+		rec.done(key)
 		log.Warn("reconcile failed; not retrying until the input changes", "key", key, "error", err)
 	default:
+		// Noted before the requeue, so that a Back racing with it finds
+		// the key.
+		rec.failed(key, err)
 		log.Warn("reconcile failed; retrying", "key", key, "error", err, "retries", q.NumRequeues(key))
 		q.AddRateLimited(key)
 	}

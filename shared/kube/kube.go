@@ -5,6 +5,7 @@ package kube
 import (
 	"flag"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,6 +22,9 @@ type Options struct {
 	// server's own priority and fairness is the real guard.
 	QPS   float64
 	Burst int
+	// Timeout bounds each request (see DefaultTimeout); informers use
+	// ForWatches.
+	Timeout time.Duration
 }
 
 // Bind registers the options on fs.
@@ -28,6 +32,7 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else in-cluster)")
 	fs.Float64Var(&o.QPS, "kube-qps", 1000, "Kubernetes API requests per second, per client")
 	fs.IntVar(&o.Burst, "kube-burst", 2000, "Kubernetes API request burst, per client")
+	fs.DurationVar(&o.Timeout, "kube-timeout", DefaultTimeout, "time limit of one Kubernetes API request, watches excepted (0: none)")
 }
 
 // RESTConfig returns the client configuration the options name.
@@ -45,6 +50,9 @@ func (o Options) RESTConfig() (*rest.Config, error) {
 	}
 	if o.Burst > 0 {
 		cfg.Burst = o.Burst
+	}
+	if o.Timeout > 0 {
+		cfg.Timeout = o.Timeout
 	}
 	return cfg, nil
 }

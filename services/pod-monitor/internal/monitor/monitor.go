@@ -59,9 +59,10 @@ type Config struct {
 
 // Monitor is the pod-monitor's controller.
 type Monitor struct {
-	cfg     Config
-	queue   controller.Queue
-	metrics *Metrics
+	cfg      Config
+	queue    controller.Queue
+	recovery *controller.Recovery
+	metrics  *Metrics
 
 	mu    sync.Mutex
 	known map[string]bool // helm deployment entries that exist
@@ -78,6 +79,10 @@ type Monitor struct {
 	// deployment, so that a reconcile with nothing new costs no config DB
 	// read. Cleared at every resync.
 	written map[string]map[string]configdb.PodStatus
+	// intended is the pods map this service means each state entry to
+	// hold, set before each write so that its echo is known (see
+	// statewatch.go).
+	intended map[string]map[string]configdb.PodStatus
 
 	// listed opens at the first full list of deployment entries.
 	listed *controller.Gate
@@ -93,16 +98,19 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 	if cfg.Term == nil {
 		cfg.Term = (*leader.Term)(nil)
 	}
-	return &Monitor{
-		cfg:     cfg,
-		queue:   controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
-		metrics: m,
-		known:   map[string]bool{},
-		orphans: map[string]uint64{},
-		since:   map[string]time.Time{},
-		written: map[string]map[string]configdb.PodStatus{},
-		listed:  controller.NewGate("deployment entries not listed yet"),
+	c := &Monitor{
+		cfg:      cfg,
+		queue:    controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
+		metrics:  m,
+		known:    map[string]bool{},
+		orphans:  map[string]uint64{},
+		since:    map[string]time.Time{},
+		written:  map[string]map[string]configdb.PodStatus{},
+		intended: map[string]map[string]configdb.PodStatus{},
+		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
+	c.recovery = newRecovery(c.queue, cfg)
+	return c
 }
 
 // EventHandler is the pod informer's handler: it queues the deployment of
@@ -180,8 +188,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 		// Nothing is written before the entries are known: a pod's
 		// deployment that has not been listed yet would look like one that
 		// is gone.
-		Gate:    m.listed,
-		Sources: []controller.Source{m.watchDeployments},
+		Gate:     m.listed,
+		Sources:  []controller.Source{m.watchDeployments, m.watchStates},
+		Recovery: m.recovery,
 	}.Run(ctx)
 }
 
@@ -296,6 +305,9 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	since, pendingSince := m.since[id]
 	delete(m.since, id)
 	last, haveLast := m.written[id]
+	if !known {
+		delete(m.intended, id)
+	}
 	m.mu.Unlock()
 	if !known {
 		// No entry (or not a helm one): no pods map to keep, and a state
@@ -322,6 +334,9 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.intended[id] = pods
+	m.mu.Unlock()
 	if haveLast && maps.Equal(last, pods) {
 		m.metrics.writes.WithLabelValues("unchanged").Inc()
 		return nil

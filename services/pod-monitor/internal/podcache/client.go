@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 )
 
 // ListWatch lists and watches the pods of namespace through a REST client
@@ -23,7 +25,8 @@ func ListWatch(cfg *rest.Config, namespace string) (cache.ListerWatcher, error) 
 	if err := corev1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("core/v1 scheme: %w", err)
 	}
-	c := rest.CopyConfig(cfg)
+	// An informer's watches must outlive the request timeout.
+	c := kube.ForWatches(cfg)
 	c.APIPath = "/api"
 	c.GroupVersion = &corev1.SchemeGroupVersion
 	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()

@@ -104,7 +104,8 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	}
 	helm.SetConfine(confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed})
 	rt.Log.Info("charts may create these cluster-scoped kinds", "allowed_cluster_kinds", allowed.String())
-	mc, err := metadata.NewForConfig(cfg)
+	// The index is an informer: its watches must outlive the request timeout.
+	mc, err := metadata.NewForConfig(kube.ForWatches(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
@@ -142,6 +143,10 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 	}); err != nil {
 		return nil, fmt.Errorf("release index: %w", err)
 	}
+	kubeReady, err := kube.Readyz(cfg)
+	if err != nil {
+		return nil, err
+	}
 	metrics := reconciler.NewMetrics(rt.Registry, index.CountByStatus)
 	terms = controller.NewRuntime(controller.Spec[*reconciler.Reconciler]{
 		Caches: []controller.Cache{{HasSynced: index.HasSynced, NotSynced: "release index not synced"}},
@@ -167,6 +172,7 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 				Store: rt.Store.Fenced(term.Fence()), Term: term, Helm: helm, Charts: source, Index: index,
 				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed, Mapper: mapper},
 				Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
+				KubeReady: kubeReady,
 			}, metrics, rt.Registry)
 			go refreshCapabilities(ctx, rt, helm)
 			return r, nil

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 )
 
@@ -60,13 +58,15 @@ func (a *attempts) failed(id, digest string, err error) bool {
 	return cur.n >= a.max
 }
 
-// outsideBudget: a chart repository or a Kubernetes API that is away is
+// outsideBudget: a chart repository, the Kubernetes API (refused, or not
+// answering within the request timeout) or the config DB that is away is
 // nobody's fault in the entry, so it is retried with backoff for as long
 // as it takes without counting (an API server down for 30 s used the
 // budget up in ~3 s, and the deployment then waited for its entry to
 // change).
 func outsideBudget(err error) bool {
-	return errors.Is(err, charts.ErrUnreachable) || helmexec.IsUnreachable(err)
+	_, away := waitsOn(err)
+	return away
 }
 
 // forget drops one deployment's budget (it succeeded, or is gone).

@@ -144,13 +144,17 @@ type Config struct {
 	Log     *slog.Logger
 	// Now is the clock for state timestamps (tests fix it).
 	Now func() time.Time
+	// KubeReady, if set, checks that the Kubernetes API answers: the
+	// deployments that failed while it was away go at once when it is back.
+	KubeReady controller.Check
 }
 
 // Reconciler is the release-manager's controller.
 type Reconciler struct {
-	cfg     Config
-	queue   controller.Queue
-	metrics *Metrics
+	cfg      Config
+	queue    controller.Queue
+	recovery *controller.Recovery
+	metrics  *Metrics
 
 	attempts *attempts
 
@@ -160,6 +164,9 @@ type Reconciler struct {
 	// that the echo of our own action from the release index costs no
 	// config DB read. It is cleared at every resync.
 	written map[string]plan.Observed
+	// intended is the release part this service means each state entry to
+	// hold (see statewatch.go).
+	intended map[string]configdb.ReleaseStatus
 	// unowned holds the releases without our label and with no helm
 	// entry, each reported once.
 	unowned map[string]bool
@@ -201,16 +208,19 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 	if cfg.Term == nil {
 		cfg.Term = (*leader.Term)(nil)
 	}
-	return &Reconciler{
+	r := &Reconciler{
 		cfg:      cfg,
 		queue:    controller.NewQueue("release-manager", reg, controller.QueueOptions{BaseDelay: 200 * time.Millisecond, MaxDelay: maxRetryDelay}),
 		metrics:  m,
 		desired:  map[string]entry{},
 		attempts: newAttempts(cfg.Options.MaxAttempts),
 		written:  map[string]plan.Observed{},
+		intended: map[string]configdb.ReleaseStatus{},
 		unowned:  map[string]bool{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
+	r.recovery = r.newRecovery()
+	return r
 }
 
 // Ready reports whether the first full list of entries has been taken in.
@@ -284,7 +294,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.work,
-		Gate: r.listed, Sources: []controller.Source{watch}}.Run(ctx)
+		Gate: r.listed, Sources: []controller.Source{watch, r.watchStates}, Recovery: r.recovery}.Run(ctx)
 }
 
 // work is a worker's reconcile within the term. Once the term has ended

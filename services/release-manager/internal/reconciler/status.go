@@ -76,7 +76,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 	r.mu.Unlock()
 	start := time.Now()
 	defer func() { r.metrics.stateWriteTime.Observe(time.Since(start).Seconds()) }()
-	res, err := r.cfg.Store.UpdateRelease(ctx, u.id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
+	res, err := r.cfg.Store.UpdateRelease(ctx, u.id, r.intend(u.id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
 		next := configdb.ReleaseStatus{Name: u.name, Status: u.status, Revision: u.revision, Chart: u.chart, Version: u.chartVersion,
 			Error: u.errText, Warning: u.warning}
 		if next.Version == "" && cur.Revision == u.revision {
@@ -94,7 +94,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 		}
 		next.SetTime(r.cfg.Now())
 		return next
-	})
+	}))
 	switch {
 	case errors.Is(err, configdb.ErrNoDeployment):
 		r.metrics.stateWrites.WithLabelValues("no-deployment").Inc()
@@ -114,6 +114,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 // release are both gone.
 func (r *Reconciler) dropOrphanState(ctx context.Context, id string) error {
 	r.attempts.forget(id)
+	r.forgetIntent(id)
 	r.mu.Lock()
 	delete(r.written, id)
 	r.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/mirror"
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
@@ -39,7 +40,9 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 // New builds the resource-monitor and returns the function that runs it
 // for each term of leadership.
 func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.Context) error, error) {
-	dyn, err := dynamic.NewForConfig(cfg)
+	// Its one client serves the NAD informer, whose watches must outlive
+	// the request timeout.
+	dyn, err := dynamic.NewForConfig(kube.ForWatches(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}

@@ -40,6 +40,7 @@ const key = "all"
 // NADs is the NAD cache as the mirror uses it.
 type NADs interface {
 	List() []nadcache.NAD
+	NotSelected() []nadcache.NAD
 }
 
 // Term is the term of leadership the mirror writes in (leader.Term).
@@ -72,9 +73,10 @@ type Config struct {
 
 // Mirror is the resource-monitor's controller, for one term of leadership.
 type Mirror struct {
-	cfg     Config
-	queue   controller.Queue
-	metrics *Metrics
+	cfg      Config
+	queue    controller.Queue
+	recovery *controller.Recovery
+	metrics  *Metrics
 
 	mu sync.Mutex
 	// since is when the oldest NAD change not yet reconciled was seen.
@@ -98,6 +100,9 @@ type Mirror struct {
 	parsed map[string]parseResult
 	// supernetErrors are the supernet problems already reported.
 	supernetErrors map[string]string
+	// notSelected holds the label value of each NAD reported as not
+	// selected, so that each NAD and value is reported once.
+	notSelected map[string]string
 }
 
 type parseResult struct {
@@ -119,14 +124,17 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 	if cfg.Term == nil {
 		cfg.Term = (*leader.Term)(nil)
 	}
-	return &Mirror{
+	c := &Mirror{
 		cfg:            cfg,
 		queue:          controller.NewQueue("resource-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}),
 		metrics:        m,
 		parsed:         map[string]parseResult{},
 		supernetErrors: map[string]string{},
+		notSelected:    map[string]string{},
 		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
+	c.recovery = newRecovery(c.queue, cfg)
+	return c
 }
 
 // EventHandler is the NAD informer's handler: any change is a reason to
@@ -169,7 +177,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 	// The first reconcile of a term reads the config DB afresh: entries
 	// left by a previous term, or a crash, that no NAD backs go now.
 	m.queue.Add(key)
-	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.work}
+	loop := controller.Loop{Queue: m.queue, Workers: 1, Log: m.cfg.Log, Reconcile: m.work, Recovery: m.recovery}
 	if m.cfg.Resync > 0 {
 		loop.Sources = append(loop.Sources, m.resync)
 	}
@@ -212,6 +220,7 @@ func (m *Mirror) reconcile(ctx context.Context, _ string) error {
 	m.since = time.Time{}
 	m.mu.Unlock()
 
+	m.reportNotSelected(m.cfg.NADs.NotSelected())
 	nads, rejected := m.parse(m.cfg.NADs.List())
 	want := resources.Build(nads)
 	m.reportSupernets(want.SupernetErrors)
@@ -390,4 +399,22 @@ func (m *Mirror) reportSupernets(errs map[string]error) {
 			m.cfg.Log.Info("supernet problem resolved", "supernet", name)
 		}
 	}
+}
+
+// reportNotSelected logs, once per NAD and label value, the NADs whose
+// available-for-allocation label is there but not "true": a NAD labelled
+// "True" or "yes" was most likely meant to be mirrored, and would otherwise
+// get no entry and no word.
+func (m *Mirror) reportNotSelected(nads []nadcache.NAD) {
+	seen := make(map[string]string, len(nads))
+	for _, n := range nads {
+		k := n.Key()
+		seen[k] = n.Available
+		if v, reported := m.notSelected[k]; reported && v == n.Available {
+			continue
+		}
+		m.cfg.Log.Warn("NAD not selected for allocation; it gets no resource entry", "namespace", n.Namespace, "nad", n.Name,
+			"label", nadcache.LabelAvailable, "value", n.Available, "reason", nadcache.NotSelectedReason(n.Available))
+	}
+	m.notSelected = seen
 }

@@ -25,12 +25,21 @@ import (
 type fakeNADs struct {
 	mu   sync.Mutex
 	nads []nadcache.NAD
+	not  []nadcache.NAD
 }
 
 func (f *fakeNADs) List() []nadcache.NAD {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]nadcache.NAD(nil), f.nads...)
+}
+
+// NotSelected: the fake holds only selected NADs (see notselected_test.go
+// for those it does not).
+func (f *fakeNADs) NotSelected() []nadcache.NAD {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]nadcache.NAD(nil), f.not...)
 }
 
 func (f *fakeNADs) set(nads ...nadcache.NAD) {

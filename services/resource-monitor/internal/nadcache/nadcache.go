@@ -32,10 +32,15 @@ const (
 	LabelSupernet = "sdp.skao.int/supernet"
 )
 
-// Selector is the label selector of the NADs this service mirrors. The API
-// server filters by it, so a NAD that loses the label leaves the cache as
-// a delete.
+// Selector is the label selector of the NADs this service mirrors.
 const Selector = LabelAvailable + "=true"
+
+// watched is what the API server filters the informer by: the label with
+// any value, so that a NAD labelled "True" or "yes", which Selector leaves
+// out, is seen and reported as not selected rather than silently ignored
+// (see NotSelected). A NAD that loses the label leaves the cache as a
+// delete; one whose value changes is an update.
+const watched = LabelAvailable
 
 // NAD is a cached NAD, as the mirror needs it.
 type NAD struct {
@@ -45,6 +50,9 @@ type NAD struct {
 	ResourceVersion string
 	// Supernet is the supernet label's value ("" when absent).
 	Supernet string
+	// Available is the value of LabelAvailable; only "true" selects the
+	// NAD.
+	Available string
 	// Config is spec.config; HasConfig is false when the field is missing
 	// or not a string.
 	Config    string
@@ -63,7 +71,7 @@ type Cache struct {
 // (0: none).
 func New(client dynamic.Interface, resync time.Duration, log *slog.Logger) (*Cache, error) {
 	inf := dynamicinformer.NewFilteredDynamicInformer(client, GVR, metav1.NamespaceAll, resync, cache.Indexers{},
-		func(o *metav1.ListOptions) { o.LabelSelector = Selector }).Informer()
+		func(o *metav1.ListOptions) { o.LabelSelector = watched }).Informer()
 	if err := inf.SetTransform(Trim); err != nil {
 		return nil, fmt.Errorf("NAD informer: %w", err)
 	}
@@ -124,20 +132,33 @@ func FromObject(obj any) (NAD, bool) {
 	if !ok {
 		return NAD{}, false
 	}
-	n := NAD{Namespace: u.GetNamespace(), Name: u.GetName(), ResourceVersion: u.GetResourceVersion(), Supernet: u.GetLabels()[LabelSupernet]}
+	n := NAD{Namespace: u.GetNamespace(), Name: u.GetName(), ResourceVersion: u.GetResourceVersion(),
+		Supernet: u.GetLabels()[LabelSupernet], Available: u.GetLabels()[LabelAvailable]}
 	n.Config, n.HasConfig, _ = unstructured.NestedString(u.Object, "spec", "config")
 	return n, true
 }
 
-// List returns every cached NAD that carries the label, in no order.
-func (c *Cache) List() []NAD {
+// List returns every cached NAD that Selector selects, in no order.
+func (c *Cache) List() []NAD { return c.list(true) }
+
+// NotSelected returns every cached NAD that carries LabelAvailable with a
+// value other than "true" (or "false", the documented way to leave a NAD
+// out), in no order: most likely meant to be selected ("True", "yes"), and
+// worth a word in the log.
+func (c *Cache) NotSelected() []NAD { return c.list(false) }
+
+func (c *Cache) list(selected bool) []NAD {
 	objs := c.informer.GetStore().List()
 	nads := make([]NAD, 0, len(objs))
 	for _, o := range objs {
 		u, ok := o.(*unstructured.Unstructured)
-		// The API server filtered by the label; this keeps a cache fed by
-		// something else (a test) honest.
-		if !ok || u.GetLabels()[LabelAvailable] != "true" {
+		if !ok {
+			continue
+		}
+		// The API server filtered by the label's presence; this keeps a
+		// cache fed by something else (a test) honest.
+		value, labelled := u.GetLabels()[LabelAvailable]
+		if !labelled || IsSelected(value) != selected || (!selected && value == "false") {
 			continue
 		}
 		if n, ok := FromObject(u); ok {
@@ -145,6 +166,14 @@ func (c *Cache) List() []NAD {
 		}
 	}
 	return nads
+}
+
+// IsSelected reports whether a LabelAvailable value selects its NAD.
+func IsSelected(value string) bool { return value == "true" }
+
+// NotSelectedReason says why a NAD labelled value is not selected.
+func NotSelectedReason(value string) string {
+	return fmt.Sprintf("label value %q is not \"true\"", value)
 }
 
 // Informer is the underlying informer, for event handlers.

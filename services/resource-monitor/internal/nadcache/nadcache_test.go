@@ -34,13 +34,13 @@ func TestTrimAndFromObject(t *testing.T) {
 		want NAD
 	}{
 		{"config and supernet", obj("sdp", "a", labels, map[string]any{"config": `{"type":"macvlan"}`}),
-			NAD{Namespace: "sdp", Name: "a", ResourceVersion: "7", Supernet: "sn", Config: `{"type":"macvlan"}`, HasConfig: true}},
+			NAD{Namespace: "sdp", Name: "a", ResourceVersion: "7", Supernet: "sn", Available: "true", Config: `{"type":"macvlan"}`, HasConfig: true}},
 		{"no supernet label", obj("sdp", "b", map[string]string{LabelAvailable: "true"}, map[string]any{"config": "{}"}),
-			NAD{Namespace: "sdp", Name: "b", ResourceVersion: "7", Config: "{}", HasConfig: true}},
+			NAD{Namespace: "sdp", Name: "b", ResourceVersion: "7", Available: "true", Config: "{}", HasConfig: true}},
 		{"no spec", obj("sdp", "c", labels, nil),
-			NAD{Namespace: "sdp", Name: "c", ResourceVersion: "7", Supernet: "sn"}},
+			NAD{Namespace: "sdp", Name: "c", ResourceVersion: "7", Supernet: "sn", Available: "true"}},
 		{"config not a string", obj("sdp", "d", labels, map[string]any{"config": map[string]any{"type": "macvlan"}}),
-			NAD{Namespace: "sdp", Name: "d", ResourceVersion: "7", Supernet: "sn"}},
+			NAD{Namespace: "sdp", Name: "d", ResourceVersion: "7", Supernet: "sn", Available: "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +82,9 @@ func TestListOnlyLabelled(t *testing.T) {
 		obj("b", "false", map[string]string{LabelAvailable: "false"}, map[string]any{"config": "{}"}),
 		obj("b", "none", nil, map[string]any{"config": "{}"}),
 		obj("b", "yes", map[string]string{LabelAvailable: "true", LabelSupernet: "s"}, nil),
+		obj("c", "caps", map[string]string{LabelAvailable: "True"}, map[string]any{"config": "{}"}),
+		obj("c", "word", map[string]string{LabelAvailable: "yes"}, map[string]any{"config": "{}"}),
+		obj("c", "empty", map[string]string{LabelAvailable: ""}, map[string]any{"config": "{}"}),
 	} {
 		if err := inf.GetStore().Add(o); err != nil {
 			t.Fatal(err)
@@ -94,5 +97,25 @@ func TestListOnlyLabelled(t *testing.T) {
 	sort.Strings(keys)
 	if want := []string{"a/yes", "b/yes"}; !reflect.DeepEqual(keys, want) {
 		t.Errorf("List = %v, want %v", keys, want)
+	}
+	// Labelled, but not "true" (nor "false", which says no on purpose).
+	var not []string
+	for _, n := range c.NotSelected() {
+		not = append(not, n.Key()+"="+n.Available)
+	}
+	sort.Strings(not)
+	if want := []string{"c/caps=True", "c/empty=", "c/word=yes"}; !reflect.DeepEqual(not, want) {
+		t.Errorf("NotSelected = %v, want %v", not, want)
+	}
+}
+
+func TestNotSelectedReason(t *testing.T) {
+	for v, want := range map[string]string{"True": `label value "True" is not "true"`, "yes": `label value "yes" is not "true"`} {
+		if got := NotSelectedReason(v); got != want {
+			t.Errorf("NotSelectedReason(%q) = %q, want %q", v, got, want)
+		}
+	}
+	if !IsSelected("true") || IsSelected("True") || IsSelected("1") {
+		t.Error("only \"true\" selects")
 	}
 }

@@ -1,0 +1,60 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+)
+
+// The pods part of a state entry deleted or overwritten by someone else is
+// repaired within moments: the state entries are watched, and a change
+// whose pods part differs from what this service would write puts the
+// deployment on the queue, where the ordinary reconcile writes it again.
+// Its own writes come back as changes too; they match what it meant to
+// write and are let be, as are the release-manager's writes of its part.
+
+// watchStates is the term's source of state entry changes.
+func (m *Monitor) watchStates(ctx context.Context) error {
+	if err := m.cfg.Store.WatchStates(ctx, configdb.StateWatch{OnResync: m.onStateResync, OnChange: m.onStateChange}); err != nil {
+		return fmt.Errorf("watch state entries: %w", err)
+	}
+	return nil
+}
+
+// onStateResync: after a gap in the watch any part may have changed
+// unseen, so every deployment's part is written again where it differs. At
+// the start the deployments' first list does that.
+func (m *Monitor) onStateResync(reason string) {
+	if reason == configdb.ResyncStart {
+		return
+	}
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.known))
+	for id := range m.known {
+		ids = append(ids, id)
+	}
+	m.written = map[string]map[string]configdb.PodStatus{}
+	m.mu.Unlock()
+	for _, id := range ids {
+		m.queue.Add(id)
+	}
+}
+
+func (m *Monitor) onStateChange(ch configdb.StateChange) {
+	m.mu.Lock()
+	known := m.known[ch.ID]
+	want, meant := m.intended[ch.ID]
+	// A deployment without an entry has its state entry removed through
+	// the sweep; one not looked at yet in this term is on its way.
+	if !known || (meant && ch.Err == nil && maps.Equal(ch.State.Pods, want)) {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.written, ch.ID)
+	m.mu.Unlock()
+	m.cfg.Log.Info("state entry's pods part changed by someone else; writing it again", "deployment", ch.ID,
+		"found", ch.Found, "revision", ch.Revision)
+	m.queue.Add(ch.ID)
+}
