@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+)
+
+// pauseLeader freezes the leading replica of service with SIGSTOP for
+// twice its lease (longer, up to four leases, if the other replica has not
+// led by then: a raft leader change in the config DB renews every lease),
+// while the other takes over, then resumes it with SIGCONT and reads its
+// fence metrics once it has noticed. What it did after its term is proved
+// at the end of the run (provePauses).
+func (r *chaosRun) pauseLeader(ctx context.Context, service string) (faultOutcome, error) {
+	sys := r.sys
+	ttl := r.o.LeaderTTL[service]
+	if ttl <= 0 {
+		return faultOutcome{}, fmt.Errorf("no leader TTL for %s", service)
+	}
+	leader, err := sys.WaitLeader(ctx, service, nil, time.Minute)
+	if err != nil {
+		return faultOutcome{}, err
+	}
+	// The term as etcd has it: the watch must agree on who leads.
+	var term Term
+	err = eventually.Poll(ctx, 10*time.Second, 20*time.Millisecond, func(context.Context) error {
+		cur, ok := r.terms.Current(service)
+		if !ok || cur.Identity != leader.Name {
+			return fmt.Errorf("the election keys of %s say %q leads, its gauge says %s", service, cur.Identity, leader.Name)
+		}
+		term = cur
+		return nil
+	})
+	if err != nil {
+		return faultOutcome{}, err
+	}
+	p := leader.Proc()
+	proof := &PauseProof{Service: service, Replica: leader.Name, PID: p.PID(), TTL: ttl, Term: term, MutatesKube: service == "release-manager"}
+	out := faultOutcome{pause: proof}
+	churnBefore := r.installsAndUpgrades.Load()
+	p.Signal(syscall.SIGSTOP)
+	stopped := time.Now()
+	resumed := false
+	resume := func() {
+		if !resumed {
+			p.Signal(syscall.SIGCONT)
+			resumed = true
+		}
+	}
+	defer resume()
+	proof.Paused = stopped.Sub(r.t0)
+	next, err := sys.WaitLeader(ctx, service, leader, 4*ttl)
+	if err != nil {
+		return out, fmt.Errorf("%s frozen: no other replica led within %v: %w", leader.Name, 4*ttl, err)
+	}
+	proof.TakenOverBy, proof.TakeoverAfter = next.Name, time.Since(stopped)
+	out.failovers = []Failover{{Service: service, From: leader.Name, To: next.Name, Took: proof.TakeoverAfter}}
+	out.awayFrom, out.away = stopped, proof.TakeoverAfter
+	time.Sleep(time.Until(stopped.Add(2 * ttl)))
+	// The watch has seen the frozen term end (the other leads, so its key
+	// is gone) before the resume.
+	err = eventually.Poll(ctx, 10*time.Second, 20*time.Millisecond, func(context.Context) error {
+		tm, ok := TermOf(r.terms.All(), service, leader.Name, stopped)
+		if !ok || !tm.Ended() {
+			return fmt.Errorf("the term of %s from revision %d has not ended in the election keys' watch", leader.Name, term.StartRev)
+		}
+		proof.Term = tm
+		return nil
+	})
+	resume()
+	resumedAt := time.Now()
+	proof.Frozen = resumedAt.Sub(stopped)
+	proof.ChurnWhilePaused = int(r.installsAndUpgrades.Load() - churnBefore)
+	if err != nil {
+		return out, err
+	}
+	proof.TermEndAfter = proof.Term.End.Sub(stopped)
+	out.detail = fmt.Sprintf("froze leader %s (pid %d, SIGSTOP) for %v (lease %v) while %d creates and changes were written; %s led after %v; its term ended at revision %d, %v after SIGSTOP",
+		leader.Name, proof.PID, proof.Frozen.Round(time.Millisecond), ttl, proof.ChurnWhilePaused, next.Name, proof.TakeoverAfter.Round(time.Millisecond),
+		proof.Term.EndRev, proof.TermEndAfter.Round(time.Millisecond))
+	// Resumed, it must notice its term is over; then what it wrote (or was
+	// refused) on waking is in its metrics.
+	err = eventually.Poll(ctx, 30*time.Second, 50*time.Millisecond, func(context.Context) error {
+		if leader.Proc() != p {
+			return eventually.Stop(fmt.Errorf("%s was restarted", leader.Name))
+		}
+		if leader.Leading() {
+			return fmt.Errorf("%s still says it leads", leader.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("after SIGCONT: %w", err)
+	}
+	proof.NoticedAfter = time.Since(resumedAt)
+	time.Sleep(2 * time.Second)
+	if rd, err := r.readFence(leader, proof.PID); err == nil {
+		proof.Readings = append(proof.Readings, rd)
+	}
+	out.detail += fmt.Sprintf("; resumed (SIGCONT), its leader gauge read 0 after %v", proof.NoticedAfter.Round(time.Millisecond))
+	return out, nil
+}
+
+// readFence scrapes a replica's fence metrics, if it still runs as pid.
+func (r *chaosRun) readFence(rep *Replica, pid int) (FenceReading, error) {
+	if p := rep.Proc(); p == nil || p.PID() != pid || p.Exited() {
+		return FenceReading{}, fmt.Errorf("%s no longer runs as pid %d", rep.Name, pid)
+	}
+	addr := rep.Addr()
+	if addr == "" {
+		return FenceReading{}, fmt.Errorf("%s serves nothing", rep.Name)
+	}
+	f, err := metrics.Scrape("http://" + addr + "/metrics")
+	if err != nil {
+		return FenceReading{}, err
+	}
+	rd := ReadFence(f)
+	rd.At, rd.PID = time.Since(r.t0), pid
+	return rd, nil
+}
+
+// provePauses completes each paused leader's proof once the run has
+// converged: whether it led again since, its mutating requests in the API
+// server's audit log in its term and after it, and its fence metrics now
+// (when the same process runs and has not led again since).
+func (r *chaosRun) provePauses(pauses []*PauseProof) {
+	if len(pauses) == 0 {
+		return
+	}
+	terms := r.terms.All()
+	for _, p := range pauses {
+		if p.Term.Ended() {
+			if next, ok := NextTerm(terms, p.Service, p.Replica, p.Term.End); ok {
+				p.LedAgain = &next
+			}
+		}
+	}
+	now := time.Now()
+	evs, err := r.sys.CP.ReadAuditLog(func(e *auditv1.Event) bool {
+		if !Mutating(e) {
+			return false
+		}
+		for _, p := range pauses {
+			if ServiceUserAgent(e.UserAgent, p.Service) {
+				return true
+			}
+		}
+		return false
+	})
+	for _, p := range pauses {
+		if err != nil {
+			p.AuditErr = err.Error()
+		} else {
+			until := now
+			if p.LedAgain != nil {
+				until = p.LedAgain.Start
+			}
+			p.AuditInTerm, p.AuditAfter, p.AfterSamples, p.ServiceAgents = AuditWindow(evs, p.Service, p.Replica, p.Term, until)
+			p.AuditChecked = true
+		}
+		if p.LedAgain != nil {
+			continue
+		}
+		for _, rep := range r.sys.Replicas[p.Service] {
+			if rep.Name == p.Replica {
+				if rd, err := r.readFence(rep, p.PID); err == nil {
+					p.Readings = append(p.Readings, rd)
+				}
+			}
+		}
+	}
+}
