@@ -163,6 +163,11 @@ func (r *chaosRun) provePauses(pauses []*PauseProof) {
 				until = p.LedAgain.Start
 			}
 			p.AuditInTerm, p.AuditAfter, p.AfterSamples, p.ServiceAgents = AuditWindow(evs, p.Service, p.Replica, p.Term, until)
+			var ids []string
+			for _, rep := range r.sys.Replicas[p.Service] {
+				ids = append(ids, rep.Name)
+			}
+			p.Identified = CountIdentified(evs, p.Service, ids)
 			p.AuditChecked = true
 		}
 		if p.LedAgain != nil {

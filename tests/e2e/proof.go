@@ -124,8 +124,12 @@ type PauseProof struct {
 	AuditInTerm, AuditAfter int
 	AfterSamples            []string
 	ServiceAgents           []string
-	AuditChecked            bool
-	AuditErr                string
+	// Identified counts the mutating requests in the whole log with the
+	// user agent of any of the service's replicas: none means the replicas
+	// do not send it, and the log cannot tell them apart.
+	Identified   int
+	AuditChecked bool
+	AuditErr     string
 
 	// Readings of its fence metrics: soon after it noticed, and at the end
 	// (when the same process was still running and had not led again).
@@ -167,6 +171,24 @@ func AuditWindow(evs []auditv1.Event, service, identity string, term Term, until
 	}
 	sort.Strings(agents)
 	return inTerm, after, samples, agents
+}
+
+// CountIdentified counts, in evs, the mutating requests with the user
+// agent of one of identities, replicas of service.
+func CountIdentified(evs []auditv1.Event, service string, identities []string) int {
+	n := 0
+	for i := range evs {
+		if !Mutating(&evs[i]) {
+			continue
+		}
+		for _, id := range identities {
+			if ReplicaUserAgent(evs[i].UserAgent, service, id) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // LastWrite is the highest last-write revision read, and false when no
@@ -216,14 +238,14 @@ func (p PauseProof) Problems() []string {
 	case p.AuditAfter > 0:
 		out = append(out, fmt.Sprintf("%s: %d mutating requests with its user agent received after its term ended (revision %d): %s",
 			who, p.AuditAfter, p.Term.EndRev, strings.Join(p.AfterSamples, "; ")))
-	case p.MutatesKube && p.AuditInTerm == 0:
+	case p.MutatesKube && p.Identified == 0:
 		agents := "none"
 		if len(p.ServiceAgents) > 0 {
 			agents = "`" + strings.Join(p.ServiceAgents, "`, `") + "`"
 		}
-		out = append(out, fmt.Sprintf("%s: no mutating request in the audit log with the user agent `%s/<version> (%s)` in its term, so the log cannot tell its requests apart; "+
-			"user agents of %s replicas seen: %s (each replica's Kubernetes client, Helm's included, must send `<service>/<version> (<identity>)`)",
-			who, p.Service, p.Replica, p.Service, agents))
+		out = append(out, fmt.Sprintf("%s: no mutating request in the audit log with the user agent `%s/<version> (<identity>)` of any %s replica, so the log cannot tell their requests apart; "+
+			"user agents of %s seen in mutating requests: %s (each replica's Kubernetes client, Helm's included, must send `<service>/<version> (<identity>)`)",
+			who, p.Service, p.Service, p.Service, agents))
 	}
 	rev, has := p.LastWrite()
 	switch {

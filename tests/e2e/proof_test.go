@@ -73,6 +73,19 @@ func TestAuditWindow(t *testing.T) {
 	}
 }
 
+func TestCountIdentified(t *testing.T) {
+	evs := []auditv1.Event{
+		{UserAgent: "release-manager/v1 (release-manager-0)", Verb: "create"},
+		{UserAgent: "release-manager/v1 (release-manager-1)", Verb: "patch"},
+		{UserAgent: "release-manager/v1 (release-manager-1)", Verb: "get"},
+		{UserAgent: "release-manager/v1 (somebody)", Verb: "create"},
+		{UserAgent: "release-manager/v0.0.0 (linux/amd64) kubernetes/$Format", Verb: "create"},
+	}
+	if n := CountIdentified(evs, "release-manager", []string{"release-manager-0", "release-manager-1"}); n != 2 {
+		t.Errorf("CountIdentified = %d, want 2", n)
+	}
+}
+
 func TestReadFence(t *testing.T) {
 	f, err := metrics.ParseText(`# TYPE sdp_helmdeploy_config_db_last_write_revision gauge
 sdp_helmdeploy_config_db_last_write_revision 1234
@@ -101,7 +114,7 @@ func TestPauseProblems(t *testing.T) {
 		Service: "release-manager", Replica: "release-manager-0", MutatesKube: true, ChurnWhilePaused: 40,
 		TakenOverBy: "release-manager-1", Frozen: 20 * time.Second,
 		Term:         Term{Key: "k/a", StartRev: 5, EndRev: 90},
-		AuditChecked: true, AuditInTerm: 12,
+		AuditChecked: true, AuditInTerm: 12, Identified: 30,
 		Readings: []FenceReading{{HasLastWrite: true, LastWriteRev: 80}, {HasLastWrite: true, LastWriteRev: 85, Fenced: map[string]float64{"helm": 1}}},
 	}
 	for _, tc := range []struct {
@@ -110,15 +123,18 @@ func TestPauseProblems(t *testing.T) {
 		want []string
 	}{
 		{name: "holds", edit: func(*PauseProof) {}},
-		{name: "a monitor that never changes the cluster", edit: func(p *PauseProof) { p.MutatesKube, p.AuditInTerm, p.ChurnWhilePaused = false, 0, 0 }},
+		{name: "a monitor that never changes the cluster", edit: func(p *PauseProof) {
+			p.MutatesKube, p.AuditInTerm, p.Identified, p.ChurnWhilePaused = false, 0, 0, 0
+		}},
+		{name: "no request in its term, the user agent seen from the other", edit: func(p *PauseProof) { p.AuditInTerm = 0 }},
 		{name: "no takeover", edit: func(p *PauseProof) { p.TakenOverBy = "" }, want: []string{"no other replica took over"}},
 		{name: "no churn meanwhile", edit: func(p *PauseProof) { p.ChurnWhilePaused = 0 }, want: []string{"no churn written"}},
 		{name: "term not ended", edit: func(p *PauseProof) { p.Term.EndRev = 0 }, want: []string{"had not ended"}},
 		{name: "requests after its term", edit: func(p *PauseProof) { p.AuditAfter, p.AfterSamples = 2, []string{"create secrets x"} },
 			want: []string{"2 mutating requests with its user agent received after its term ended (revision 90): create secrets x"}},
 		{name: "user agent not sent", edit: func(p *PauseProof) {
-			p.AuditInTerm, p.ServiceAgents = 0, []string{"release-manager/v0.0.0 (linux/amd64) kubernetes/$Format"}
-		}, want: []string{"cannot tell its requests apart", "`release-manager/v0.0.0 (linux/amd64) kubernetes/$Format`"}},
+			p.AuditInTerm, p.Identified, p.ServiceAgents = 0, 0, []string{"release-manager/v0.0.0 (linux/amd64) kubernetes/$Format"}
+		}, want: []string{"cannot tell their requests apart", "`release-manager/v0.0.0 (linux/amd64) kubernetes/$Format`"}},
 		{name: "audit log unread", edit: func(p *PauseProof) { p.AuditErr = "no such file" }, want: []string{"audit log: no such file"}},
 		{name: "no fence metric", edit: func(p *PauseProof) {
 			p.Readings = []FenceReading{{}, {}}

@@ -61,7 +61,7 @@ func TestReportPauses(t *testing.T) {
 	s := time.Second
 	ok := &PauseProof{Service: "release-manager", Replica: "release-manager-0", PID: 42, TTL: 10 * s, Paused: 30 * s, Frozen: 20 * s, ChurnWhilePaused: 57,
 		MutatesKube: true, TakenOverBy: "release-manager-1", TakeoverAfter: 10500 * time.Millisecond, TermEndAfter: 10400 * time.Millisecond,
-		Term: Term{StartRev: 100, EndRev: 2345}, AuditChecked: true, AuditInTerm: 310,
+		Term: Term{StartRev: 100, EndRev: 2345}, AuditChecked: true, AuditInTerm: 310, Identified: 600,
 		Readings: []FenceReading{{HasLastWrite: true, LastWriteRev: 2300, Fenced: map[string]float64{"state_write": 1}}}}
 	bad := &PauseProof{Service: "pod-monitor", Replica: "pod-monitor-1", PID: 43, TTL: 10 * s, Paused: 70 * s, Frozen: 20 * s,
 		TakenOverBy: "pod-monitor-0", TakeoverAfter: 9 * s, Term: Term{StartRev: 100, EndRev: 3000}, AuditChecked: true,

@@ -247,7 +247,9 @@ func WatchTerms(ctx context.Context, client *clientv3.Client, configPrefix strin
 			wch := client.Watch(clientv3.WithRequireLeader(ctx), root, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 			for resp := range wch {
 				if err := resp.Err(); err != nil {
-					logf("election keys' watch: %v", err)
+					if ctx.Err() == nil {
+						logf("election keys' watch: %v", err)
+					}
 					break
 				}
 				seen := time.Now()
@@ -277,7 +279,9 @@ func WatchTerms(ctx context.Context, client *clientv3.Client, configPrefix strin
 					rev = r
 					break
 				}
-				logf("election keys: %v", err)
+				if ctx.Err() == nil {
+					logf("election keys: %v", err)
+				}
 				select {
 				case <-ctx.Done():
 				case <-time.After(500 * time.Millisecond):
