@@ -339,19 +339,24 @@ func (r *chaosRun) inject(ctx context.Context, f chaos.Fault, rng *rand.Rand) (f
 			pids = append(pids, strconv.Itoa(m.PID()))
 		}
 		t := time.Now()
-		if err := sys.ConfigDB.Stop(); err != nil {
+		killed, err := sys.ConfigDB.Stop()
+		if err != nil {
 			return faultOutcome{}, err
 		}
 		exited := time.Now()
 		stopped := exited.Sub(t)
+		how := "all exited"
+		if len(killed) > 0 {
+			how = fmt.Sprintf("%s killed at the end of the 10 s grace", strings.Join(killed, ", "))
+		}
 		time.Sleep(o.EtcdDown)
 		t = time.Now()
 		if err := sys.ConfigDB.Start(ctx); err != nil {
 			return faultOutcome{}, err
 		}
 		return faultOutcome{
-			detail: fmt.Sprintf("all %d members (pids %s) stopped at once (SIGTERM; all exited after %v), down %v, all healthy %v after their start",
-				len(pids), strings.Join(pids, ", "), stopped.Round(time.Millisecond), o.EtcdDown, time.Since(t).Round(time.Millisecond)),
+			detail: fmt.Sprintf("all %d members (pids %s) sent SIGTERM at once (%s after %v), down %v, all healthy %v after their start",
+				len(pids), strings.Join(pids, ", "), how, stopped.Round(time.Millisecond), o.EtcdDown, time.Since(t).Round(time.Millisecond)),
 			awayFrom: exited, away: time.Since(exited),
 		}, nil
 	case chaos.KillMember:

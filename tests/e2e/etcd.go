@@ -142,16 +142,29 @@ func (db *ConfigDB) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops every member cleanly (SIGTERM, at once); their data stays for
-// Start. Stopped members are left as they are.
-func (db *ConfigDB) Stop() error {
+// Stop stops every member (SIGTERM, at once; SIGKILL after 10 s, as a
+// pod's grace period ends) and returns the names of those that had to be
+// killed: under load a member may wait on its open watch streams for long.
+// Their data stays for Start. Stopped members are left as they are. The
+// error says a member still runs.
+func (db *ConfigDB) Stop() (killed []string, err error) {
 	errs := make([]error, len(db.Members))
 	var wg sync.WaitGroup
 	for i, m := range db.Members {
 		wg.Go(func() { errs[i] = m.Stop() })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var still []error
+	for i, m := range db.Members {
+		switch p := m.Proc(); {
+		case errs[i] == nil:
+		case p != nil && p.Exited():
+			killed = append(killed, m.Name)
+		default:
+			still = append(still, errs[i])
+		}
+	}
+	return killed, errors.Join(still...)
 }
 
 // CutAll cuts the services off every member (see Proxy.Cut); HealAll
@@ -174,7 +187,8 @@ func (db *ConfigDB) Close() error {
 	for _, p := range db.Proxies {
 		p.Close()
 	}
-	return db.Stop()
+	_, err := db.Stop()
+	return err
 }
 
 // RaftLeader returns the index of the member that leads the cluster's

@@ -119,8 +119,10 @@ func TestConfigDB(t *testing.T) {
 	}
 	db.Proxies[lead].Heal()
 
-	if err := db.Stop(); err != nil {
+	if killed, err := db.Stop(); err != nil {
 		t.Fatal(err)
+	} else if len(killed) > 0 {
+		t.Logf("killed after the grace: %v", killed)
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -272,15 +272,15 @@ func WatchTerms(ctx context.Context, client *clientv3.Client, configPrefix strin
 			}
 			// Lost (compacted past, no leader, etcd gone for long): list
 			// again and go on from there.
-			for ctx.Err() == nil {
+			for tries := 0; ctx.Err() == nil; tries++ {
 				listed, r, err := list(ctx)
 				if err == nil {
 					terms.Relist(listed, r, time.Now())
 					rev = r
 					break
 				}
-				if ctx.Err() == nil {
-					logf("election keys: %v", err)
+				if ctx.Err() == nil && tries == 0 {
+					logf("election keys: %v; listing again every 0.5 s", err)
 				}
 				select {
 				case <-ctx.Done():
