@@ -96,6 +96,10 @@ type ChaosResult struct {
 	// TermGaps counts election key changes the test found by listing
 	// again rather than seeing them in its watch.
 	TermGaps int
+	// AuditBytes is the size of the API server's audit log at the end;
+	// AuditEntries the services' mutating requests in it.
+	AuditBytes   int64
+	AuditEntries int
 }
 
 // FaultRecord is one fault as it happened.
@@ -246,7 +250,7 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	res.GaveUp = countLogLines(sys, gaveUpMsg)["release-manager"] - gaveUpBefore
 	res.Unlocks = countLogLines(sys, `"msg":"helm action done"`, `"action":"unlock"`)["release-manager"]
 	res.FailedActions = countLogLines(sys, `"msg":"helm action failed"`)["release-manager"]
-	run.provePauses(res.Pauses)
+	run.provePauses(res)
 	res.TermGaps = terms.Gaps()
 	return res, err
 }

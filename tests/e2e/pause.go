@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -56,12 +57,23 @@ func (r *chaosRun) pauseLeader(ctx context.Context, service string) (faultOutcom
 	}
 	defer resume()
 	proof.Paused = stopped.Sub(r.t0)
-	next, err := sys.WaitLeader(ctx, service, leader, 4*ttl)
+	// The next term as etcd has it: a replica's leader gauge may still
+	// read 1 for a while after its own term ended (until its work wound
+	// down), so it does not say who leads.
+	var next Term
+	err = eventually.Poll(ctx, 4*ttl, 20*time.Millisecond, func(context.Context) error {
+		cur, ok := r.terms.Current(service)
+		if !ok || cur.Identity == leader.Name {
+			return fmt.Errorf("no other replica's term has begun (current %q)", cur.Identity)
+		}
+		next = cur
+		return nil
+	})
 	if err != nil {
-		return out, fmt.Errorf("%s frozen: no other replica led within %v: %w", leader.Name, 4*ttl, err)
+		return out, fmt.Errorf("%s frozen: %w", leader.Name, err)
 	}
-	proof.TakenOverBy, proof.TakeoverAfter = next.Name, time.Since(stopped)
-	out.failovers = []Failover{{Service: service, From: leader.Name, To: next.Name, Took: proof.TakeoverAfter}}
+	proof.TakenOverBy, proof.TakeoverAfter = next.Identity, next.Start.Sub(stopped)
+	out.failovers = []Failover{{Service: service, From: leader.Name, To: next.Identity, Took: proof.TakeoverAfter}}
 	out.awayFrom, out.away = stopped, proof.TakeoverAfter
 	time.Sleep(time.Until(stopped.Add(2 * ttl)))
 	// The watch has seen the frozen term end (the other leads, so its key
@@ -82,9 +94,9 @@ func (r *chaosRun) pauseLeader(ctx context.Context, service string) (faultOutcom
 		return out, err
 	}
 	proof.TermEndAfter = proof.Term.End.Sub(stopped)
-	out.detail = fmt.Sprintf("froze leader %s (pid %d, SIGSTOP) for %v (lease %v) while %d creates and changes were written; %s led after %v; its term ended at revision %d, %v after SIGSTOP",
-		leader.Name, proof.PID, proof.Frozen.Round(time.Millisecond), ttl, proof.ChurnWhilePaused, next.Name, proof.TakeoverAfter.Round(time.Millisecond),
-		proof.Term.EndRev, proof.TermEndAfter.Round(time.Millisecond))
+	out.detail = fmt.Sprintf("froze leader %s (pid %d, SIGSTOP) for %v (lease %v) while %d creates and changes were written; its term ended at revision %d, seen %v after SIGSTOP, and %s's began",
+		leader.Name, proof.PID, proof.Frozen.Round(time.Millisecond), ttl, proof.ChurnWhilePaused,
+		proof.Term.EndRev, proof.TermEndAfter.Round(time.Millisecond), next.Identity)
 	// Resumed, it must notice its term is over; then what it wrote (or was
 	// refused) on waking is in its metrics.
 	err = eventually.Poll(ctx, 30*time.Second, 50*time.Millisecond, func(context.Context) error {
@@ -130,7 +142,8 @@ func (r *chaosRun) readFence(rep *Replica, pid int) (FenceReading, error) {
 // converged: whether it led again since, its mutating requests in the API
 // server's audit log in its term and after it, and its fence metrics now
 // (when the same process runs and has not led again since).
-func (r *chaosRun) provePauses(pauses []*PauseProof) {
+func (r *chaosRun) provePauses(res *ChaosResult) {
+	pauses := res.Pauses
 	if len(pauses) == 0 {
 		return
 	}
@@ -154,6 +167,14 @@ func (r *chaosRun) provePauses(pauses []*PauseProof) {
 		}
 		return false
 	})
+	res.AuditEntries = len(evs)
+	if paths, perr := r.sys.CP.AuditLogPaths(); perr == nil {
+		for _, path := range paths {
+			if st, serr := os.Stat(path); serr == nil {
+				res.AuditBytes += st.Size()
+			}
+		}
+	}
 	for _, p := range pauses {
 		if err != nil {
 			p.AuditErr = err.Error()

@@ -99,7 +99,7 @@ type PauseProof struct {
 	// it was frozen.
 	ChurnWhilePaused int
 	// TakenOverBy is the replica that led next, TakeoverAfter how long
-	// after SIGSTOP its leader gauge read 1.
+	// after SIGSTOP the test saw its term begin in etcd.
 	TakenOverBy   string
 	TakeoverAfter time.Duration
 	// Term is the frozen replica's term: its end (EndRev, R_end) is the

@@ -122,7 +122,7 @@ func (r Report) Markdown() []byte {
 		}
 		p("\n")
 	}
-	p("### Failovers\n\nFrom SIGKILL (SIGSTOP for a paused leader) of the leading replica until the other replica's `sdp_helmdeploy_leader` gauge read 1 (lease TTL %s):\n\n", ttlString(r.Opts.LeaderTTL))
+	p("### Failovers\n\nFrom SIGKILL of the leading replica until the other replica's `sdp_helmdeploy_leader` gauge read 1; for a paused leader from SIGSTOP until the test saw the other replica's term begin in etcd (lease TTL %s):\n\n", ttlString(r.Opts.LeaderTTL))
 	p("| service | killed | new leader | took |\n|---|---|---|---|\n")
 	for _, f := range c.Failovers {
 		to := f.To
@@ -223,6 +223,7 @@ func (r Report) pausesMarkdown(p func(string, ...any)) {
 	if len(problems) > 0 {
 		p("\n")
 	}
+	p("The audit log held %.1f MB at the end, %d of its entries mutating requests of the services.\n\n", float64(c.AuditBytes)/1e6, c.AuditEntries)
 	if c.TermGaps > 0 {
 		p("%d election key changes were found by listing the keys again, not seen in the watch.\n\n", c.TermGaps)
 	}
