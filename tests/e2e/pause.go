@@ -25,19 +25,23 @@ func (r *chaosRun) pauseLeader(ctx context.Context, service string) (faultOutcom
 	if ttl <= 0 {
 		return faultOutcome{}, fmt.Errorf("no leader TTL for %s", service)
 	}
-	leader, err := sys.WaitLeader(ctx, service, nil, time.Minute)
-	if err != nil {
-		return faultOutcome{}, err
-	}
-	// The term as etcd has it: the watch must agree on who leads.
+	// The leader as etcd has it (the oldest election key), confirmed by
+	// that replica's leader gauge: a gauge alone may read 1 for a while
+	// after its replica's term ended, until its work has wound down.
+	var leader *Replica
 	var term Term
-	err = eventually.Poll(ctx, 10*time.Second, 20*time.Millisecond, func(context.Context) error {
+	err := eventually.Poll(ctx, time.Minute, 20*time.Millisecond, func(context.Context) error {
 		cur, ok := r.terms.Current(service)
-		if !ok || cur.Identity != leader.Name {
-			return fmt.Errorf("the election keys of %s say %q leads, its gauge says %s", service, cur.Identity, leader.Name)
+		if !ok {
+			return fmt.Errorf("no term of %s in the election keys", service)
 		}
-		term = cur
-		return nil
+		for _, rep := range sys.Replicas[service] {
+			if rep.Name == cur.Identity && !rep.Proc().Exited() && rep.Leading() {
+				leader, term = rep, cur
+				return nil
+			}
+		}
+		return fmt.Errorf("the election keys of %s say %s leads; its leader gauge does not read 1", service, cur.Identity)
 	})
 	if err != nil {
 		return faultOutcome{}, err
