@@ -32,8 +32,9 @@ type ChaosOptions struct {
 	// APIServerDown is how long the kube-apiserver is stopped;
 	// APIServerPaused how long it is frozen.
 	APIServerDown, APIServerPaused time.Duration
-	// EtcdDown is how long the config etcd stays stopped between its exit
-	// and its start: a pod rescheduled, longer than the leadership lease.
+	// EtcdDown is how long the config DB's members stay stopped between
+	// their exit and their start: pods rescheduled, longer than the
+	// leadership lease.
 	EtcdDown time.Duration
 	// MemberDown is how long a killed config DB member stays down;
 	// MemberCut how long one is cut off the services.

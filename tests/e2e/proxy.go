@@ -7,10 +7,11 @@ import (
 	"sync"
 )
 
-// Proxy is a TCP proxy on loopback between the services and the config DB.
-// It lets a test cut the services off etcd while the test itself still
-// writes to etcd directly: the only way to make etcd compact past the
-// revision the services' watches are at, since a connected watch keeps up.
+// Proxy is a TCP proxy on loopback between the services and one member of
+// the config DB. It lets a test cut the services off a member (or, with
+// every member's proxy, off etcd) while the test itself still reaches etcd
+// directly: the way to make etcd compact past the revision the services'
+// watches are at, since a connected watch keeps up.
 type Proxy struct {
 	// Addr is the host:port the services connect to.
 	Addr     string
