@@ -156,6 +156,14 @@ func (r *chaosRun) provePauses(res *ChaosResult) {
 		if p.Term.Ended() {
 			if next, ok := NextTerm(terms, p.Service, p.Replica, p.Term.End); ok {
 				p.LedAgain = &next
+				// A reading taken in its next term shows that term's writes.
+				var kept []FenceReading
+				for _, rd := range p.Readings {
+					if r.t0.Add(rd.At).Before(next.Start) {
+						kept = append(kept, rd)
+					}
+				}
+				p.Readings = kept
 			}
 		}
 	}
