@@ -1,17 +1,21 @@
 # End-to-end and chaos test of the whole system (tests/e2e): the three
 # services, two replicas each, run with the settings the umbrella chart
-# renders, against a real config-DB etcd, the local control plane (etcd,
-# kube-apiserver, controller manager, scheduler, kwok) and a chart
-# repository; driven only through the config DB as a processing script
-# does. The chaos part churns 300 deployments while killing replicas and
-# leaders, restarting etcd, stopping the API server for 30 s (and freezing
-# it for 15 s) and compacting etcd past the services' revision, then checks
-# exact convergence. A real Prometheus scrapes every replica (job per
+# renders, against a config DB of 3 etcd members (each behind a proxy), the
+# local control plane (etcd, kube-apiserver with an audit log, controller
+# manager, scheduler, kwok) and a chart repository; driven only through the
+# config DB as a processing script does. The chaos part churns 300
+# deployments while killing replicas and leaders, freezing each service's
+# leader for twice its lease (SIGSTOP), restarting the config DB, killing
+# one member and cutting another off, stopping the API server for 30 s (and
+# freezing it for 15 s) and compacting etcd past the services' revision,
+# then checks exact convergence within 10 s of the last fault, and proves
+# from the audit log and etcd's revisions that no paused leader acted after
+# its term ended. A real Prometheus scrapes every replica (job per
 # service) and evaluates the alert rules with their durations cut 60-fold:
 # the dashboard's panel queries must all return series after the happy
 # path and after the chaos run, the alerts the faults must raise must fire,
 # and all must be quiet after convergence. Figures, the alerts that fired
-# and the dashboard check are written to docs/e2e.md. A run takes ~4 min
+# and the dashboard check are written to docs/e2e.md. A run takes ~5 min
 # once the control plane binaries are built. TestE2E skips unless SDP_E2E=1,
 # so the module's plain go test runs only the package's unit tests.
 #   make e2e [SDP_E2E_SEED=<n>] [SDP_E2E_DIR=<dir to keep logs and the TSDB in>]

@@ -99,6 +99,12 @@ type Options struct {
 	Scheduler         bool // kube-scheduler
 	Kwok              bool // kwok, with a fake node KwokNodeName and fast pod stages
 
+	// AuditLog makes the kube-apiserver write an audit log of every request
+	// that changes something (AuditPolicy) to logs/audit.log in the work
+	// directory, bounded on disk (AuditLogMaxSizeMB); read it with
+	// ReadAuditLog.
+	AuditLog bool
+
 	// APIServerArgs are appended to kube-apiserver's flags (later wins).
 	APIServerArgs []string
 
@@ -341,6 +347,13 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 		// ServiceAccount, and the ServiceAccount admission plugin would then
 		// reject every pod.
 		apiArgs = append(apiArgs, "--disable-admission-plugins=ServiceAccount")
+	}
+	if cp.opts.AuditLog {
+		audit, err := cp.auditArgs()
+		if err != nil {
+			return err
+		}
+		apiArgs = append(apiArgs, audit...)
 	}
 	apiArgs = append(apiArgs, cp.opts.APIServerArgs...)
 	api, err := cp.spawn("kube-apiserver", bins["kube-apiserver"], apiArgs, nil)

@@ -27,7 +27,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(cptest.Main(m, localcp.Options{}.All()))
+	os.Exit(cptest.Main(m, localcp.Options{AuditLog: true}.All()))
 }
 
 func clientset(t *testing.T, cp *localcp.ControlPlane) kubernetes.Interface {

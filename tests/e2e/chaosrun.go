@@ -7,13 +7,19 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/tests/e2e/chaos"
 )
+
+// ConvergeBound is how soon after the last fault ended the system must
+// have converged (ChaosResult.ConvergeTook), in every run.
+const ConvergeBound = 10 * time.Second
 
 // ChaosOptions size a chaos run.
 type ChaosOptions struct {
@@ -26,15 +32,23 @@ type ChaosOptions struct {
 	// APIServerDown is how long the kube-apiserver is stopped;
 	// APIServerPaused how long it is frozen.
 	APIServerDown, APIServerPaused time.Duration
-	// EtcdDown is how long the config etcd stays stopped between its exit
-	// and its start: a pod rescheduled, longer than the leadership lease.
+	// EtcdDown is how long the config DB's members stay stopped between
+	// their exit and their start: pods rescheduled, longer than the
+	// leadership lease.
 	EtcdDown time.Duration
+	// MemberDown is how long a killed config DB member stays down;
+	// MemberCut how long one is cut off the services.
+	MemberDown, MemberCut time.Duration
+	// LeaderTTL is each service's leadership lease, as it runs: a paused
+	// leader is frozen for twice that.
+	LeaderTTL map[string]time.Duration
 	// StopAPIServer stops the kube-apiserver and returns what starts it
 	// again; PauseAPIServer freezes it and returns what resumes it.
 	StopAPIServer  func() (start func(context.Context) error, err error)
 	PauseAPIServer func() (resume func())
 	// Converge bounds the wait for the system to settle after the churn
-	// and the faults.
+	// and the faults: how long the check goes on to say what is left
+	// (ConvergeBound is what a run must meet).
 	Converge time.Duration
 	// Logf reports progress.
 	Logf func(format string, args ...any)
@@ -78,6 +92,15 @@ type ChaosResult struct {
 	// SinceLastWrite is from the last churn step until the check found
 	// nothing (or gave up).
 	SinceLastWrite time.Duration
+	// Pauses are the paused leaders and the proof of what they did.
+	Pauses []*PauseProof
+	// TermGaps counts election key changes the test found by listing
+	// again rather than seeing them in its watch.
+	TermGaps int
+	// AuditBytes is the size of the API server's audit log at the end;
+	// AuditEntries the services' mutating requests in it.
+	AuditBytes   int64
+	AuditEntries int
 }
 
 // FaultRecord is one fault as it happened.
@@ -104,29 +127,49 @@ type Failover struct {
 }
 
 // RunChaos churns deployments through script while injecting faults into
-// sys, then waits for convergence and checks it.
+// sys, then waits for convergence and checks it, and what the paused
+// leaders did after their terms.
 func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) (*ChaosResult, error) {
 	ops := chaos.Plan(o.Seed, o.Deployments, int(NumForms), o.Churn, o.PDelete)
-	faults := chaos.Faults(o.Seed, len(ops), Services, len(sys.Replicas[Services[0]]))
+	faults := chaos.Faults(o.Seed, len(ops), chaos.Sizes{Services: Services, Replicas: len(sys.Replicas[Services[0]]), Members: len(sys.ConfigDB.Members)})
 	res := &ChaosResult{Seed: o.Seed, Counts: chaos.Count(ops), Deployments: o.Deployments, CompactedResyncs: map[string]int{}, LostResyncs: map[string]int{}}
+	// The election keys, watched directly on etcd for the whole run: when
+	// each term began and ended, by revision.
+	terms := NewTerms()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if err := WatchTerms(wctx, sys.Store.Client(), sys.Env.ConfigPrefix, Services, terms, o.Logf); err != nil {
+		return res, err
+	}
+	run := &chaosRun{sys: sys, o: o, terms: terms, svc: map[string]*sync.Mutex{}}
+	for _, s := range Services {
+		run.svc[s] = &sync.Mutex{}
+	}
 	compactedBefore := countLogLines(sys, resyncMsg, `"reason":"compacted"`)
 	lostBefore := countLogLines(sys, resyncMsg, `"reason":"watch-lost"`)
 	gaveUpBefore := countLogLines(sys, gaveUpMsg)["release-manager"]
 
 	t0 := time.Now()
 	res.Started = t0
-	// Two lanes of faults: the long API server outages in their own, so
-	// that they overlap the others as outages do, and the rest one after the
-	// other, so that each failover is measured on its own.
-	apiLane, mainLane := make(chan chaos.Fault, len(faults)), make(chan chaos.Fault, len(faults))
+	run.t0 = t0
+	// Lanes of faults (chaos.Lane) run side by side, so that faults overlap
+	// as outages do; in a lane one after the other, so that, say, each
+	// failover is measured on its own. Faults that would spoil each other
+	// across lanes exclude each other (chaosRun.exclude).
+	lanes := make([]chan chaos.Fault, chaos.NumLanes)
+	for i := range lanes {
+		lanes[i] = make(chan chaos.Fault, len(faults))
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	runLane := func(queue <-chan chaos.Fault, seed uint64) {
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(o.Seed, seed))
 		for f := range queue {
+			unlock := run.exclude(f)
 			rec := FaultRecord{Fault: f, Start: time.Since(t0)}
-			out, err := injectFault(ctx, sys, f, o, rng)
+			out, err := run.inject(ctx, f, rng)
+			unlock()
 			rec.Detail, rec.Err = out.detail, err
 			rec.Took = time.Since(t0) - rec.Start
 			if out.away > 0 {
@@ -137,19 +180,17 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 			mu.Lock()
 			res.Faults = append(res.Faults, rec)
 			res.Failovers = append(res.Failovers, out.failovers...)
+			if out.pause != nil {
+				res.Pauses = append(res.Pauses, out.pause)
+			}
 			mu.Unlock()
 		}
 	}
-	wg.Add(2)
-	go runLane(apiLane, 1)
-	go runLane(mainLane, 2)
-	enqueue := func(f chaos.Fault) {
-		if f.Kind == chaos.StopAPIServer || f.Kind == chaos.PauseAPIServer {
-			apiLane <- f
-		} else {
-			mainLane <- f
-		}
+	for i, lane := range lanes {
+		wg.Add(1)
+		go runLane(lane, uint64(i+1))
 	}
+	enqueue := func(f chaos.Fault) { lanes[f.Kind.Lane()] <- f }
 
 	next := 0
 	var churnErr error
@@ -170,12 +211,16 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 			churnErr = fmt.Errorf("churn step %d (%s %s): %w", i, op.Kind, op.ID, err)
 			break
 		}
+		if op.Kind != chaos.Delete {
+			run.installsAndUpgrades.Add(1)
+		}
 	}
 	for ; next < len(faults); next++ {
 		enqueue(faults[next])
 	}
-	close(apiLane)
-	close(mainLane)
+	for _, lane := range lanes {
+		close(lane)
+	}
 	res.ChurnTook = time.Since(t0)
 	o.Logf("churn done in %v: %+v; waiting for the faults to end", res.ChurnTook.Round(time.Millisecond), res.Counts)
 	wg.Wait()
@@ -206,6 +251,8 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 	res.GaveUp = countLogLines(sys, gaveUpMsg)["release-manager"] - gaveUpBefore
 	res.Unlocks = countLogLines(sys, `"msg":"helm action done"`, `"action":"unlock"`)["release-manager"]
 	res.FailedActions = countLogLines(sys, `"msg":"helm action failed"`)["release-manager"]
+	run.provePauses(res)
+	res.TermGaps = terms.Gaps()
 	return res, err
 }
 
@@ -229,40 +276,98 @@ func applyOp(ctx context.Context, script *Script, op chaos.Op, retries *int) err
 }
 
 // faultOutcome is what a fault did: a description, the failovers it
-// caused, and what it took away, from when and for how long (see
-// FaultRecord.Away).
+// caused, what it took away, from when and for how long (see
+// FaultRecord.Away), and for a paused leader the proof so far.
 type faultOutcome struct {
 	detail    string
 	failovers []Failover
 	awayFrom  time.Time
 	away      time.Duration
+	pause     *PauseProof
 }
 
-// injectFault runs one fault and returns what it did.
-func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions, rng *rand.Rand) (faultOutcome, error) {
+// chaosRun is what the faults of one chaos run share.
+type chaosRun struct {
+	sys   *System
+	o     ChaosOptions
+	t0    time.Time
+	terms *Terms
+	// installsAndUpgrades counts the churn's creates and changes written.
+	installsAndUpgrades atomic.Int64
+
+	// svc is held by the faults of one service's replicas: a leader is not
+	// killed while it is frozen. etcd is held exclusively by the restart of
+	// the config DB and shared by the faults that need it to keep its
+	// leases running: a frozen leader's lease must expire on time (a
+	// config DB restart renews every lease), and member faults do not
+	// overlap a restart of all members.
+	svc  map[string]*sync.Mutex
+	etcd sync.RWMutex
+}
+
+// exclude takes what fault f must not share with faults of other lanes,
+// and returns what lets it go.
+func (r *chaosRun) exclude(f chaos.Fault) (unlock func()) {
+	switch f.Kind {
+	case chaos.KillReplica, chaos.KillLeader:
+		m := r.svc[f.Service]
+		m.Lock()
+		return m.Unlock
+	case chaos.PauseLeader:
+		m := r.svc[f.Service]
+		m.Lock()
+		r.etcd.RLock()
+		return func() { r.etcd.RUnlock(); m.Unlock() }
+	case chaos.RestartEtcd:
+		r.etcd.Lock()
+		return r.etcd.Unlock
+	case chaos.KillMember, chaos.CutMember, chaos.Compact:
+		r.etcd.RLock()
+		return r.etcd.RUnlock
+	}
+	return func() {}
+}
+
+// inject runs one fault and returns what it did.
+func (r *chaosRun) inject(ctx context.Context, f chaos.Fault, rng *rand.Rand) (faultOutcome, error) {
+	sys, o := r.sys, r.o
 	switch f.Kind {
 	case chaos.KillReplica:
 		return killReplica(ctx, sys, sys.Replicas[f.Service][f.Replica], rng)
 	case chaos.KillLeader:
 		return killLeader(ctx, sys, f.Service)
+	case chaos.PauseLeader:
+		return r.pauseLeader(ctx, f.Service)
 	case chaos.RestartEtcd:
-		pid := sys.Etcd.PID()
+		var pids []string
+		for _, m := range sys.ConfigDB.Members {
+			pids = append(pids, strconv.Itoa(m.PID()))
+		}
 		t := time.Now()
-		if err := sys.Etcd.Stop(); err != nil {
+		killed, err := sys.ConfigDB.Stop()
+		if err != nil {
 			return faultOutcome{}, err
 		}
 		exited := time.Now()
 		stopped := exited.Sub(t)
+		how := "all exited"
+		if len(killed) > 0 {
+			how = fmt.Sprintf("%s killed at the end of the 10 s grace", strings.Join(killed, ", "))
+		}
 		time.Sleep(o.EtcdDown)
 		t = time.Now()
-		if err := sys.Etcd.Start(ctx); err != nil {
+		if err := sys.ConfigDB.Start(ctx); err != nil {
 			return faultOutcome{}, err
 		}
 		return faultOutcome{
-			detail: fmt.Sprintf("etcd pid %d stopped (SIGTERM; exited after %v), down %v, pid %d healthy %v after its start",
-				pid, stopped.Round(time.Millisecond), o.EtcdDown, sys.Etcd.PID(), time.Since(t).Round(time.Millisecond)),
+			detail: fmt.Sprintf("all %d members (pids %s) sent SIGTERM at once (%s after %v), down %v, all healthy %v after their start",
+				len(pids), strings.Join(pids, ", "), how, stopped.Round(time.Millisecond), o.EtcdDown, time.Since(t).Round(time.Millisecond)),
 			awayFrom: exited, away: time.Since(exited),
 		}, nil
+	case chaos.KillMember:
+		return r.killMember(ctx)
+	case chaos.CutMember:
+		return r.cutMember(ctx, f.Member)
 	case chaos.StopAPIServer:
 		t := time.Now()
 		start, err := o.StopAPIServer()
@@ -295,6 +400,59 @@ func injectFault(ctx context.Context, sys *System, f chaos.Fault, o ChaosOptions
 		return faultOutcome{detail: detail}, err
 	}
 	return faultOutcome{}, fmt.Errorf("unknown fault %q", f.Kind)
+}
+
+// memberRevisions says each running member's revision, to show a member
+// back in the cluster has caught up.
+func memberRevisions(ctx context.Context, sys *System) string {
+	var parts []string
+	for _, m := range sys.ConfigDB.Members {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := sys.Store.Client().Status(sctx, m.Endpoint)
+		cancel()
+		if err != nil {
+			parts = append(parts, m.Name+" ?")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", m.Name, st.Header.Revision))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// killMember kills a follower of the config DB's raft with SIGKILL, keeps
+// it down for MemberDown while the churn goes on, starts it again on its
+// data and waits until it is healthy: back in the cluster.
+func (r *chaosRun) killMember(ctx context.Context) (faultOutcome, error) {
+	db := r.sys.ConfigDB
+	lead, err := db.RaftLeader(ctx, r.sys.Store.Client())
+	if err != nil {
+		return faultOutcome{}, err
+	}
+	m := db.Members[(lead+1)%len(db.Members)]
+	pid := m.PID()
+	m.Kill()
+	time.Sleep(r.o.MemberDown)
+	t := time.Now()
+	if err := m.Start(ctx); err != nil {
+		return faultOutcome{}, fmt.Errorf("restart %s: %w", m.Name, err)
+	}
+	healthy := time.Since(t)
+	return faultOutcome{detail: fmt.Sprintf("killed %s (pid %d, a follower; raft leader %s), down %v, restarted on its data as pid %d, healthy %v after its start; revisions then: %s",
+		m.Name, pid, db.Members[lead].Name, r.o.MemberDown, m.PID(), healthy.Round(time.Millisecond), memberRevisions(ctx, r.sys))}, nil
+}
+
+// cutMember cuts the services off member i (its proxy drops and refuses
+// their connections) for MemberCut; the member goes on in the cluster.
+func (r *chaosRun) cutMember(ctx context.Context, i int) (faultOutcome, error) {
+	db := r.sys.ConfigDB
+	role := "a follower"
+	if lead, err := db.RaftLeader(ctx, r.sys.Store.Client()); err == nil && lead == i {
+		role = "the raft leader"
+	}
+	db.Proxies[i].Cut()
+	time.Sleep(r.o.MemberCut)
+	db.Proxies[i].Heal()
+	return faultOutcome{detail: fmt.Sprintf("services cut off %s (%s) for %v at its proxy, then let through again", db.Members[i].Name, role, r.o.MemberCut)}, nil
 }
 
 func killReplica(ctx context.Context, sys *System, r *Replica, rng *rand.Rand) (faultOutcome, error) {
@@ -356,7 +514,7 @@ const resyncMsg = `"msg":"config DB watch resynced"`
 // watching services (release-manager, pod-monitor) have listed again.
 func compactPastServices(ctx context.Context, sys *System) (string, error) {
 	before := countLogLines(sys, resyncMsg)
-	sys.Proxy.Cut()
+	sys.ConfigDB.CutAll()
 	c := sys.Store.Client()
 	var rev int64
 	// Two writes at least past the last revision the services saw, so
@@ -364,17 +522,17 @@ func compactPastServices(ctx context.Context, sys *System) (string, error) {
 	for i := range 3 {
 		resp, err := c.Put(ctx, "e2e-compaction-marker", fmt.Sprint(i))
 		if err != nil {
-			sys.Proxy.Heal()
+			sys.ConfigDB.HealAll()
 			return "", fmt.Errorf("write while the services are cut off: %w", err)
 		}
 		rev = resp.Header.Revision
 	}
 	if _, err := c.Compact(ctx, rev); err != nil {
-		sys.Proxy.Heal()
+		sys.ConfigDB.HealAll()
 		return "", fmt.Errorf("compact to %d: %w", rev, err)
 	}
 	time.Sleep(time.Second)
-	sys.Proxy.Heal()
+	sys.ConfigDB.HealAll()
 	t := time.Now()
 	// Wait for the watching services to list again before the next fault,
 	// so that this one is not undone by, say, a leader killed at once. A

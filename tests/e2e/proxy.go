@@ -7,10 +7,11 @@ import (
 	"sync"
 )
 
-// Proxy is a TCP proxy on loopback between the services and the config DB.
-// It lets a test cut the services off etcd while the test itself still
-// writes to etcd directly: the only way to make etcd compact past the
-// revision the services' watches are at, since a connected watch keeps up.
+// Proxy is a TCP proxy on loopback between the services and one member of
+// the config DB. It lets a test cut the services off a member (or, with
+// every member's proxy, off etcd) while the test itself still reaches etcd
+// directly: the way to make etcd compact past the revision the services'
+// watches are at, since a connected watch keeps up.
 type Proxy struct {
 	// Addr is the host:port the services connect to.
 	Addr     string
@@ -18,7 +19,7 @@ type Proxy struct {
 	l        net.Listener
 
 	mu      sync.Mutex
-	cut     bool
+	cuts    int
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 	stopped bool
@@ -54,7 +55,7 @@ func (p *Proxy) serve() {
 func (p *Proxy) forward(c net.Conn) {
 	defer p.wg.Done()
 	p.mu.Lock()
-	cut := p.cut || p.stopped
+	cut := p.cuts > 0 || p.stopped
 	p.mu.Unlock()
 	if cut {
 		c.Close()
@@ -78,7 +79,7 @@ func (p *Proxy) forward(c net.Conn) {
 func (p *Proxy) track(conns ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cut || p.stopped {
+	if p.cuts > 0 || p.stopped {
 		for _, c := range conns {
 			c.Close()
 		}
@@ -100,20 +101,22 @@ func (p *Proxy) untrack(conns ...net.Conn) {
 }
 
 // Cut closes every connection through the proxy and refuses new ones until
-// Heal.
+// Heal. Cuts nest: two faults may cut the same proxy, and it lets
+// connections through again only when both have healed.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = true
+	p.cuts++
 	for c := range p.conns {
 		c.Close()
 	}
 }
 
-// Heal lets connections through again.
+// Heal undoes one Cut: connections go through again once every Cut is
+// healed.
 func (p *Proxy) Heal() {
 	p.mu.Lock()
-	p.cut = false
+	p.cuts = max(p.cuts-1, 0)
 	p.mu.Unlock()
 }
 

@@ -68,4 +68,16 @@ func TestProxy(t *testing.T) {
 	if err := echo(dial()); err != nil {
 		t.Errorf("a new connection after Heal: %v", err)
 	}
+	// Two faults cutting the same proxy: it lets connections through only
+	// once both healed.
+	p.Cut()
+	p.Cut()
+	p.Heal()
+	if err := echo(dial()); err == nil {
+		t.Error("a new connection works with one of two cuts healed")
+	}
+	p.Heal()
+	if err := echo(dial()); err != nil {
+		t.Errorf("a new connection after both cuts healed: %v", err)
+	}
 }

@@ -63,6 +63,8 @@ func (r Report) Markdown() []byte {
 	p("- Date: %s\n", r.Date.UTC().Format(time.RFC3339))
 	p("- Machine: %s (shared with other jobs)\n", Machine())
 	p("- Service settings: %s; two replicas of each service, `--leader-elect`\n", r.Settings)
+	p("- Config DB: %d etcd members; each service replica reaches every member through its own proxy (`SDP_CONFIG_HOST` lists all %d), so that a member can be cut off\n", ConfigDBMembers, ConfigDBMembers)
+	p("- The kube-apiserver writes an audit log of every mutating request (Metadata level, reads left out), which proves what a paused leader did after its term\n")
 	p("- Whole test (build, control plane, happy path, chaos): %s\n\n", ms(r.Total))
 	if len(r.Happy) > 0 {
 		p("## Happy path\n\nFour deployments, one per entry form (`key`+`kind`, `id`+`type`, `dpl_id`+`type`, `deploy_id`+`kind`), with a dotted values key:\n\n")
@@ -104,8 +106,12 @@ func (r Report) Markdown() []byte {
 	p("- release-manager: %d releases left pending by a crash unlocked, %d Helm actions failed and retried, %d deployments given up on (from its logs)\n", c.Unlocks, c.FailedActions, c.GaveUp)
 	p("- Config DB watch resyncs logged by the services (all replicas), by reason: %s\n", strings.Join(parts, "; "))
 	if len(c.Mismatches) == 0 {
-		p("- **Converged %s after the last fault ended, %s after the last churn write** (bound %s): 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact\n\n",
-			ms(c.ConvergeTook), ms(c.SinceLastWrite), ms(r.Opts.Converge))
+		over := ""
+		if c.ConvergeTook > ConvergeBound {
+			over = ", **over the bound**"
+		}
+		p("- **Converged %s after the last fault ended, %s after the last churn write** (bound %s after the last fault%s): 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact\n\n",
+			ms(c.ConvergeTook), ms(c.SinceLastWrite), ConvergeBound, over)
 	} else {
 		p("- **Did not converge** within %s: %d mismatches (first ones below)\n\n", ms(r.Opts.Converge), len(c.Mismatches))
 		for i, m := range c.Mismatches {
@@ -116,7 +122,7 @@ func (r Report) Markdown() []byte {
 		}
 		p("\n")
 	}
-	p("### Failovers\n\nFrom SIGKILL of the leading replica until the other replica's `sdp_helmdeploy_leader` gauge read 1 (lease TTL 10 s):\n\n")
+	p("### Failovers\n\nFrom SIGKILL of the leading replica until the other replica's `sdp_helmdeploy_leader` gauge read 1; for a paused leader from SIGSTOP until the test saw the other replica's term begin in etcd (lease TTL %s):\n\n", ttlString(r.Opts.LeaderTTL))
 	p("| service | killed | new leader | took |\n|---|---|---|---|\n")
 	for _, f := range c.Failovers {
 		to := f.To
@@ -133,8 +139,94 @@ func (r Report) Markdown() []byte {
 		}
 		p("| %s | %s | %d | %s | %s | %s |\n", f.Kind, f.Service, f.AtOp, ms(f.Start), ms(f.Took), strings.ReplaceAll(detail, "|", "/"))
 	}
+	r.pausesMarkdown(p)
 	r.alertsMarkdown(p)
 	return b.Bytes()
+}
+
+// ttlString says the services' lease TTLs: one figure when all agree.
+func ttlString(ttls map[string]time.Duration) string {
+	seen := map[time.Duration]bool{}
+	var parts []string
+	for _, s := range Services {
+		if ttl, ok := ttls[s]; ok {
+			seen[ttl] = true
+			parts = append(parts, fmt.Sprintf("%s %v", s, ttl))
+		}
+	}
+	switch {
+	case len(parts) == 0:
+		return "unknown"
+	case len(seen) == 1:
+		return ttls[Services[0]].String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r Report) pausesMarkdown(p func(string, ...any)) {
+	c := r.Chaos
+	if len(c.Pauses) == 0 {
+		return
+	}
+	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	p("\n### Paused leaders\n\n")
+	p("Each service's leading replica frozen (SIGSTOP) for twice its lease while the other took over, then resumed (SIGCONT). ")
+	p("Its term ended when its election key (`<prefix>/helm-deployer/leader/<service>/`, held by its lease) was deleted: the test watched those keys on etcd and took the deletion's revision (R_end) and the time it saw it. ")
+	p("After the run converged, the kube-apiserver's audit log was searched for mutating requests (create, update, patch, delete) with the replica's user agent `<service>/<version> (<identity>)` received after that time (up to its next term, if it led again), ")
+	p("and the replica's `%s` (the etcd revision of its last config DB write, read soon after it noticed and at the end) compared with R_end; `%s` counts what its fence refused.\n\n", LastWriteRevisionMetric, FencedMetric)
+	p("| service | frozen replica | SIGSTOP at | frozen | creates and changes meanwhile | next leader after | term ended (R_end) | audit: its mutating requests in its term / after | last config DB write | fenced | proof |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var problems []string
+	for _, pp := range c.Pauses {
+		rev, has := pp.LastWrite()
+		last := "not served"
+		if has {
+			last = fmt.Sprintf("revision %d", rev)
+		}
+		if len(pp.Readings) == 0 {
+			last = "not read"
+		}
+		next := "-"
+		if pp.TakenOverBy != "" {
+			next = fmt.Sprintf("%s after %s", pp.TakenOverBy, ms(pp.TakeoverAfter))
+		}
+		ended := "not ended"
+		if pp.Term.Ended() {
+			ended = fmt.Sprintf("revision %d, seen %s after SIGSTOP", pp.Term.EndRev, ms(pp.TermEndAfter))
+			if pp.Term.EndGap {
+				ended += " (found by listing again: at or before)"
+			}
+		}
+		audit := "not read"
+		if pp.AuditChecked {
+			audit = fmt.Sprintf("%d / **%d**", pp.AuditInTerm, pp.AuditAfter)
+			if !pp.MutatesKube {
+				audit += " (changes nothing in the cluster)"
+			}
+		}
+		if pp.LedAgain != nil {
+			audit += fmt.Sprintf("; led again from revision %d", pp.LedAgain.StartRev)
+		}
+		probs := pp.Problems()
+		verdict := "holds"
+		if len(probs) > 0 {
+			verdict = fmt.Sprintf("**%d problems**", len(probs))
+			problems = append(problems, probs...)
+		}
+		p("| %s | %s (pid %d) | +%s | %s (lease %v) | %d | %s | %s | %s | %s | %s | %s |\n",
+			pp.Service, pp.Replica, pp.PID, secs(pp.Paused), ms(pp.Frozen), pp.TTL, pp.ChurnWhilePaused, next, ended, audit, last, FencedString(pp.Fenced()), verdict)
+	}
+	p("\n")
+	for _, pr := range problems {
+		p("- %s\n", strings.ReplaceAll(pr, "|", "/"))
+	}
+	if len(problems) > 0 {
+		p("\n")
+	}
+	p("The audit log held %.1f MB at the end, %d of its entries mutating requests of the services.\n\n", float64(c.AuditBytes)/1e6, c.AuditEntries)
+	if c.TermGaps > 0 {
+		p("%d election key changes were found by listing the keys again, not seen in the watch.\n\n", c.TermGaps)
+	}
 }
 
 func (r Report) dashboardMarkdown(p func(string, ...any)) {

@@ -3,11 +3,13 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
@@ -15,6 +17,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
 // Services are the three service binaries, by their directory and chart
@@ -210,9 +214,10 @@ func splitYAML(manifest string) [][]byte {
 // Overrides are what must point at the test's own parts rather than at a
 // cluster's: everything else is run as the chart gives it.
 type Overrides struct {
-	// ConfigHost and ConfigPort reach the test's config DB (through its
-	// proxy), over plain http: SDP_CONFIG_HOST, SDP_CONFIG_PORT,
-	// SDP_CONFIG_PROTOCOL; SDP_CONFIG_CERT is dropped.
+	// ConfigHost (host:port of each member, comma-separated) and
+	// ConfigPort reach the test's config DB (through its proxies), over
+	// plain http: SDP_CONFIG_HOST, SDP_CONFIG_PORT, SDP_CONFIG_PROTOCOL;
+	// SDP_CONFIG_CERT is dropped.
 	ConfigHost string
 	ConfigPort int
 	// Username and Password replace the Secret-sourced SDP_CONFIG_USERNAME
@@ -293,6 +298,34 @@ func (s Settings) Command(o Overrides) (args, env []string, err error) {
 		args = append(args, "--cache-dir="+filepath.Join(o.Home, "release-manager"))
 	}
 	return args, env, nil
+}
+
+// LeaderTTL is the leadership lease the service runs with: its
+// --leader-ttl argument (the last one wins, as the flag package has it), or
+// the flag's default.
+func (s Settings) LeaderTTL() (time.Duration, error) {
+	var o service.Options
+	fs := flag.NewFlagSet(s.Service, flag.ContinueOnError)
+	o.Bind(fs)
+	v := fs.Lookup("leader-ttl").DefValue
+	for i, a := range s.Args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "leader-ttl" {
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(s.Args) {
+				return 0, fmt.Errorf("%s: --leader-ttl without a value", s.Service)
+			}
+			val = s.Args[i+1]
+		}
+		v = val
+	}
+	ttl, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: --leader-ttl=%q: %w", s.Service, v, err)
+	}
+	return ttl, nil
 }
 
 func describeSource(src *corev1.EnvVarSource) string {

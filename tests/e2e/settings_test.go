@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -131,5 +132,31 @@ func TestCommand(t *testing.T) {
 	}
 	if last != fixed.HTTPAddr {
 		t.Errorf("fixed address: last --http-addr %q in %q, want %q", last, args, fixed.HTTPAddr)
+	}
+}
+
+func TestLeaderTTL(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    time.Duration
+		wantErr string
+	}{
+		{args: []string{"--leader-elect=true"}, want: 10 * time.Second}, // the flag's default
+		{args: []string{"--leader-ttl=15s"}, want: 15 * time.Second},
+		{args: []string{"-leader-ttl", "4s", "--workers=2"}, want: 4 * time.Second},
+		{args: []string{"--leader-ttl=15s", "--leader-ttl=6s"}, want: 6 * time.Second},
+		{args: []string{"--leader-ttl=soon"}, wantErr: `--leader-ttl="soon"`},
+		{args: []string{"--leader-ttl"}, wantErr: "without a value"},
+	} {
+		got, err := Settings{Service: "pod-monitor", Args: tc.args}.LeaderTTL()
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want one with %q", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %v %v, want %v", tc.args, got, err, tc.want)
+		}
 	}
 }

@@ -70,13 +70,15 @@ const PrometheusInterval = time.Second
 // chart repository and the control plane.
 type System struct {
 	Config
-	Etcd  *Etcd
-	Proxy *Proxy
+	// ConfigDB is the config DB cluster; the services reach each member
+	// through its proxy.
+	ConfigDB *ConfigDB
 	// RepoURL is the chart repository of charts/examples.
 	RepoURL string
 	// Env is the SDP_* environment the release-manager runs with.
 	Env settings.Env
-	// Store reaches the config DB directly (not through Proxy).
+	// Store reaches the config DB's members directly (not through the
+	// proxies).
 	Store *configdb.Store
 	Kube  kubernetes.Interface
 
@@ -138,11 +140,8 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 			return s, err
 		}
 	}
-	if s.Etcd, err = StartEtcd(ctx, filepath.Join(localcp.DefaultBinDir(), "etcd"), filepath.Join(cfg.Dir, "etcd")); err != nil {
+	if s.ConfigDB, err = StartConfigDB(ctx, filepath.Join(localcp.DefaultBinDir(), "etcd"), filepath.Join(cfg.Dir, "etcd"), ConfigDBMembers); err != nil {
 		return s, fmt.Errorf("config DB: %w", err)
-	}
-	if s.Proxy, err = StartProxy(strings.TrimPrefix(s.Etcd.Endpoint, "http://")); err != nil {
-		return s, fmt.Errorf("config DB proxy: %w", err)
 	}
 	if s.RepoURL, s.stopRepo, err = testrepo.ServeCharts(filepath.Join(cfg.Root, "charts", "examples"), filepath.Join(cfg.Dir, "charts")); err != nil {
 		return s, fmt.Errorf("chart repository: %w", err)
@@ -150,7 +149,9 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 	if s.Kube, err = kubernetes.NewForConfig(cfg.CP.RESTConfig()); err != nil {
 		return s, err
 	}
-	proxyHost, proxyPort, _ := net.SplitHostPort(s.Proxy.Addr)
+	// Every member through its proxy, as a cluster's members are listed in
+	// SDP_CONFIG_HOST; each item carries its port.
+	_, proxyPort, _ := net.SplitHostPort(s.ConfigDB.Proxies[0].Addr)
 	port, _ := strconv.Atoi(proxyPort)
 	nReplicas := 0
 	for _, name := range Services {
@@ -173,7 +174,7 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 				return s, err
 			}
 			r.args, r.env, err = set.Command(Overrides{
-				ConfigHost: proxyHost, ConfigPort: port, ChartRepoURL: s.RepoURL,
+				ConfigHost: s.ConfigDB.ProxyHosts(), ConfigPort: port, ChartRepoURL: s.RepoURL,
 				Kubeconfig: cfg.CP.KubeconfigPath, Home: r.dir, Identity: r.Name, Namespace: cfg.Namespace,
 				HTTPAddr: r.httpAddr,
 			})
@@ -187,7 +188,11 @@ func Start(ctx context.Context, cfg Config, bins map[string]string) (s *System, 
 		return s, fmt.Errorf("release-manager environment: %w", err)
 	}
 	direct := s.Env
-	direct.ConfigHost, direct.ConfigPort = "127.0.0.1", s.Etcd.Port
+	var members []string
+	for _, m := range s.ConfigDB.Members {
+		members = append(members, strings.TrimPrefix(m.Endpoint, "http://"))
+	}
+	direct.ConfigHost = strings.Join(members, ",")
 	client, err := settings.NewClient(direct)
 	if err != nil {
 		return s, err
@@ -267,7 +272,8 @@ func (s *System) Targets() map[string][]string {
 }
 
 // Stop stops every replica (SIGTERM, SIGKILL after 15 s), Prometheus, the
-// chart repository, the proxy and etcd. It can be called more than once.
+// chart repository, the proxies and the config DB's members. It can be
+// called more than once.
 func (s *System) Stop() []error {
 	var errs []error
 	for _, name := range Services {
@@ -288,11 +294,8 @@ func (s *System) Stop() []error {
 	if s.Store != nil {
 		_ = s.Store.Client().Close()
 	}
-	if s.Proxy != nil {
-		s.Proxy.Close()
-	}
-	if s.Etcd != nil {
-		if err := s.Etcd.Stop(); err != nil {
+	if s.ConfigDB != nil {
+		if err := s.ConfigDB.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

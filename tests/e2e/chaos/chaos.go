@@ -120,8 +120,23 @@ const (
 	// KillLeader kills the leading replica of a service with SIGKILL,
 	// measures how long until the other leads, and starts it again.
 	KillLeader FaultKind = "kill -9 the leader"
-	// RestartEtcd stops the config DB etcd and starts it again.
+	// PauseLeader freezes the leading replica of a service (SIGSTOP) for
+	// twice its lease, while the other takes over, then resumes it
+	// (SIGCONT): a long GC or a VM pause. What the frozen leader does after
+	// its term ended is checked from the API server's audit log and etcd.
+	PauseLeader FaultKind = "pause the leader"
+	// RestartEtcd stops every member of the config DB and starts them
+	// again: the config DB away.
 	RestartEtcd FaultKind = "restart the config etcd"
+	// KillMember kills one member of the config DB (a follower of its raft,
+	// so that leases are not renewed under a frozen leader, as a raft
+	// leader change does) with SIGKILL, and starts it again later on the
+	// same data, to rejoin.
+	KillMember FaultKind = "kill -9 a config DB member"
+	// CutMember cuts the services off one member of the config DB (its
+	// proxy drops their connections and refuses new ones) for a while; the
+	// member itself goes on in the cluster.
+	CutMember FaultKind = "cut a config DB member off"
 	// StopAPIServer stops the kube-apiserver for a while.
 	StopAPIServer FaultKind = "stop the kube-apiserver"
 	// PauseAPIServer freezes the kube-apiserver (SIGSTOP) for a while: a
@@ -132,31 +147,90 @@ const (
 	Compact FaultKind = "compact etcd past the services' revision"
 )
 
+// Lane is a queue of faults run one after the other; the lanes run side by
+// side, so that faults of different lanes overlap as outages do.
+type Lane int
+
+// Lanes.
+const (
+	// APILane holds the long API server outages.
+	APILane Lane = iota
+	// MainLane holds the replica kills, the config DB restart and the
+	// compaction, one after the other so that each failover is measured on
+	// its own.
+	MainLane
+	// PauseLane holds the paused leaders.
+	PauseLane
+	// MemberLane holds the faults of single config DB members.
+	MemberLane
+	NumLanes
+)
+
+// Lane is the lane a fault of kind k runs in.
+func (k FaultKind) Lane() Lane {
+	switch k {
+	case StopAPIServer, PauseAPIServer:
+		return APILane
+	case PauseLeader:
+		return PauseLane
+	case KillMember, CutMember:
+		return MemberLane
+	}
+	return MainLane
+}
+
 // Fault is one fault and when in the churn it starts.
 type Fault struct {
 	Kind FaultKind
-	// Service is the target of KillReplica and KillLeader.
+	// Service is the target of KillReplica, KillLeader and PauseLeader.
 	Service string
 	// Replica is the index of the replica KillReplica kills.
 	Replica int
+	// Member is the index of the config DB member CutMember cuts off
+	// (KillMember picks a follower when it starts).
+	Member int
 	// AtOp is the churn step before which the fault starts.
 	AtOp int
 }
 
+// Sizes say what the faults can target.
+type Sizes struct {
+	// Services and the replicas of each.
+	Services []string
+	Replicas int
+	// Members of the config DB.
+	Members int
+}
+
 // Faults places, at random steps of a churn of nops steps (between 5 % and
-// 75 % of it, so that the last faults still meet churn), a KillReplica and
-// a KillLeader for each service, a RestartEtcd, a StopAPIServer, a
-// PauseAPIServer and a Compact, in step order.
-func Faults(seed uint64, nops int, services []string, replicas int) []Fault {
+// 75 % of it, so that the last faults still meet churn), a KillReplica, a
+// KillLeader and a PauseLeader for each service, a RestartEtcd, a
+// KillMember, a CutMember, a StopAPIServer, a PauseAPIServer and a Compact,
+// in step order. The first service's pause is the first pause, within the
+// first 35 % of the churn: its lane runs the pauses one after the other,
+// and that one (the release-manager's) must meet a burst of creates and
+// changes.
+func Faults(seed uint64, nops int, sz Sizes) []Fault {
 	rng := rand.New(rand.NewPCG(seed^0xfa17, seed))
 	var fs []Fault
-	for _, s := range services {
-		fs = append(fs, Fault{Kind: KillReplica, Service: s, Replica: rng.IntN(replicas)}, Fault{Kind: KillLeader, Service: s})
+	for _, s := range sz.Services {
+		fs = append(fs, Fault{Kind: KillReplica, Service: s, Replica: rng.IntN(sz.Replicas)}, Fault{Kind: KillLeader, Service: s})
 	}
 	fs = append(fs, Fault{Kind: RestartEtcd}, Fault{Kind: StopAPIServer}, Fault{Kind: PauseAPIServer}, Fault{Kind: Compact})
 	lo, hi := nops*5/100, nops*75/100
 	for i := range fs {
 		fs[i].AtOp = lo + rng.IntN(max(hi-lo, 1))
+	}
+	fs = append(fs, Fault{Kind: KillMember, AtOp: lo + rng.IntN(max(hi-lo, 1))},
+		Fault{Kind: CutMember, Member: rng.IntN(max(sz.Members, 1)), AtOp: lo + rng.IntN(max(hi-lo, 1))})
+	// The first service's pause first, the others after it.
+	first := lo + rng.IntN(max(nops*35/100-lo, 1))
+	for i, s := range sz.Services {
+		at := first
+		if i > 0 {
+			at = first + rng.IntN(max(hi-first, 1))
+		}
+		fs = append(fs, Fault{Kind: PauseLeader, Service: s, AtOp: at})
 	}
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].AtOp < fs[j].AtOp })
 	return fs

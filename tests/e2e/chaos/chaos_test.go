@@ -71,14 +71,23 @@ func TestFaults(t *testing.T) {
 	services := []string{"a", "b", "c"}
 	for _, seed := range []uint64{1, 7, 99} {
 		const nops = 600
-		fs := Faults(seed, nops, services, 2)
-		if !reflect.DeepEqual(fs, Faults(seed, nops, services, 2)) {
+		sz := Sizes{Services: services, Replicas: 2, Members: 3}
+		fs := Faults(seed, nops, sz)
+		if !reflect.DeepEqual(fs, Faults(seed, nops, sz)) {
 			t.Errorf("seed %d: two schedules differ", seed)
 		}
-		want := map[FaultKind]int{KillReplica: 3, KillLeader: 3, RestartEtcd: 1, StopAPIServer: 1, PauseAPIServer: 1, Compact: 1}
+		want := map[FaultKind]int{KillReplica: 3, KillLeader: 3, PauseLeader: 3, RestartEtcd: 1, KillMember: 1, CutMember: 1,
+			StopAPIServer: 1, PauseAPIServer: 1, Compact: 1}
 		got := map[FaultKind]int{}
 		perService := map[string]int{}
+		var pauses []Fault
 		for i, f := range fs {
+			if f.Kind == PauseLeader {
+				pauses = append(pauses, f)
+			}
+			if f.Member < 0 || f.Member > 2 {
+				t.Errorf("seed %d: member %d of 3", seed, f.Member)
+			}
 			got[f.Kind]++
 			if f.Service != "" {
 				perService[f.Service]++
@@ -97,9 +106,27 @@ func TestFaults(t *testing.T) {
 			t.Errorf("seed %d: faults %v, want %v", seed, got, want)
 		}
 		for _, s := range services {
-			if perService[s] != 2 {
-				t.Errorf("seed %d: service %s has %d faults, want 2", seed, s, perService[s])
+			if perService[s] != 3 {
+				t.Errorf("seed %d: service %s has %d faults, want 3", seed, s, perService[s])
 			}
+		}
+		// The pauses run one after the other: the first service's comes
+		// first and early, to meet the churn.
+		if len(pauses) != 3 || pauses[0].Service != "a" || pauses[0].AtOp >= nops*35/100 {
+			t.Errorf("seed %d: pauses %+v, want a's first, before step %d", seed, pauses, nops*35/100)
+		}
+	}
+}
+
+func TestLanes(t *testing.T) {
+	for k, want := range map[FaultKind]Lane{
+		KillReplica: MainLane, KillLeader: MainLane, RestartEtcd: MainLane, Compact: MainLane,
+		StopAPIServer: APILane, PauseAPIServer: APILane,
+		PauseLeader: PauseLane,
+		KillMember:  MemberLane, CutMember: MemberLane,
+	} {
+		if got := k.Lane(); got != want {
+			t.Errorf("%s: lane %d, want %d", k, got, want)
 		}
 	}
 }
