@@ -50,6 +50,7 @@ require (
 	go.opentelemetry.io/proto/otlp v1.10.0 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
+	k8s.io/apiserver v0.37.2 // indirect
 )
 
 require (
