@@ -109,7 +109,18 @@ func campaignAndLead(ctx context.Context, cfg Config, ttl int, lead func(context
 	}
 	if cfg.IsLeader != nil {
 		cfg.IsLeader.Set(1)
-		defer cfg.IsLeader.Set(0)
+		// The gauge drops when the term ends, not when lead returns: that
+		// may take seconds (informers stopping, an action cut short), and
+		// a replica that reads as leader while it may no longer act
+		// misleads both the NoLeader alert and an operator. Waited for
+		// before returning, so that it cannot clear the next term's 1.
+		dropped := make(chan struct{})
+		go func() {
+			defer close(dropped)
+			<-leadCtx.Done()
+			cfg.IsLeader.Set(0)
+		}()
+		defer func() { cancel(); <-dropped }()
 	}
 	defer term.end("")
 	go term.keepAlive(leadCtx)

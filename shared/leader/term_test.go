@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -357,5 +358,52 @@ func BenchmarkGuardCheckWrite(b *testing.B) {
 		if err := g.CheckWrite(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The leader gauge drops as soon as the term ends, while the lead function
+// is still winding down, and the next term sets it again.
+func TestLeaderGaugeDropsAtTermEnd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	client := srv.Client(t)
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "leader"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	terms := make(chan *Term, 4)
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Client: client, Key: ElectionKey("/gauge", "svc"), Identity: "me", TTL: 2 * time.Second, Log: discard(), IsLeader: gauge},
+			func(ctx context.Context) error {
+				terms <- TermFrom(ctx)
+				<-ctx.Done()
+				// Winding down takes a while (informers, an action cut short).
+				select {
+				case <-release:
+				case <-time.After(30 * time.Second):
+				}
+				return nil
+			})
+	}()
+	term := <-terms
+	if got := testutil.ToFloat64(gauge); got != 1 {
+		t.Fatalf("gauge while leading = %v, want 1", got)
+	}
+	if _, err := client.Revoke(context.Background(), term.lease); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 10*time.Second, "gauge 0 while the lead function winds down", func() bool { return testutil.ToFloat64(gauge) == 0 })
+	close(release)
+	select {
+	case <-terms:
+		if got := testutil.ToFloat64(gauge); got != 1 {
+			t.Errorf("gauge in the next term = %v, want 1", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no next term")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
