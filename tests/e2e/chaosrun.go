@@ -56,6 +56,13 @@ type ChaosOptions struct {
 
 // ChaosResult is what a chaos run did and measured.
 type ChaosResult struct {
+	// ConvergeSteps are what was left, by kind, each time it changed while
+	// the system converged after the faults: what took longest.
+	ConvergeSteps []ConvergeStep
+	// DeployerConvergeTook is when, after the faults, only what the
+	// cluster must clear was left (DeployerConverged): ConvergeBound
+	// applies to it.
+	DeployerConvergeTook time.Duration
 	// Started is when the first churn step began: the chaos run's zero.
 	Started     time.Time
 	Seed        uint64
@@ -246,7 +253,14 @@ func RunChaos(ctx context.Context, sys *System, script *Script, o ChaosOptions) 
 		res.LostResyncs[s] = n - lostBefore[s]
 	}
 	var err error
-	res.ConvergeTook, res.AtFaultsEnd, res.Mismatches, err = sys.Converge(ctx, script, o.Converge)
+	res.ConvergeTook, res.AtFaultsEnd, res.Mismatches, err = sys.Converge(ctx, script, o.Converge, func(at time.Duration, left []string) {
+		step := ConvergeStep{At: at, Left: Summarise(left)}
+		if len(left) > 0 {
+			step.Example = left[0]
+		}
+		res.ConvergeSteps = append(res.ConvergeSteps, step)
+	})
+	res.DeployerConvergeTook = DeployerConverged(res.ConvergeSteps, res.ConvergeTook)
 	res.SinceLastWrite = time.Since(t0) - res.ChurnTook
 	res.GaveUp = countLogLines(sys, gaveUpMsg)["release-manager"] - gaveUpBefore
 	res.Unlocks = countLogLines(sys, `"msg":"helm action done"`, `"action":"unlock"`)["release-manager"]
@@ -579,4 +593,38 @@ func countLogLines(sys *System, subs ...string) map[string]int {
 		}
 	}
 	return n
+}
+
+// ClusterKinds are the mismatches the cluster, not the deployer, must
+// clear: a pod of an uninstalled release is deleted by the garbage
+// collector (its ReplicaSet's) and then by the kubelet (kwok here), which
+// after an API server restart resume their watches on client-go's own
+// backoff. The state entries follow the pods as they are ("pods map"
+// mismatches are the deployer's).
+var ClusterKinds = map[string]bool{"orphan pod": true}
+
+// DeployerConverged is when, since the faults ended, nothing but what the
+// cluster must clear (ClusterKinds) was left: the first step from which on
+// every later step has only those; took if the last step still had more.
+func DeployerConverged(steps []ConvergeStep, took time.Duration) time.Duration {
+	last := -1
+	for i, st := range steps {
+		for k, n := range st.Left {
+			if n > 0 && !ClusterKinds[k] {
+				last = i
+			}
+		}
+	}
+	if last+1 < len(steps) {
+		return steps[last+1].At
+	}
+	return took
+}
+
+// ConvergeStep is what was left unconverged at a time since the faults
+// ended, by kind, with one mismatch as an example.
+type ConvergeStep struct {
+	At      time.Duration
+	Left    map[string]int
+	Example string
 }

@@ -18,10 +18,12 @@ import (
 
 // Converge observes the system until Compare finds nothing or timeout
 // passes. It returns how long it took, what the first look found and what
-// is left (nothing when converged).
-func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration) (took time.Duration, first, left []string, err error) {
+// is left (nothing when converged). Each onChange is called, with the time
+// since the start, whenever what is left changes by kind and count.
+func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration, onChange ...func(time.Duration, []string)) (took time.Duration, first, left []string, err error) {
 	t0 := time.Now()
 	looked := false
+	last := ""
 	var oerr error
 	perr := eventually.Poll(ctx, timeout, 250*time.Millisecond, func(context.Context) error {
 		// The outer context: an observation is not cut short by the deadline.
@@ -32,6 +34,12 @@ func (s *System) Converge(ctx context.Context, script *Script, timeout time.Dura
 		left = Compare(o, s.Env.HelmPrefix, script.Model())
 		if !looked {
 			first, looked = left, true
+		}
+		if k := fmt.Sprint(Summarise(left)); k != last {
+			last = k
+			for _, f := range onChange {
+				f(time.Since(t0), left)
+			}
 		}
 		if len(left) > 0 {
 			return fmt.Errorf("%d mismatches left", len(left))

@@ -107,11 +107,16 @@ func (r Report) Markdown() []byte {
 	p("- Config DB watch resyncs logged by the services (all replicas), by reason: %s\n", strings.Join(parts, "; "))
 	if len(c.Mismatches) == 0 {
 		over := ""
-		if c.ConvergeTook > ConvergeBound {
+		if c.DeployerConvergeTook > ConvergeBound {
 			over = ", **over the bound**"
 		}
-		p("- **Converged %s after the last fault ended, %s after the last churn write** (bound %s after the last fault%s): 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact\n\n",
-			ms(c.ConvergeTook), ms(c.SinceLastWrite), ConvergeBound, over)
+		p("- **The deployer's part converged %s after the last fault ended** (bound %s%s): entries, releases, state entries and pods maps as they must be, nothing left but pods of uninstalled releases, which the cluster's garbage collector and kubelet (kwok) delete\n", ms(c.DeployerConvergeTook), ConvergeBound, over)
+		p("- **Converged %s after the last fault ended, %s after the last churn write**: 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact, 0 orphan pods\n",
+			ms(c.ConvergeTook), ms(c.SinceLastWrite))
+		for _, st := range c.ConvergeSteps {
+			p("  - +%s: left %s\n", ms(st.At), kindsString(st.Left))
+		}
+		p("\n")
 	} else {
 		p("- **Did not converge** within %s: %d mismatches (first ones below)\n\n", ms(r.Opts.Converge), len(c.Mismatches))
 		for i, m := range c.Mismatches {
@@ -348,4 +353,22 @@ func (r Report) Failures() []string {
 		out = append(out, "(not an alert or dashboard check: see the errors above the replicas' logs)")
 	}
 	return out
+}
+
+// kindsString renders mismatch counts by kind, sorted: "3 orphan pod; 1
+// stale state", or "nothing".
+func kindsString(kinds map[string]int) string {
+	var names []string
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, k := range names {
+		out = append(out, fmt.Sprintf("%d %s", kinds[k], k))
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, "; ")
 }

@@ -18,14 +18,17 @@ func TestReportPauses(t *testing.T) {
 		TakenOverBy: "pod-monitor-0", TakeoverAfter: 9 * s, Term: Term{StartRev: 100, EndRev: 3000}, AuditChecked: true,
 		Readings: []FenceReading{{}}}
 	r := Report{Opts: ChaosOptions{LeaderTTL: map[string]time.Duration{"release-manager": 10 * s, "pod-monitor": 10 * s, "resource-monitor": 10 * s}},
-		Chaos: &ChaosResult{Pauses: []*PauseProof{ok, bad}, ConvergeTook: 12 * s}}
+		Chaos: &ChaosResult{Pauses: []*PauseProof{ok, bad}, ConvergeTook: 22 * s, DeployerConvergeTook: 12 * s,
+			ConvergeSteps: []ConvergeStep{{At: 0, Left: map[string]int{"orphan pod": 3, "stale state": 1}}, {At: 12 * s, Left: map[string]int{"orphan pod": 2}}, {At: 22 * s, Left: map[string]int{}}}}}
 	md := string(r.Markdown())
 	for _, want := range []string{
 		"lease TTL 10s",
 		"| release-manager | release-manager-0 (pid 42) | +30.0s | 20s (lease 10s) | 57 | release-manager-1 after 10.5s | revision 2345, seen 10.4s after SIGSTOP | 310 / **0** | revision 2300 | state_write=1 | holds |",
 		"| pod-monitor | pod-monitor-1 (pid 43) | +70.0s | 20s (lease 10s) | 0 | pod-monitor-0 after 9s | revision 3000, seen 0s after SIGSTOP | 0 / **0** (changes nothing in the cluster) | not served | none | **1 problems** |",
 		"- pod-monitor replica pod-monitor-1: serves no sdp_helmdeploy_config_db_last_write_revision",
-		"(bound 10s after the last fault, **over the bound**)",
+		"converged 12s after the last fault ended** (bound 10s, **over the bound**)",
+		"**Converged 22s after the last fault ended",
+		"  - +12s: left 2 orphan pod\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
