@@ -48,7 +48,31 @@ func New(client metadata.Interface, namespace string, resync time.Duration) *Ind
 	inf := metadatainformer.NewFilteredMetadataInformer(client, schema.GroupVersionResource{Version: "v1", Resource: "secrets"},
 		namespace, resync, cache.Indexers{byRelease: releaseIndexFunc},
 		func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
+	// Before the informer starts, so it holds from the first list on.
+	if err := inf.SetTransform(trim); err != nil {
+		panic(fmt.Sprintf("release index: %v", err)) // only fails once started
+	}
 	return &Index{informer: inf}
+}
+
+// trim keeps of a release Secret's metadata what the index reads (its
+// labels) and what the informer needs to key and order it: its managed
+// fields (a few hundred bytes per revision, more than everything else),
+// annotations, owner references and finalizers are never read, and
+// with thousands of revisions held they were the largest part of the
+// cache.
+func trim(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil // a DeletedFinalStateUnknown: its object was trimmed when added
+	}
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: m.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+			CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp, Labels: m.Labels,
+		},
+	}, nil
 }
 
 func releaseIndexFunc(obj any) ([]string, error) {
