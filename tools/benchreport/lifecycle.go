@@ -265,8 +265,9 @@ func memoryLimit(rs *Results, name string) string {
 	if !ok1 || !ok2 {
 		return "The run did not split the resident set."
 	}
-	text := fmt.Sprintf("Of the resident set, %s MiB are pages of the executable itself (file-backed: the Helm SDK, client-go and every "+
-		"Kubernetes API type it registers at start-up, touched once and kept), the same at every size; %s MiB is anonymous memory", file, anon)
+	text := fmt.Sprintf("Of the resident set, %s MiB are pages of the executable itself (file-backed: about all of its code and read-only "+
+		"data, which the Helm SDK, client-go and the Kubernetes API types make large; the kernel maps them in around the pages "+
+		"start-up touches), the same at every size; %s MiB is anonymous memory", file, anon)
 	if heap, ok := rs.Summarize(name, "heap-inuse-MiB"); ok {
 		text += fmt.Sprintf(", of which the Go heap in use is %s MiB", heap)
 	}
