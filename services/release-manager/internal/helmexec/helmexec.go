@@ -226,7 +226,12 @@ func (r *Runner) config() (*action.Configuration, *confine.Client) {
 	return r.configWith(r.live)
 }
 
-func (r *Runner) configWith(releases *storage.Storage) (*action.Configuration, *confine.Client) {
+// configWith gives the action its own storage over the driver of
+// releases, which reads a release's history once per action
+// (actionHistory).
+func (r *Runner) configWith(shared *storage.Storage) (*action.Configuration, *confine.Client) {
+	releases := storage.Init(newActionHistory(shared.Driver))
+	releases.Log = shared.Log
 	c := confine.Confiner{Namespace: r.namespace}
 	if set := r.confine.Load(); set != nil {
 		c = *set
