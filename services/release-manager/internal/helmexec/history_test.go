@@ -23,7 +23,9 @@ func rel(name string, version int, status release.Status) *release.Release {
 	return &release.Release{Name: name, Version: version, Namespace: "sdp", Info: &release.Info{Status: status}}
 }
 
-func key(r *release.Release) string { return "sh.helm.release.v1." + r.Name + ".v" + string(rune('0'+r.Version)) }
+func key(r *release.Release) string {
+	return "sh.helm.release.v1." + r.Name + ".v" + string(rune('0'+r.Version))
+}
 
 func versions(t *testing.T, h *actionHistory, labels map[string]string) []int {
 	t.Helper()
