@@ -59,7 +59,7 @@ func BenchmarkPodMemory(b *testing.B) {
 		}
 		created := time.Now()
 		var g errgroup.Group
-		g.SetLimit(16)
+		g.SetLimit(32)
 		for i := range nPods {
 			g.Go(func() error {
 				name := fmt.Sprintf("p%d", i)
