@@ -20,7 +20,8 @@ import (
 // costliest call of the action with hundreds of releases. Within one
 // action the answers are those Helm would have got: the reconciler
 // serialises the actions of a release, and Helm takes no lock between its
-// own queries either. A new action starts with nothing remembered.
+// own queries either. A new action starts with nothing remembered, or with
+// the history the reconciler read live just before it (Runner.Last).
 type actionHistory struct {
 	driver.Driver
 	mu sync.Mutex
@@ -31,6 +32,16 @@ type actionHistory struct {
 }
 
 func newActionHistory(d driver.Driver) *actionHistory { return &actionHistory{Driver: d} }
+
+// seed starts the action from a history just read live (Runner.Last).
+func (h *actionHistory) seed(name string, revs []*release.Release) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.name, h.read, h.revs = name, true, map[int]*release.Release{}
+	for _, r := range revs {
+		h.revs[r.Version] = copyRelease(r)
+	}
+}
 
 // historyQuery reports whether labels ask for one release's history (as
 // Storage.History and Storage.DeployedAll do), and for which status.

@@ -1,10 +1,18 @@
 package helmexec
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
+	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
@@ -134,4 +142,72 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// An action right after Last starts from the history Last read: an
+// upgrade then reads no history of its own; an action with no fresh read
+// reads it once; a stale read, or one a write outside an action made
+// stale, is not used.
+func TestActionStartsFromLastRead(t *testing.T) {
+	const ns, name = "sdp", "sdp-a"
+	mem := driver.NewMemory()
+	mem.SetNamespace(ns)
+	d := &countingDriver{Memory: mem}
+	store := storage.Init(d)
+	r := NewWith(ns, &kubefake.PrintingKubeClient{Out: io.Discard}, store, chartutil.DefaultCapabilities.Copy(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ch := &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: "demo", Version: "0.1.0"},
+		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  n: {{ .Values.n | quote }}\n")}}}
+	if err := store.Create(&release.Release{Name: name, Namespace: ns, Version: 1, Chart: ch, Config: map[string]any{"n": 1},
+		Info: &release.Info{Status: release.StatusDeployed}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	upgrade := func(n int) *release.Release {
+		t.Helper()
+		rel, err := r.Upgrade(ctx, Spec{Name: name, Chart: ch, Values: map[string]any{"n": n}, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel
+	}
+	last := func() *release.Release {
+		t.Helper()
+		rel, err := r.Last(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel
+	}
+
+	if rel := last(); rel.Version != 1 || d.queries != 1 {
+		t.Fatalf("Last: revision %d after %d queries, want 1 after 1", rel.Version, d.queries)
+	}
+	if rel := upgrade(2); rel.Version != 2 || d.queries != 1 {
+		t.Errorf("upgrade after Last: revision %d, %d queries in all, want 2 and still 1", rel.Version, d.queries)
+	}
+	if rel := upgrade(3); rel.Version != 3 || d.queries != 2 {
+		t.Errorf("upgrade with no read before: revision %d, %d queries in all, want 3 and 2 (one of its own)", rel.Version, d.queries)
+	}
+	last()
+	r.reads[name] = historyRead{revs: r.reads[name].revs, at: time.Now().Add(-2 * readFresh)}
+	if rel := upgrade(4); rel.Version != 4 || d.queries != 4 {
+		t.Errorf("upgrade after a stale read: revision %d, %d queries in all, want 4 and 4", rel.Version, d.queries)
+	}
+	if err := r.MarkFailed(last(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if rel := upgrade(5); rel.Version != 5 || d.queries != 6 {
+		t.Errorf("upgrade after a write outside an action: revision %d, %d queries in all, want 5 and 6", rel.Version, d.queries)
+	}
+	stored, err := mem.Query(map[string]string{"name": name, "owner": "helm", "status": "deployed"})
+	if err != nil || len(stored) != 1 || stored[0].Version != 5 {
+		t.Errorf("deployed in storage: %v %v, want revision 5 alone", stored, err)
+	}
+	last()
+	if err := r.Uninstall(ctx, name, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Last(name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after uninstall: %v", err)
+	}
 }
