@@ -20,7 +20,7 @@ import (
 
 // BenchmarkPodMemory measures the built pod-monitor's memory at scale:
 // SDP_BENCH_MEMORY_PODS pods (default 20,000) across
-// SDP_BENCH_MEMORY_DEPLOYMENTS deployments (2,000), each pod with a
+// SDP_BENCH_MEMORY_POD_DEPLOYMENTS deployments (2,000), each pod with a
 // running status as a kubelet writes it. Once every pod is in its state
 // entry and SDP_BENCH_MEMORY_SETTLE (10 s) has passed, VmRSS is the steady
 // figure (RSS-MiB) and VmHWM the peak (peak-RSS-MiB). The target
@@ -28,7 +28,7 @@ import (
 //
 //	go test -run '^$' -bench PodMemory -benchtime 1x ./cmd/pod-monitor
 func BenchmarkPodMemory(b *testing.B) {
-	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_DEPLOYMENTS", 2000)
+	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_POD_DEPLOYMENTS", 2000)
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
 	cp := cptest.Get(b)
 	cfg := cp.RESTConfig()
