@@ -1,11 +1,19 @@
 # make bench: every benchmark in one run, then docs/benchmarks.md and its
 # plots (docs/benchmarks/*.svg) from what the run measured.
 #
-#   make bench            the three services' benchmarks (bench-release-manager,
+#   make bench            the three services' benchmarks (bench-release-manager:
+#                         install, upgrade, uninstall; bench-wait,
 #                         bench-pod-monitor, bench-resource-monitor), then
-#                         bench-restart and bench-idle, then bench-report
+#                         bench-restart, bench-memory and bench-idle, then
+#                         bench-report
 #   make bench-restart    release-manager restart with SDP_BENCH_RESTART_DEPLOYMENTS
-#                         (1,000) deployments in sync, SDP_BENCH_RESTARTS (3) times
+#                         (5,000) deployments in sync, SDP_BENCH_RESTARTS (3) times
+#   make bench-memory     RSS of the built binaries at scale: the release-manager
+#                         at SDP_BENCH_MEMORY_DEPLOYMENTS (0,1000,5000) deployments
+#                         in sync, with a heap profile summary at 1,000
+#                         (docs/benchmarks/heap-release-manager-after.txt), the
+#                         pod-monitor at SDP_BENCH_MEMORY_PODS (20,000) pods, the
+#                         resource-monitor at SDP_BENCH_MEMORY_NADS (2,000) NADs
 #   make bench-idle       the three services idle for SDP_BENCH_IDLE (60s) with
 #                         SDP_BENCH_IDLE_DEPLOYMENTS (1,000) deployments and
 #                         SDP_BENCH_IDLE_NADS (200) NADs
@@ -27,11 +35,14 @@ BENCH_LOADAVG ?=
 # turns "dirty" by its own doing.
 BENCH_DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 BENCH_COMMIT ?= $(shell git -C "$(CURDIR)" describe --always --dirty --abbrev=12 2>/dev/null)
-BENCH_OUTPUTS := release-manager.txt pod-monitor.txt resource-monitor.txt restart.txt idle.txt load.txt
+BENCH_OUTPUTS := release-manager.txt wait.txt pod-monitor.txt resource-monitor.txt restart.txt memory.txt idle.txt load.txt
+# The heap profile summary bench-memory writes: the code measured is the
+# code after issue 14's memory cuts (the "before" file stays as committed).
+BENCH_HEAP_TOP ?= $(BENCH_OUT)/heap-release-manager-after.txt
 
-.PHONY: bench bench-restart bench-idle bench-report
+.PHONY: bench bench-restart bench-memory bench-idle bench-report
 
-bench: ## every benchmark (three services, restart with 1,000 in sync, idle), then docs/benchmarks.md with plots
+bench: ## every benchmark (three services, script waits, restart with 5,000 in sync, memory at scale, idle), then docs/benchmarks.md with plots
 	@mkdir -p "$(BENCH_OUT)"
 	@# Apart from the line below: make -n runs lines that call $$(MAKE).
 	@cd "$(BENCH_OUT)" && rm -f $(BENCH_OUTPUTS)
@@ -40,7 +51,7 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 	@# benchmark output.
 	@if [ -n "$(BENCH_DRY_RUN)" ]; then echo "(make -n: bench would run each step above, then bench-report)"; exit 0; fi; \
 	started=$$(date -u +%Y-%m-%dT%H:%M:%SZ); loadavg=$$(cat /proc/loadavg); failed=""; \
-	for t in bench-release-manager bench-pod-monitor bench-resource-monitor bench-restart bench-idle; do \
+	for t in bench-release-manager bench-wait bench-pod-monitor bench-resource-monitor bench-restart bench-memory bench-idle; do \
 		echo "== $$t ($$(date -u +%H:%M:%S), load $$(cut -d' ' -f1-3 /proc/loadavg))"; \
 		echo "$$t $$(date -u +%H:%M:%S) $$(cut -d' ' -f1-3 /proc/loadavg)" >>"$(BENCH_OUT)/load.txt"; \
 		if [ "$$t" = bench-resource-monitor ]; then \
@@ -58,13 +69,24 @@ bench: ## every benchmark (three services, restart with 1,000 in sync, idle), th
 	$(MAKE) --no-print-directory bench-report BENCH_STARTED="$$started" BENCH_LOADAVG="$$loadavg" BENCH_COMMIT="$(BENCH_COMMIT)"; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (the report says they did not run)"; exit 1; fi
 
-bench-restart: ## release-manager restart with 1,000 deployments in sync: time to ready and Helm actions (must be 0)
+bench-restart: ## release-manager restart with 5,000 deployments in sync: time to ready, Helm actions and state rewrites (must be 0)
 	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes
 	@mkdir -p "$(BENCH_OUT)"
 	@out=$$(mktemp); \
 	if ! (cd services/release-manager && go test -run '^$$' -bench '^BenchmarkRestartInSync$$' -benchtime=$${SDP_BENCH_RESTARTS:-3}x \
 		-count=1 -timeout 30m ./cmd/release-manager/) >"$$out" 2>&1; then cat "$$out"; rm -f "$$out"; exit 1; fi; \
 	grep -E '^(Benchmark|goos|goarch|cpu|pkg)|bench_test.go:' "$$out" | tee "$(BENCH_OUT)/restart.txt"; rm -f "$$out"
+
+bench-memory: ## RSS of the built binaries at scale: release-manager 0/1,000/5,000 deployments (heap profile at 1,000), pod-monitor 20,000 pods, resource-monitor 2,000 NADs
+	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes
+	@mkdir -p "$(BENCH_OUT)"
+	@out=$$(mktemp); \
+	if ! (cd services/release-manager && SDP_BENCH_HEAP_TOP="$(BENCH_HEAP_TOP)" go test -run '^$$' -bench '^BenchmarkMemoryInSync$$' -benchtime=1x \
+			-count=1 -timeout 60m ./cmd/release-manager/ && \
+		cd ../pod-monitor && go test -run '^$$' -bench '^BenchmarkPodMemory$$' -benchtime=1x -count=1 -timeout 30m ./cmd/pod-monitor/ && \
+		cd ../resource-monitor && go test -run '^$$' -bench '^BenchmarkNADMemory$$' -benchtime=1x -count=1 -timeout 30m ./cmd/resource-monitor/) >"$$out" 2>&1; then \
+		cat "$$out"; rm -f "$$out"; exit 1; fi; \
+	grep -E '^(Benchmark|goos|goarch|cpu|pkg)|bench_test.go:' "$$out" | tee "$(BENCH_OUT)/memory.txt"; rm -f "$$out"
 
 bench-idle: ## the three services idle 60 s with 1,000 deployments and 200 NADs: CPU s/min each, config DB writes/min
 	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes

@@ -80,3 +80,24 @@ func TestServeStopsOnCancel(t *testing.T) {
 		t.Error("still serving")
 	}
 }
+
+// Profiles are served only when SDP_PPROF=true: off by default.
+func TestProfilesOnlyWhenAsked(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		code int
+	}{{"", 404}, {"false", 404}, {"true", 200}} {
+		t.Setenv("SDP_PPROF", tt.env)
+		s := New("127.0.0.1:0", prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		srv := httptest.NewServer(s.Handler())
+		resp, err := http.Get(srv.URL + "/debug/pprof/heap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("SDP_PPROF=%q: /debug/pprof/heap %d, want %d", tt.env, resp.StatusCode, tt.code)
+		}
+	}
+}

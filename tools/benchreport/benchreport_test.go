@@ -216,13 +216,29 @@ func TestTargets(t *testing.T) {
 				"pod status change":      {Missed, "12 (10–30) ms (2 of 3 runs within)", "API server's own write, whose p99 alone was 6 (5–20) ms"},
 				"real status change":     {Met, "1; bursts 0.31", ""},
 				"nothing changed":        {Met, "0 idle; 0 after no-op updates (max of 3 runs)", ""},
-				"steady RSS":             {Met, "47 (46–48) MiB", ""},
+				"steady RSS (at":         {Met, "47 (46–48) MiB", ""},
 				"NAD change":             {Met, "11 (9–12) ms (3 of 3 runs within)", ""},
 				"while idle (10 s":       {Met, "0 (max of 3 runs)", ""},
 				"/readyz ready":          {Met, "0.25 s worst of 3 restarts (mean 0.2 s)", ""},
 				"Helm actions":           {Met, "0 per restart (3 restarts)", ""},
 				"config DB writes per m": {Met, "0/min", ""},
 				"CPU while idle":         {Reported, "release-manager 0.02, pod-monitor 0.01, resource-monitor 0.06", ""},
+				// Issue 14: upgrade 45 ÷ CLI 2.5 = 18×; uninstall 64 ÷ 5 = 12.8×.
+				"upgrade, N = 60: rate":        {Missed, "**18×** (45 releases/s ÷ CLI 2.5/s; medians)", "floor target of this step"},
+				"upgrade, N = 500: rate":       {Met, "**26×** (65 releases/s ÷ CLI 2.5/s at N = 60", ""},
+				"upgrade, N = 60: client-go":   {Missed, "**2.22×** (floor 100 ÷ sdk 45", "12 API calls against the floor's 4 (more: 5 get, 3 list)"},
+				"upgrade, N = 500: client-go":  {Met, "**1.69×**", ""},
+				"uninstall, N = 60: rate":      {Missed, "**12.8×**", "The machine: even the client-go floor"},
+				"uninstall, N = 60: client-go": {Met, "**1.09×**", ""},
+				"N = 60 installs":              {Missed, "**2×**", "not counted in this run"},
+				"N = 500 installs":             {Missed, "**1.63×**", ""},
+				"idle deployer":                {Met, "120 ms (p50 70 ms; 50 entries", ""},
+				"burst of 60 entries":          {Met, "0.95 s worst burst (median of bursts 0.8 s); the `helm install` CLI loop takes 8.57 s for 60", ""},
+				"every pod `RUNNING`":          {Reported, "one entry: p50 75 ms, p99 130 ms; burst of 60, the last: 1.1 s worst", ""},
+				"with 1,000 deployments":       {Missed, "85 MiB; peak 88 MiB; peak while installing 210 MiB", "65 MiB are pages of the executable"},
+				"with 5,000 deployments":       {Met, "116 MiB", ""},
+				"with 20,000 pods":             {Met, "70 MiB; peak 90 MiB", ""},
+				"with 2,000 NADs":              {Reported, "50 MiB; peak 60 MiB", ""},
 			},
 		},
 		{
@@ -242,7 +258,7 @@ func TestTargets(t *testing.T) {
 				"Helm actions":           {Missed, "2 per restart", "Not a limit of the machine"},
 				"config DB writes per m": {Missed, "3/min", "Not a limit of the machine"},
 				"real status change":     {Missed, "", "Not a limit"},
-				"steady RSS":             {Missed, "(46–70) MiB", "executable's own pages"},
+				"steady RSS (at":         {Missed, "(46–70) MiB", "executable's own pages"},
 				"nothing changed":        {Missed, "1 idle", "Not a limit"},
 			},
 		},
@@ -260,15 +276,17 @@ func TestTargets(t *testing.T) {
 			want: map[string]want{
 				"N = 60 entries": {NoData, "", ""}, "N = 500: cost": {NoData, "", ""}, "pod status change": {NoData, "", ""},
 				"NAD change": {NoData, "", ""}, "/readyz ready": {NoData, "", ""}, "Helm actions": {NoData, "", ""},
-				"config DB writes per m": {NoData, "", ""}, "steady RSS": {NoData, "", ""}, "CPU while idle": {NoData, "", ""},
+				"config DB writes per m": {NoData, "", ""}, "steady RSS (at": {NoData, "", ""}, "CPU while idle": {NoData, "", ""},
+				"upgrade, N = 60: rate": {NoData, "", ""}, "idle deployer": {NoData, "", ""}, "with 1,000 deployments": {NoData, "", ""},
+				"with 20,000 pods": {NoData, "", ""},
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := Targets(tt.results(t))
-			if len(ts) != 14 {
-				t.Errorf("%d targets, want 14 (4 of issue 4, 4 of issue 5, 2 of issue 6, 4 of issue 8)", len(ts))
+			if len(ts) != 31 {
+				t.Errorf("%d targets, want 31 (4 of issue 4, 4 of issue 5, 2 of issue 6, 4 of issue 8, 17 of issue 14)", len(ts))
 			}
 			for key, w := range tt.want {
 				var found []Target
@@ -324,7 +342,14 @@ func TestWrite(t *testing.T) {
 		"| load average (1, 5, 15 min) at the start | 0.1 0.2 0.3 |",
 		"| load average (1, 5, 15 min) at the end | 0.52 0.61 1.10 |",
 		"| bench-idle | 04:27:00 | 1.1 1.2 1.3 |",
-		"12 of 14 targets met, 1 missed, 1 reported without a number to meet.",
+		"20 of 31 targets met, 8 missed, 3 reported without a number to meet.",
+		"| 60 | 45 (40–50) | 100 (90–110) | 2.5 (2–3) | **18×** | **2.22×** |",
+		"| upgrade | 60 | sdk | **12** | 5 | 3 | 0 | 1 | 2 | 1 | 0 | 0 |",
+		"| one entry → `deployed`, p99 | 120 ms |",
+		"| the `helm install` CLI loop for the same 60 (60 ÷ its rate at N = 60) | 8571 ms |",
+		"| release-manager, 5,000 deployments in sync | **116** | 130 | 300 | 50 | 66 | 40 |",
+		"![memory](benchmarks/memory.svg)",
+		"![upgrade throughput](benchmarks/upgrade.svg)",
 		"| 5 | pod-monitor | pod status change → state entry, p99 | ≤ 25 ms | 12 (10–30) ms (2 of 3 runs within); p50 6 (5–7) ms | **missed** |",
 		"### Where a target was missed, what limits it",
 		"- **pod-monitor: pod status change → state entry, p99** (goal ≤ 25 ms). The machine:",
@@ -357,7 +382,7 @@ func TestWrite(t *testing.T) {
 	if err := r.Write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"0 of 14 targets met, 14 not measured in this run.", "Not run (`make bench-restart`).",
+	for _, want := range []string{"0 of 31 targets met, 31 not measured in this run.", "Not run (`make bench-restart`).",
 		"- `bench-pod-monitor`: not run (pod-monitor.txt missing)"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("empty report lacks %q", want)
@@ -423,5 +448,50 @@ func TestPlots(t *testing.T) {
 	}
 	if _, err := LatencyPlot(NewResults()); err == nil {
 		t.Error("latency plot without results: no error")
+	}
+}
+
+func TestLifecycleAndMemoryPlots(t *testing.T) {
+	rs := fixture(t)
+	dir := t.TempDir()
+	for _, st := range Steps {
+		p, err := StepPlot(rs, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, st.SVG)
+		if err := SavePlot(p, path); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(data, []byte("sequential helm "+st.Verb+" CLI loop")) {
+			t.Errorf("%s lacks its CLI loop", st.SVG)
+		}
+	}
+	mp, err := MemoryPlot(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, MemorySVG)
+	if err := SavePlot(mp, path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"steady RSS", "5000", "targets: ≤ 80 MiB"} {
+		if !bytes.Contains(data, []byte(w)) {
+			t.Errorf("%s lacks %q", MemorySVG, w)
+		}
+	}
+	if _, err := MemoryPlot(NewResults()); err == nil {
+		t.Error("memory plot without results: no error")
+	}
+	if _, err := StepPlot(NewResults(), Steps[1]); err == nil {
+		t.Error("upgrade plot without results: no error")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -25,12 +26,16 @@ type errorXYs struct {
 	plotter.YErrors
 }
 
-// ThroughputPlot draws releases/s against N for the release-manager (sdk),
-// the client-go floor and the helm CLI loop: medians, bars from the
-// slowest to the fastest run, a log scale so that the CLI shows.
-func ThroughputPlot(rs *Results) (*plot.Plot, error) {
+// ThroughputPlot draws the install throughput (StepPlot of the install).
+func ThroughputPlot(rs *Results) (*plot.Plot, error) { return StepPlot(rs, Steps[0]) }
+
+// StepPlot draws releases/s against N for the release-manager (sdk), the
+// client-go floor and the helm CLI loop of one life-cycle step: medians,
+// bars from the slowest to the fastest run, a log scale so that the CLI
+// shows.
+func StepPlot(rs *Results, st Step) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = "Install throughput: N entries in one etcd txn → N releases deployed"
+	p.Title.Text = strings.ToUpper(st.Verb[:1]) + st.Verb[1:] + " throughput: " + st.Label
 	p.X.Label.Text = "N (deployments)"
 	p.Y.Label.Text = "releases/s (log scale)"
 	p.Y.Scale = plot.LogScale{}
@@ -47,11 +52,11 @@ func ThroughputPlot(rs *Results) (*plot.Plot, error) {
 	}{
 		{methodSDK, "release-manager (Helm SDK in-process)", colorSDK},
 		{methodFloor, "client-go floor (the same objects, written directly)", colorFloor},
-		{methodCLI, "sequential helm install CLI loop", colorCLI},
+		{methodCLI, "sequential helm " + st.Verb + " CLI loop", colorCLI},
 	} {
 		var pts errorXYs
-		for _, n := range rs.InstallSizes(m.method) {
-			s, _ := rs.InstallRate(m.method, n)
+		for _, n := range rs.StepSizes(st.Bench, m.method) {
+			s, _ := rs.StepRate(st.Bench, m.method, n)
 			pts.XYs = append(pts.XYs, plotter.XY{X: float64(n), Y: s.Median})
 			maxN = max(maxN, float64(n))
 			if !ticked[n] {
@@ -79,7 +84,7 @@ func ThroughputPlot(rs *Results) (*plot.Plot, error) {
 		drawn++
 	}
 	if drawn == 0 {
-		return nil, fmt.Errorf("throughput plot: no install results")
+		return nil, fmt.Errorf("throughput plot: no %s results", st.Verb)
 	}
 	p.Add(plotter.NewGrid())
 	p.X.Min, p.X.Max = 0, maxN*1.08
@@ -139,6 +144,67 @@ func LatencyPlot(rs *Results) (*plot.Plot, error) {
 	p.NominalX(labels...)
 	p.X.Min, p.X.Max = -0.6, float64(len(shown))-0.4
 	p.Y.Min, p.Y.Max = 0, max(latencyTarget, slices.Max(p99s))*1.25
+	return p, nil
+}
+
+// MemoryPlot draws the release-manager's steady and peak RSS against the
+// deployments it holds in sync, with the targets of issue 14.
+func MemoryPlot(rs *Results) (*plot.Plot, error) {
+	sizes := rs.memorySizes()
+	if len(sizes) == 0 {
+		return nil, fmt.Errorf("memory plot: no memory results")
+	}
+	p := plot.New()
+	p.Title.Text = "release-manager resident memory against deployments held in sync (built binary)"
+	p.X.Label.Text = "deployments in sync"
+	p.Y.Label.Text = "MiB"
+	p.Legend.Top, p.Legend.Left = true, true
+	maxY, maxN := 0.0, 0.0
+	for _, m := range []struct {
+		unit, label string
+		color       color.Color
+	}{
+		{"rss-MiB", "steady RSS (after a restart and every entry looked at)", colorSDK},
+		{"peak-rss-MiB", "peak RSS of that process (VmHWM)", colorP50},
+		{"anon-rss-MiB", "of the steady RSS: anonymous (heap, stacks)", colorFloor},
+	} {
+		var pts errorXYs
+		for _, n := range sizes {
+			s, ok := rs.Summarize(fmt.Sprintf("%s/deployments=%d", benchRMMemory, n), m.unit)
+			if !ok {
+				continue
+			}
+			pts.XYs = append(pts.XYs, plotter.XY{X: float64(n), Y: s.Median})
+			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{s.Median - s.Min, s.Max - s.Median})
+			maxY, maxN = max(maxY, s.Max), max(maxN, float64(n))
+		}
+		if len(pts.XYs) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(pts.XYs)
+		if err != nil {
+			return nil, fmt.Errorf("memory plot: %w", err)
+		}
+		line.Color, points.Color = m.color, m.color
+		points.Shape = draw.CircleGlyph{}
+		bars, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return nil, fmt.Errorf("memory plot: %w", err)
+		}
+		bars.Color = m.color
+		p.Add(line, points, bars)
+		p.Legend.Add(m.label, line, points)
+	}
+	targets, err := plotter.NewScatter(plotter.XYs{{X: 1000, Y: 80}, {X: 5000, Y: 128}})
+	if err != nil {
+		return nil, fmt.Errorf("memory plot: %w", err)
+	}
+	targets.Color, targets.Shape = colorCLI, draw.CrossGlyph{}
+	targets.Radius = vg.Points(5)
+	p.Add(targets, plotter.NewGrid())
+	p.Legend.Add("targets: ≤ 80 MiB at 1,000, ≤ 128 MiB at 5,000", targets)
+	p.X.Min, p.X.Max = 0, max(maxN, 5000)*1.08
+	p.Y.Min, p.Y.Max = 0, max(maxY, 128)*1.3
 	return p, nil
 }
 

@@ -14,9 +14,11 @@ import (
 // one per benchmark target, in the order they run.
 var Inputs = []Input{
 	{File: "release-manager.txt", Target: "bench-release-manager", Doc: "release-manager.md"},
+	{File: "wait.txt", Target: "bench-wait"},
 	{File: "pod-monitor.txt", Target: "bench-pod-monitor", Doc: "pod-monitor.md"},
 	{File: "resource-monitor.txt", Target: "bench-resource-monitor", Doc: "resource-monitor.md"},
 	{File: "restart.txt", Target: "bench-restart"},
+	{File: "memory.txt", Target: "bench-memory"},
 	{File: "idle.txt", Target: "bench-idle"},
 }
 
@@ -89,17 +91,23 @@ func ReadInputs(dir string) ([]Input, *Results, error) {
 // DefaultSizes are the benchmarks' own defaults, for settings the run's
 // environment does not give.
 var DefaultSizes = map[string]string{
-	"BENCH_COUNT":                   "3",
-	"SDP_BENCH_N":                   "60,500",
-	"SDP_BENCH_CLI_N":               "60",
-	"SDP_BENCH_PODS":                "5000",
-	"SDP_BENCH_DEPLOYMENTS":         "500",
-	"SDP_BENCH_CHANGES":             "300",
-	"SDP_BENCH_RESTART_DEPLOYMENTS": "1000",
-	"SDP_BENCH_RESTARTS":            "3",
-	"SDP_BENCH_IDLE_DEPLOYMENTS":    "1000",
-	"SDP_BENCH_IDLE_NADS":           "200",
-	"SDP_BENCH_IDLE":                "60s",
+	"BENCH_COUNT":                      "3",
+	"SDP_BENCH_N":                      "60,500",
+	"SDP_BENCH_CLI_N":                  "60",
+	"SDP_BENCH_PODS":                   "5000",
+	"SDP_BENCH_DEPLOYMENTS":            "500",
+	"SDP_BENCH_CHANGES":                "300",
+	"SDP_BENCH_RESTART_DEPLOYMENTS":    "5000",
+	"SDP_BENCH_WAIT_SINGLES":           "50",
+	"SDP_BENCH_WAIT_BURSTS":            "3",
+	"SDP_BENCH_MEMORY_DEPLOYMENTS":     "0,1000,5000",
+	"SDP_BENCH_MEMORY_PODS":            "20000",
+	"SDP_BENCH_MEMORY_POD_DEPLOYMENTS": "2000",
+	"SDP_BENCH_MEMORY_NADS":            "2000",
+	"SDP_BENCH_RESTARTS":               "3",
+	"SDP_BENCH_IDLE_DEPLOYMENTS":       "1000",
+	"SDP_BENCH_IDLE_NADS":              "200",
+	"SDP_BENCH_IDLE":                   "60s",
 }
 
 // SizesFrom takes each setting from lookup (the environment), else its
@@ -132,6 +140,21 @@ var tmpl = template.Must(template.New("benchmarks.md").Funcs(template.FuncMap{
 func (r *Report) Write(w io.Writer) error {
 	v := view{Report: r, Targets: Targets(r.Results)}
 	v.Install = installRows(r.Results)
+	v.Steps = stepTables(r.Results)
+	v.Calls = callsRows(r.Results)
+	v.APIVerbs = apiVerbs
+	v.Memory = memoryRows(r.Results)
+	v.Wait = unitRows(r.Results, benchWait, []unitRow{
+		{"deployed-p50-ms", "one entry → `deployed`, p50", "ms"}, {"deployed-p99-ms", "one entry → `deployed`, p99", "ms"},
+		{"running-p50-ms", "one entry → every pod `RUNNING`, p50", "ms"}, {"running-p99-ms", "one entry → every pod `RUNNING`, p99", "ms"},
+		{"singles", "single entries per run", ""},
+		{"burst-last-deployed-ms", "burst of 60 → the last `deployed`, median of bursts", "ms"}, {"burst-max-deployed-ms", "burst of 60 → the last `deployed`, worst burst", "ms"},
+		{"burst-last-running-ms", "burst of 60 → the last with every pod `RUNNING`, median of bursts", "ms"}, {"burst-max-running-ms", "burst of 60 → the last with every pod `RUNNING`, worst burst", "ms"},
+		{"bursts", "bursts per run", ""},
+	})
+	if cli, at, ok := r.Results.stepCLIRate(benchInstall, 60); ok && cli.Median > 0 && len(v.Wait) > 0 {
+		v.Wait = append(v.Wait, figureRow{Label: fmt.Sprintf("the `helm install` CLI loop for the same 60 (60 ÷ its rate at N = %d)", at), Value: Num(60/cli.Median*1000) + " ms"})
+	}
 	v.Latency = latencyRows(r.Results)
 	v.Restart = unitRows(r.Results, benchRestart, []unitRow{
 		{"ready-s", "start → /readyz ready, mean", "s"}, {"max-ready-s", "start → /readyz ready, worst", "s"},
@@ -171,6 +194,11 @@ type view struct {
 	Missed                               []Target
 	MetCount, NoDataCount, ReportedCount int
 	Install                              []installRow
+	Steps                                []stepTable
+	Calls                                []callsRow
+	APIVerbs                             []string
+	Memory                               []memoryRow
+	Wait                                 []figureRow
 	Latency                              []latencyRow
 	Restart, Idle                        []figureRow
 }

@@ -80,7 +80,7 @@ func (rs *Results) cliRate(n int) (s Summary, at int, ok bool) {
 	return s, at, ok
 }
 
-// Targets evaluates every target of issues 4, 5, 6 and 8 against the
+// Targets evaluates every target of issues 4, 5, 6, 8 and 14 against the
 // results. A target whose benchmark did not run is NoData.
 func Targets(rs *Results) []Target {
 	var ts []Target
@@ -94,6 +94,9 @@ func Targets(rs *Results) []Target {
 	ts = append(ts, nadTargets(rs)...)
 	ts = append(ts, restartTargets(rs)...)
 	ts = append(ts, idleTargets(rs)...)
+	ts = append(ts, lifecycleTargets(rs)...)
+	ts = append(ts, waitTargets(rs)...)
+	ts = append(ts, memoryTargets(rs)...)
 	return ts
 }
 
@@ -235,7 +238,7 @@ func latency(rs *Results, t Target, bench string, p99 Summary, ownUnit, ownWhat 
 func restartTargets(rs *Results) []Target {
 	const svc = "release-manager"
 	ready := Target{Issue: 8, Service: svc, What: "restart with N deployments in sync → /readyz ready", Goal: "≤ 5 s", Status: NoData}
-	actions := Target{Issue: 8, Service: svc, What: "Helm actions during that restart", Goal: "0", Status: NoData}
+	actions := Target{Issue: 8, Service: svc, What: "Helm actions (and state entries rewritten) during that restart", Goal: "0", Status: NoData}
 	s, ok := rs.Summarize(benchRestart, "max-ready-s")
 	if !ok {
 		return []Target{ready, actions}
@@ -259,10 +262,12 @@ func restartTargets(rs *Results) []Target {
 		"validator are warmed, and the entries are listed; on the shared 2 cores that competes with the API server serving the same lists.", Num(n.Max))
 	if a, ok := rs.Summarize(benchRestart, "helm-actions/restart"); ok {
 		actions.Reached = fmt.Sprintf("%s per restart (%s)", Num(a.Max), restarts)
+		rewritten := 0.0
 		if w, ok := rs.Summarize(benchRestart, "state-writes/restart"); ok {
 			actions.Reached += fmt.Sprintf("; state entries rewritten %s", Num(w.Max))
+			rewritten = w.Max
 		}
-		actions.Status = verdict(a.Max == 0)
+		actions.Status = verdict(a.Max == 0 && rewritten == 0)
 		actions.Limit = notMachine
 	}
 	return []Target{ready, actions}

@@ -61,12 +61,21 @@ func run(dir, out, started, loadStart, commit, proc string) error {
 	r.UseEndMark()
 	// A plot without data is left out, not an error: the report says
 	// which benchmarks did not run.
-	if p, err := benchreport.ThroughputPlot(results); err == nil {
-		if err := benchreport.SavePlot(p, filepath.Join(dir, benchreport.ThroughputSVG)); err != nil {
+	for _, st := range benchreport.Steps {
+		if p, err := benchreport.StepPlot(results, st); err == nil {
+			if err := benchreport.SavePlot(p, filepath.Join(dir, st.SVG)); err != nil {
+				return err
+			}
+		} else {
+			slog.Warn("no throughput plot", "step", st.Verb, "reason", err)
+		}
+	}
+	if p, err := benchreport.MemoryPlot(results); err == nil {
+		if err := benchreport.SavePlot(p, filepath.Join(dir, benchreport.MemorySVG)); err != nil {
 			return err
 		}
 	} else {
-		slog.Warn("no throughput plot", "reason", err)
+		slog.Warn("no memory plot", "reason", err)
 	}
 	if p, err := benchreport.LatencyPlot(results); err == nil {
 		if err := benchreport.SavePlot(p, filepath.Join(dir, benchreport.LatencySVG)); err != nil {

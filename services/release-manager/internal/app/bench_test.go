@@ -68,15 +68,17 @@ func BenchmarkInstallN(b *testing.B) {
 // as seen in their state entries.
 func benchSDK(b *testing.B, n int) {
 	var total time.Duration
+	var calls apiCounter
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		e := newEnv(b)
 		e.repo.Add(benchChart)
-		stop := e.start()
+		stop := e.startCounting(&calls)
 		// Warm: one release first, so the figure is the steady rate.
 		e.put("warm", entry("warm", "bench", "{}"))
 		e.waitState("warm", "warm-up", deployedAt(1))
 		ops := servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)
+		calls.resume()
 		b.StartTimer()
 		start := time.Now()
 		if _, err := e.store.Client().Txn(context.Background()).Then(ops...).Commit(); err != nil {
@@ -86,9 +88,11 @@ func benchSDK(b *testing.B, n int) {
 		elapsed := time.Since(start)
 		total += elapsed
 		b.StopTimer()
+		calls.pause()
 		stop()
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "releases/s")
+	calls.report(b, n*b.N)
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -139,15 +143,14 @@ func waitAllDeployed(b *testing.B, e *testEnv, n int) {
 // the Pod.
 func benchFloor(b *testing.B, n int) {
 	var total time.Duration
+	var calls apiCounter
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		e := newEnv(b)
 		ctx := context.Background()
-		// The same client limits as the release-manager's.
-		cfg := cptest.Get(b).RESTConfig()
-		cfg.QPS, cfg.Burst = 1000, 2000
-		cs := kubernetes.NewForConfigOrDie(cfg)
+		cs := floorClient(b, &calls)
 		payload := strings.Repeat("x", 2048) // about a small release record
+		calls.resume()
 		b.StartTimer()
 		start := time.Now()
 		var g errgroup.Group
@@ -176,9 +179,20 @@ func benchFloor(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
+		calls.pause()
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "releases/s")
+	calls.report(b, n*b.N)
 	b.ReportMetric(0, "ns/op")
+}
+
+// floorClient is a client with the release-manager's limits, its calls
+// counted.
+func floorClient(b *testing.B, calls *apiCounter) kubernetes.Interface {
+	cfg := cptest.Get(b).RESTConfig()
+	cfg.QPS, cfg.Burst = 1000, 2000
+	calls.wrap(cfg)
+	return kubernetes.NewForConfigOrDie(cfg)
 }
 
 // benchCLI installs the same chart with the helm CLI, one after another.

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +78,23 @@ type Runner struct {
 	// hooks included; unset, nothing outside the namespace is allowed.
 	confine atomic.Pointer[confine.Confiner]
 	log     *slog.Logger
+	// reads holds, by release, the history Last just read live, for the
+	// next action on that release to start from instead of reading it
+	// again (a label-selected LIST over every release Secret).
+	readsMu sync.Mutex
+	reads   map[string]historyRead
 }
+
+// historyRead is a release's history as a live read found it.
+type historyRead struct {
+	revs []*release.Release
+	at   time.Time
+}
+
+// readFresh bounds how old a live read may be for an action to start
+// from it: the reconciler reads, decides and acts within milliseconds;
+// anything older is read again.
+const readFresh = time.Second
 
 // New returns a Runner for namespace on the cluster cfg points at, with
 // releases stored as Secrets in that namespace.
@@ -222,11 +239,20 @@ func (r *Runner) RefreshCapabilities() error {
 //
 // Its Kubernetes client is confined, and the action's own: Explain the
 // action's error with it.
-func (r *Runner) config() (*action.Configuration, *confine.Client) {
-	return r.configWith(r.live)
+func (r *Runner) config(name string) (*action.Configuration, *confine.Client) {
+	return r.configWith(r.live, name)
 }
 
-func (r *Runner) configWith(releases *storage.Storage) (*action.Configuration, *confine.Client) {
+// configWith gives the action on release name its own storage over the
+// driver of shared, which reads the release's history once per action
+// (actionHistory), or not at all when Last has just read it.
+func (r *Runner) configWith(shared *storage.Storage, name string) (*action.Configuration, *confine.Client) {
+	h := newActionHistory(shared.Driver)
+	if revs, ok := r.takeRead(name); ok {
+		h.seed(name, revs)
+	}
+	releases := storage.Init(h)
+	releases.Log = shared.Log
 	c := confine.Confiner{Namespace: r.namespace}
 	if set := r.confine.Load(); set != nil {
 		c = *set
@@ -250,7 +276,7 @@ func (r *Runner) configWith(releases *storage.Storage) (*action.Configuration, *
 
 // Install installs a new release.
 func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) {
-	cfg, kc := r.configWith(r.releases)
+	cfg, kc := r.configWith(r.releases, s.Name)
 	in := action.NewInstall(cfg)
 	in.ReleaseName = s.Name
 	in.Namespace = r.namespace
@@ -270,7 +296,7 @@ func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) 
 // Upgrade upgrades a release, from a deployed or a failed revision; values
 // are the deployment's, not merged with the previous revision's.
 func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) {
-	cfg, kc := r.config()
+	cfg, kc := r.config(s.Name)
 	up := action.NewUpgrade(cfg)
 	up.Namespace = r.namespace
 	up.Timeout = s.Timeout
@@ -287,7 +313,7 @@ func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) 
 
 // Uninstall removes a release and its history.
 func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Duration) error {
-	cfg, kc := r.config()
+	cfg, kc := r.config(name)
 	un := action.NewUninstall(cfg)
 	un.Timeout = timeout
 	un.IgnoreNotFound = true
@@ -310,22 +336,61 @@ func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Durati
 }
 
 // Last returns the latest revision of a release, read from storage (not a
-// cache), or ErrNotFound.
+// cache), or ErrNotFound. The history it read is what the next action on
+// the release starts from, if it follows within readFresh.
 func (r *Runner) Last(name string) (*release.Release, error) {
-	rel, err := r.live.Last(name)
-	if err != nil {
-		if errors.Is(err, driver.ErrReleaseNotFound) {
-			return nil, ErrNotFound
-		}
+	revs, err := r.live.History(name)
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		r.forgetRead(name)
 		return nil, fmt.Errorf("read release %s: %w", name, err)
 	}
-	return rel, nil
+	r.keepRead(name, revs)
+	var last *release.Release
+	for _, rel := range revs {
+		if last == nil || rel.Version > last.Version {
+			last = rel
+		}
+	}
+	if last == nil {
+		return nil, ErrNotFound
+	}
+	return last, nil
+}
+
+func (r *Runner) keepRead(name string, revs []*release.Release) {
+	kept := make([]*release.Release, len(revs))
+	for i, rel := range revs {
+		kept[i] = copyRelease(rel)
+	}
+	r.readsMu.Lock()
+	defer r.readsMu.Unlock()
+	if r.reads == nil {
+		r.reads = map[string]historyRead{}
+	}
+	r.reads[name] = historyRead{revs: kept, at: time.Now()}
+}
+
+// takeRead hands a fresh live read of name to one action, once.
+func (r *Runner) takeRead(name string) ([]*release.Release, bool) {
+	r.readsMu.Lock()
+	defer r.readsMu.Unlock()
+	read, ok := r.reads[name]
+	delete(r.reads, name)
+	return read.revs, ok && time.Since(read.at) < readFresh
+}
+
+// forgetRead drops a read that a write outside an action made stale.
+func (r *Runner) forgetRead(name string) {
+	r.readsMu.Lock()
+	defer r.readsMu.Unlock()
+	delete(r.reads, name)
 }
 
 // MarkFailed records a revision left pending by a crash as failed, as
 // Flux's helm-controller unlocks one, so that an upgrade may follow.
 func (r *Runner) MarkFailed(rel *release.Release, why string) error {
 	rel.SetStatus(release.StatusFailed, why)
+	r.forgetRead(rel.Name)
 	if err := r.live.Update(rel); err != nil {
 		return fmt.Errorf("unlock release %s: %w", rel.Name, err)
 	}
@@ -341,6 +406,7 @@ func (r *Runner) Relabel(rel *release.Release, labels map[string]string) error {
 		rel.Labels = map[string]string{}
 	}
 	maps.Copy(rel.Labels, labels)
+	r.forgetRead(rel.Name)
 	if err := r.live.Update(rel); err != nil {
 		return fmt.Errorf("relabel release %s: %w", rel.Name, err)
 	}

@@ -173,3 +173,30 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
+
+// The index keeps only what it reads: a Secret's managed fields and
+// annotations, which Helm's and the API server's writes fill, are dropped
+// from the cache; labels, name and resource version stay.
+func TestCacheHoldsOnlyWhatIsRead(t *testing.T) {
+	s := releaseSecret("sdp-a", 1, release.StatusDeployed, map[string]string{plan.LabelManagedBy: plan.ManagedByValue})
+	s.ResourceVersion = "7"
+	s.Annotations = map[string]string{"meta.helm.sh/note": "x"}
+	s.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "helm", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{}}}`)}}}
+	s.Finalizers = []string{"x"}
+	x, _ := startIndex(t, s)
+	objs := x.informer.GetStore().List()
+	if len(objs) != 1 {
+		t.Fatalf("%d objects cached, want 1", len(objs))
+	}
+	m := objs[0].(*metav1.PartialObjectMetadata)
+	if len(m.ManagedFields) != 0 || len(m.Annotations) != 0 || len(m.Finalizers) != 0 {
+		t.Errorf("cached metadata keeps what the index never reads: %+v", m.ObjectMeta)
+	}
+	if m.Name != s.Name || m.Namespace != ns || m.ResourceVersion != "7" || !maps.Equal(m.Labels, s.Labels) {
+		t.Errorf("cached metadata lost what the index needs: %+v", m.ObjectMeta)
+	}
+	if o, ok := x.Latest("sdp-a"); !ok || !o.Owned || o.Revision != 1 || o.Status != release.StatusDeployed {
+		t.Errorf("Latest: %+v %v", o, ok)
+	}
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
+)
+
+// BenchmarkMemoryInSync measures the release-manager binary's memory with
+// 0, 1,000 and 5,000 deployments in sync (SDP_BENCH_MEMORY_DEPLOYMENTS,
+// ascending): the releases are installed by the service itself, one
+// transaction per step, into one namespace that grows from step to step;
+// at each step the binary is restarted (a fresh process holds only what
+// the deployments held need, not the garbage of installing them), and once
+// it has looked at every entry and SDP_BENCH_MEMORY_SETTLE (10 s) has
+// passed, its VmRSS is the steady figure (rss-MiB) and its VmHWM the peak
+// (peak-rss-MiB); install-peak-rss-MiB is the VmHWM of the process that
+// installed that step's releases.
+//
+// With SDP_BENCH_HEAP_TOP=<file>, the restarted process's heap profile at
+// SDP_BENCH_HEAP_AT (1,000) deployments is summarised into that file
+// (`go tool pprof -top -sample_index=inuse_space`, the first 25 entries),
+// taken from /debug/pprof/heap (SDP_PPROF=true).
+//
+//	go test -run '^$' -bench MemoryInSync -benchtime 1x ./cmd/release-manager
+func BenchmarkMemoryInSync(b *testing.B) {
+	var sizes []int
+	for _, f := range strings.Split(envOr("SDP_BENCH_MEMORY_DEPLOYMENTS", "0,1000,5000"), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || len(sizes) > 0 && n < sizes[len(sizes)-1] {
+			b.Fatalf("SDP_BENCH_MEMORY_DEPLOYMENTS: want ascending numbers ≥ 0, got %q", f)
+		}
+		sizes = append(sizes, n)
+	}
+	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
+	heapAt := servicetest.EnvInt(b, "SDP_BENCH_HEAP_AT", 1000)
+	cp := cptest.Get(b)
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 1000, 2000
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	ns := fmt.Sprintf("rm-memory-%d", restartRuns.Add(1))
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { emptyNamespace(b, cs, ns) })
+	repo := testrepo.NewRepo(b)
+	repo.Add(testrepo.New("bench", "0.1.0", map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
+		"cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
+		"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
+	}))
+	srv := etcdtest.Start(b)
+	client := srv.Client(b)
+	store, err := configdb.NewStore(client, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := servicetest.Build(b, ".")
+	// The heap is sampled every 4 KiB rather than every 512 KiB, so that a
+	// profile of a heap of a few MiB shows more than a dozen samples.
+	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + ns, "SDP_HELM_PREFIX=sdp", "SDP_PPROF=true", "GODEBUG=memprofilerate=4096",
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
+	args := []string{"--cache-dir=" + b.TempDir()}
+	p := servicetest.Start(b, bin, env, args...)
+	waitReady(b, p, time.Now(), time.Minute)
+	installed := 0
+	// Processes started for a step outlive it: started on the outer
+	// benchmark, they are killed at its end, not the step's.
+	outer := b
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("deployments=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if n > installed {
+					ops := make([]clientv3.Op, 0, n-installed)
+					for i := installed; i < n; i++ {
+						id := fmt.Sprintf("m%d", i)
+						v, err := configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: "bench"}.Encode()
+						if err != nil {
+							b.Fatal(err)
+						}
+						ops = append(ops, clientv3.OpPut(store.Layout().DeploymentKey(id), string(v)))
+					}
+					start := time.Now()
+					if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
+						b.Fatal(err)
+					}
+					waitDeployed(b, client, store.Layout(), n, 20*time.Minute)
+					b.Logf("%d releases installed by the service in %v", n-installed, time.Since(start).Round(time.Millisecond))
+					installed = n
+				}
+				_, installPeak := vm(b, p.PID())
+				if code := p.Stop(b, time.Minute); code != 0 {
+					b.Fatalf("release-manager exited %d on SIGTERM", code)
+				}
+				start := time.Now()
+				p = servicetest.Start(outer, bin, env, args...)
+				ready := waitReady(b, p, start, time.Minute)
+				m := waitMetrics(b, p, "every entry looked at", 5*time.Minute, func(m metrics.Families) bool {
+					return m.Sum("sdp_helmdeploy_release_manager_state_writes_total") >= float64(n) && m.Sum("sdp_helmdeploy_workqueue_depth") == 0
+				})
+				time.Sleep(settle)
+				rss, peak := vm(b, p.PID())
+				anon, file := rssParts(b, p.PID())
+				after, err := p.Metrics()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if os.Getenv("SDP_BENCH_HEAP_TOP") != "" && n == heapAt {
+					heapTop(b, p, bin, os.Getenv("SDP_BENCH_HEAP_TOP"), n)
+				}
+				const mib = 1 << 20
+				b.ReportMetric(float64(rss)/mib, "rss-MiB")
+				b.ReportMetric(float64(peak)/mib, "peak-rss-MiB")
+				b.ReportMetric(float64(installPeak)/mib, "install-peak-rss-MiB")
+				// Where the resident set is: anonymous memory (the Go heap
+				// and what it has not yet returned, stacks) and pages of the
+				// executable; of the heap, what is live and what is free but
+				// kept.
+				b.ReportMetric(float64(anon)/mib, "anon-rss-MiB")
+				b.ReportMetric(float64(file)/mib, "file-rss-MiB")
+				b.ReportMetric(value(after, "go_memstats_heap_inuse_bytes")/mib, "heap-inuse-MiB")
+				b.ReportMetric((value(after, "go_memstats_heap_idle_bytes")-value(after, "go_memstats_heap_released_bytes"))/mib, "heap-idle-kept-MiB")
+				b.ReportMetric(ready.Seconds(), "ready-s")
+				b.ReportMetric(value(m, "sdp_helmdeploy_release_manager_helm_actions_total"), "helm-actions")
+				b.ReportMetric(float64(n), "deployments")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// vm reads a process's VmRSS and VmHWM, in bytes.
+func vm(b *testing.B, pid int) (rss, hwm int64) {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		for key, dst := range map[string]*int64{"VmRSS:": &rss, "VmHWM:": &hwm} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				if err != nil {
+					b.Fatalf("%s %q: %v", key, rest, err)
+				}
+				*dst = kb * 1024
+			}
+		}
+	}
+	if rss == 0 || hwm == 0 {
+		b.Fatalf("no VmRSS / VmHWM in /proc/%d/status", pid)
+	}
+	return rss, hwm
+}
+
+// rssParts reads a process's RssAnon and RssFile, in bytes.
+func rssParts(b *testing.B, pid int) (anon, file int64) {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		for key, dst := range map[string]*int64{"RssAnon:": &anon, "RssFile:": &file} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				if err != nil {
+					b.Fatalf("%s %q: %v", key, rest, err)
+				}
+				*dst = kb * 1024
+			}
+		}
+	}
+	return anon, file
+}
+
+// heapTop writes the top of the process's in-use heap to path.
+func heapTop(b *testing.B, p *servicetest.Proc, bin, path string, n int) {
+	b.Helper()
+	resp, err := http.Get("http://" + p.Addr() + "/debug/pprof/heap")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("/debug/pprof/heap: %s", resp.Status)
+	}
+	prof := filepath.Join(b.TempDir(), "heap.pprof")
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(prof, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", "-sample_index=inuse_space", bin, prof).CombinedOutput()
+	if err != nil {
+		b.Fatalf("go tool pprof: %v\n%s", err, out)
+	}
+	head := fmt.Sprintf("# release-manager heap in use with %d deployments in sync, after a restart and every entry looked at\n"+
+		"# (BenchmarkMemoryInSync; go tool pprof -top -nodecount=25 -sample_index=inuse_space)\n", n)
+	if err := os.WriteFile(path, append([]byte(head), out...), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// emptyNamespace deletes what the benchmarks left: no namespace
+// controller runs on the shared control plane.
+func emptyNamespace(b *testing.B, cs kubernetes.Interface, ns string) {
+	ctx := context.Background()
+	del := []func() error{
+		func() error {
+			return cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		},
+		func() error {
+			return cs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		},
+		func() error {
+			return cs.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		},
+	}
+	for _, d := range del {
+		if err := d(); err != nil {
+			b.Errorf("empty namespace %s: %v", ns, err)
+		}
+	}
+}
