@@ -13,7 +13,8 @@
 // killed and restarted and another cut off, etcd compacted past the
 // services' revision, and the API server stopped and frozen; afterwards the
 // system must converge to exactly what the entries ask for (see Check)
-// within ConvergeBound of the last fault, and each frozen leader must have
+// within ConvergeLimit of the last fault (ConvergeBound is the target
+// the report measures the run against), and each frozen leader must have
 // made no mutating API request (audit log) and no config DB write (etcd
 // revision) after its term ended (see PauseProof). Figures go to the file
 // named by SDP_E2E_REPORT.

@@ -107,10 +107,12 @@ func (r Report) Markdown() []byte {
 	p("- Config DB watch resyncs logged by the services (all replicas), by reason: %s\n", strings.Join(parts, "; "))
 	if len(c.Mismatches) == 0 {
 		over := ""
-		if c.DeployerConvergeTook > ConvergeBound {
-			over = ", **over the bound**"
+		if c.DeployerConvergeTook > ConvergeLimit {
+			over = ", **over the limit**"
+		} else if c.DeployerConvergeTook > ConvergeBound {
+			over = ", **over the target**"
 		}
-		p("- **The deployer's part converged %s after the last fault ended** (bound %s%s): entries, releases, state entries and pods maps as they must be, nothing left but pods of uninstalled releases, which the cluster's garbage collector and kubelet (kwok) delete\n", ms(c.DeployerConvergeTook), ConvergeBound, over)
+		p("- **The deployer's part converged %s after the last fault ended** (target %s, limit %s%s): entries, releases, state entries and pods maps as they must be, nothing left but pods of uninstalled releases, which the cluster's garbage collector and kubelet (kwok) delete\n", ms(c.DeployerConvergeTook), ConvergeBound, ConvergeLimit, over)
 		p("- **Converged %s after the last fault ended, %s after the last churn write**: 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact, 0 orphan pods\n",
 			ms(c.ConvergeTook), ms(c.SinceLastWrite))
 		for _, st := range c.ConvergeSteps {

@@ -26,7 +26,7 @@ func TestReportPauses(t *testing.T) {
 		"| release-manager | release-manager-0 (pid 42) | +30.0s | 20s (lease 10s) | 57 | release-manager-1 after 10.5s | revision 2345, seen 10.4s after SIGSTOP | 310 / **0** | revision 2300 | state_write=1 | holds |",
 		"| pod-monitor | pod-monitor-1 (pid 43) | +70.0s | 20s (lease 10s) | 0 | pod-monitor-0 after 9s | revision 3000, seen 0s after SIGSTOP | 0 / **0** (changes nothing in the cluster) | not served | none | **1 problems** |",
 		"- pod-monitor replica pod-monitor-1: serves no sdp_helmdeploy_config_db_last_write_revision",
-		"converged 12s after the last fault ended** (bound 10s, **over the bound**)",
+		"converged 12s after the last fault ended** (target 10s, limit 20s, **over the target**)",
 		"**Converged 22s after the last fault ended",
 		"  - +12s: left 2 orphan pod\n",
 	} {
