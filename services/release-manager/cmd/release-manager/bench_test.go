@@ -62,22 +62,7 @@ func BenchmarkRestartInSync(b *testing.B) {
 	// No namespace controller runs here: empty the namespace by hand, so
 	// that the next benchmark of this binary starts from a clean server.
 	b.Cleanup(func() {
-		del := []func() error{
-			func() error {
-				return cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-			},
-			func() error {
-				return cs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-			},
-			func() error {
-				return cs.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-			},
-		}
-		for _, d := range del {
-			if err := d(); err != nil {
-				b.Errorf("empty namespace %s: %v", ns, err)
-			}
-		}
+		emptyNamespace(b, cs, ns)
 	})
 
 	repo := testrepo.NewRepo(b)
