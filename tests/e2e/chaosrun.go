@@ -328,6 +328,13 @@ type chaosRun struct {
 	// overlap a restart of all members.
 	svc  map[string]*sync.Mutex
 	etcd sync.RWMutex
+	// api is held exclusively by the API server's stop and freeze, and
+	// shared by the frozen leaders: a request a leader sent in its term to
+	// a frozen (or shutting down) API server waits in its socket and is
+	// received, as the audit log stamps it, only when that server resumes,
+	// maybe after the term ended. The audit log cannot tell such a request
+	// from one sent late, so the proof needs the API server up meanwhile.
+	api sync.RWMutex
 }
 
 // exclude takes what fault f must not share with faults of other lanes,
@@ -342,7 +349,11 @@ func (r *chaosRun) exclude(f chaos.Fault) (unlock func()) {
 		m := r.svc[f.Service]
 		m.Lock()
 		r.etcd.RLock()
-		return func() { r.etcd.RUnlock(); m.Unlock() }
+		r.api.RLock()
+		return func() { r.api.RUnlock(); r.etcd.RUnlock(); m.Unlock() }
+	case chaos.StopAPIServer, chaos.PauseAPIServer:
+		r.api.Lock()
+		return r.api.Unlock
 	case chaos.RestartEtcd:
 		r.etcd.Lock()
 		return r.etcd.Unlock
