@@ -227,7 +227,13 @@ func hostEndpoints(hosts, protocol string, defaultPort int) ([]string, error) {
 		if strings.ContainsAny(host, "/?#@[] \t") {
 			return nil, fmt.Errorf("SDP_CONFIG_HOST=%q: %q is not a host name or address (URLs go in SDP_CONFIG_ENDPOINTS)", hosts, item)
 		}
-		out = append(out, protocol+"://"+joinHostPort(host, port))
+		ep := protocol + "://" + joinHostPort(host, port)
+		// What the etcd client will parse must parse: a host with a "%"
+		// (not an IPv6 zone) makes no URL.
+		if u, err := url.Parse(ep); err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("SDP_CONFIG_HOST=%q: %q is not a host name or address", hosts, item)
+		}
+		out = append(out, ep)
 	}
 	return out, nil
 }
