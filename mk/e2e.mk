@@ -21,9 +21,24 @@
 #   make e2e [SDP_E2E_SEED=<n>] [SDP_E2E_DIR=<dir to keep logs and the TSDB in>]
 #            [SDP_E2E_DASHBOARD=<a dashboard JSON to check instead of deploy/grafana's>]
 
-.PHONY: e2e
+#
+# The run goes through gotestsum, which ends a failed run's log with each
+# failed test and its own output: a CI log that keeps only its end still
+# says what broke.
 
-e2e: prometheus-binaries ## whole system as the charts deploy it, driven through the config DB, with chaos; figures in docs/e2e.md
+.PHONY: e2e gotestsum
+
+GOTESTSUM_VERSION := v1.13.0
+GOTESTSUM := $(SDP_CACHE_DIR)/bin/gotestsum-$(GOTESTSUM_VERSION)
+
+gotestsum: $(GOTESTSUM) ## install gotestsum (pinned, from the Go module proxy)
+
+$(GOTESTSUM):
+	mkdir -p "$(SDP_CACHE_DIR)/gotestsum-$(GOTESTSUM_VERSION)" "$(dir $@)"
+	GOWORK=off GOBIN="$(SDP_CACHE_DIR)/gotestsum-$(GOTESTSUM_VERSION)" go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	mv "$(SDP_CACHE_DIR)/gotestsum-$(GOTESTSUM_VERSION)/gotestsum" "$@"
+
+e2e: prometheus-binaries $(GOTESTSUM) ## whole system as the charts deploy it, driven through the config DB, with chaos; figures in docs/e2e.md
 	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes kwok
 	cd "$(CURDIR)/tests" && SDP_E2E=1 SDP_REQUIRE_CONTROLPLANE=1 SDP_E2E_REPORT="$(CURDIR)/docs/e2e.md" \
-		go test -count=1 -timeout 15m -v ./e2e/...
+		"$(GOTESTSUM)" --format standard-verbose -- -count=1 -timeout 15m ./e2e/...

@@ -66,7 +66,7 @@ func startSystem(t *testing.T) (*System, *Script) {
 		t.Fatalf("start the system: %v", err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() && !sys.logsDumped {
 			dumpLogs(t, sys)
 		}
 		for _, err := range sys.Stop() {
@@ -77,6 +77,7 @@ func startSystem(t *testing.T) (*System, *Script) {
 }
 
 func dumpLogs(t *testing.T, sys *System) {
+	sys.logsDumped = true
 	for _, name := range Services {
 		for _, r := range sys.Replicas[name] {
 			for _, p := range r.LogPaths() {
@@ -117,6 +118,12 @@ func TestE2E(t *testing.T) {
 	t.Run("takeover", func(t *testing.T) { testTakeover(t, sys, script, report) })
 	t.Run("happy path", func(t *testing.T) { testHappyPath(t, sys, script, report) })
 	t.Run("chaos", func(t *testing.T) { testChaos(t, sys, script, report) })
+	if t.Failed() {
+		// In a subtest of its own, which passes: a failed run's summary
+		// lists the failed tests' output, and the tails are too long for
+		// it.
+		t.Run("replica logs", func(t *testing.T) { dumpLogs(t, sys) })
+	}
 	report.Total = time.Since(t0)
 	if path := os.Getenv("SDP_E2E_REPORT"); path != "" {
 		if !filepath.IsAbs(path) {

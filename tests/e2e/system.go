@@ -81,6 +81,9 @@ type System struct {
 	// proxies).
 	Store *configdb.Store
 	Kube  kubernetes.Interface
+	// logsDumped says a failed run has shown the replicas' log tails
+	// already.
+	logsDumped bool
 
 	Replicas map[string][]*Replica
 
