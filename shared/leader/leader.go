@@ -94,7 +94,31 @@ func campaignAndLead(ctx context.Context, cfg Config, ttl int, lead func(context
 	defer session.Close()
 	election := concurrency.NewElection(session, cfg.Key)
 	cfg.Log.Info("campaigning for leadership", "key", cfg.Key, "identity", cfg.Identity)
-	if err := election.Campaign(ctx, cfg.Identity); err != nil {
+	// A standby's lease can die while it waits: etcd away for longer than
+	// the TTL, and the client gives the lease up. Campaign would go on
+	// waiting for the keys before one it no longer holds and return when
+	// they go, as if this replica led, while the other replicas, with
+	// live leases, wait on nobody. Campaigning ends with the session, so
+	// that the replica starts over with a new lease as soon as etcd
+	// answers.
+	campaignCtx, endCampaign := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-session.Done():
+			endCampaign()
+		case <-campaignCtx.Done():
+		}
+	}()
+	err = election.Campaign(campaignCtx, cfg.Identity)
+	endCampaign()
+	if err != nil {
+		select {
+		case <-session.Done():
+			if ctx.Err() == nil {
+				return fmt.Errorf("campaign: lease %x lost while waiting to lead: %w", int64(session.Lease()), err)
+			}
+		default:
+		}
 		return fmt.Errorf("campaign: %w", err)
 	}
 	cfg.Log.Info("became leader", "identity", cfg.Identity, "key", election.Key(), "revision", election.Rev())
