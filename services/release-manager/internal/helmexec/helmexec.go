@@ -27,6 +27,7 @@ import (
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -83,6 +84,9 @@ type Runner struct {
 	// again (a label-selected LIST over every release Secret).
 	readsMu sync.Mutex
 	reads   map[string]historyRead
+	// deleteSecret deletes a release Secret by name (nil in tests over
+	// Helm's memory driver).
+	deleteSecret func(name string) error
 }
 
 // historyRead is a release's history as a live read found it.
@@ -107,9 +111,13 @@ func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runner, error) 
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	secrets := driver.NewSecrets(cs.CoreV1().Secrets(namespace))
+	secretsAPI := cs.CoreV1().Secrets(namespace)
+	secrets := driver.NewSecrets(secretsAPI)
 	secrets.Log = helmLog(log)
-	r := &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, log: log}
+	r := &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, log: log,
+		deleteSecret: func(name string) error {
+			return secretsAPI.Delete(context.Background(), name, metav1.DeleteOptions{})
+		}}
 	r.live = storage.Init(secrets)
 	r.live.Log = helmLog(log)
 	r.releases = storage.Init(&knownFirst{Secrets: secrets, known: r.isKnown})
@@ -248,6 +256,7 @@ func (r *Runner) config(name string) (*action.Configuration, *confine.Client) {
 // (actionHistory), or not at all when Last has just read it.
 func (r *Runner) configWith(shared *storage.Storage, name string) (*action.Configuration, *confine.Client) {
 	h := newActionHistory(shared.Driver)
+	h.deleteSecret = r.deleteSecret
 	if revs, ok := r.takeRead(name); ok {
 		h.seed(name, revs)
 	}

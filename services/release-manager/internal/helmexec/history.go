@@ -2,12 +2,15 @@ package helmexec
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
 
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // actionHistory is the storage driver of one Helm action: it reads a
@@ -24,7 +27,12 @@ import (
 // the history the reconciler read live just before it (Runner.Last).
 type actionHistory struct {
 	driver.Driver
-	mu sync.Mutex
+	// deleteSecret, when set, deletes a release Secret by name without
+	// the GET the Secrets driver makes first to return the release it
+	// deletes: for a revision the history holds, the action has it
+	// already.
+	deleteSecret func(name string) error
+	mu           sync.Mutex
 	// name is the release whose history is held; read says it was.
 	name string
 	read bool
@@ -115,6 +123,18 @@ func (h *actionHistory) Update(key string, r *release.Release) error {
 }
 
 func (h *actionHistory) Delete(key string) (*release.Release, error) {
+	if held := h.held(key); held != nil && h.deleteSecret != nil {
+		if err := h.deleteSecret(key); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, driver.ErrReleaseNotFound
+			}
+			return nil, fmt.Errorf("delete release %s: %w", key, err)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.revs, held.Version)
+		return held, nil
+	}
 	r, err := h.Driver.Delete(key)
 	if err != nil {
 		return r, err
@@ -125,6 +145,27 @@ func (h *actionHistory) Delete(key string) (*release.Release, error) {
 		delete(h.revs, r.Version)
 	}
 	return r, nil
+}
+
+// held is the revision of the history held whose storage key is key, or
+// nil.
+func (h *actionHistory) held(key string) *release.Release {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.read {
+		return nil
+	}
+	for _, r := range h.revs {
+		if releaseKey(r.Name, r.Version) == key {
+			return copyRelease(r)
+		}
+	}
+	return nil
+}
+
+// releaseKey is Helm's storage key of a revision, the name of its Secret.
+func releaseKey(name string, version int) string {
+	return fmt.Sprintf("%s.%s.v%d", storage.HelmStorageType, name, version)
 }
 
 func (h *actionHistory) remember(r *release.Release) {

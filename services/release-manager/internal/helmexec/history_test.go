@@ -14,6 +14,8 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 )
 
 // countingDriver counts the queries that reach the stored releases.
@@ -209,5 +211,56 @@ func TestActionStartsFromLastRead(t *testing.T) {
 	}
 	if _, err := r.Last(name); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after uninstall: %v", err)
+	}
+}
+
+// A revision the action's history holds is deleted without the GET the
+// Secrets driver makes first; one it does not hold goes through the driver;
+// a Secret gone already is Helm's not-found.
+func TestActionHistoryDeletesHeldRevisionsWithoutAGet(t *testing.T) {
+	cs := k8sfake.NewClientset()
+	secrets := driver.NewSecrets(cs.CoreV1().Secrets("sdp"))
+	for _, r := range []*release.Release{rel("a", 1, release.StatusSuperseded), rel("a", 2, release.StatusDeployed), rel("b", 1, release.StatusDeployed)} {
+		if err := secrets.Create(releaseKey(r.Name, r.Version), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newActionHistory(secrets)
+	h.deleteSecret = func(name string) error {
+		return cs.CoreV1().Secrets("sdp").Delete(context.Background(), name, metav1.DeleteOptions{})
+	}
+	if got := versions(t, h, map[string]string{"name": "a", "owner": "helm"}); len(got) != 2 {
+		t.Fatalf("history of a: %v", got)
+	}
+	cs.ClearActions()
+	got, err := h.Delete(releaseKey("a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "a" || got.Version != 1 {
+		t.Errorf("deleted %s v%d, want a v1", got.Name, got.Version)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() != "delete" {
+			t.Errorf("a %s of %s: want only the delete", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+	if vs := versions(t, h, map[string]string{"name": "a", "owner": "helm"}); len(vs) != 1 || vs[0] != 2 {
+		t.Errorf("history after the delete: %v, want [2]", vs)
+	}
+	// Not held: the driver's own way (it reads the release first).
+	cs.ClearActions()
+	if _, err := h.Delete(releaseKey("b", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cs.Actions()); n != 2 {
+		t.Errorf("%d calls for a revision not held, want the driver's get and delete", n)
+	}
+	// Held, but gone from the API server meanwhile.
+	if err := cs.CoreV1().Secrets("sdp").Delete(context.Background(), releaseKey("a", 2), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Delete(releaseKey("a", 2)); !errors.Is(err, driver.ErrReleaseNotFound) {
+		t.Errorf("err = %v, want driver.ErrReleaseNotFound", err)
 	}
 }

@@ -24,10 +24,12 @@ type fakeHelm struct {
 	// ("install", "upgrade", "uninstall", "mark-failed"), in order.
 	fail map[string][]error
 	hide map[string]bool
+	// lasts counts the live reads (Last) of each release.
+	lasts map[string]int
 }
 
 func newFakeHelm(rels ...*release.Release) *fakeHelm {
-	f := &fakeHelm{hist: map[string][]*release.Release{}, fail: map[string][]error{}, hide: map[string]bool{}}
+	f := &fakeHelm{hist: map[string][]*release.Release{}, fail: map[string][]error{}, hide: map[string]bool{}, lasts: map[string]int{}}
 	for _, r := range rels {
 		f.hist[r.Name] = append(f.hist[r.Name], r)
 	}
@@ -54,6 +56,7 @@ func (f *fakeHelm) latest(name string) *release.Release {
 func (f *fakeHelm) Last(name string) (*release.Release, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lasts[name]++
 	rel := f.latest(name)
 	if rel == nil {
 		return nil, fmt.Errorf("fake: %s: %w", name, helmexec.ErrNotFound)
@@ -62,6 +65,12 @@ func (f *fakeHelm) Last(name string) (*release.Release, error) {
 	info := *rel.Info
 	copied.Info = &info
 	return &copied, nil
+}
+
+func (f *fakeHelm) lastsOf(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lasts[name]
 }
 
 func (f *fakeHelm) Install(_ context.Context, s helmexec.Spec) (*release.Release, error) {

@@ -122,6 +122,9 @@ func TestLoop(t *testing.T) {
 		// unowned is the unowned_releases gauge after the reconciles.
 		unowned          float64
 		uninstallUnowned bool
+		// lasts, when set, is how many live reads of the release the
+		// reconciles made.
+		lasts int
 	}{
 		{name: "install", entry: body, runs: []string{"ok"}, calls: []string{"install sdp-x"}, revs: 1,
 			state: stateWant{found: true, status: "deployed", revision: 1}},
@@ -131,8 +134,8 @@ func TestLoop(t *testing.T) {
 			runs: []string{"ok"}, calls: []string{"upgrade sdp-x"}, revs: 2, state: stateWant{found: true, status: "deployed", revision: 2}},
 		{name: "failed release: upgrade", releases: []*release.Release{stored(1, release.StatusFailed, owned)}, entry: body,
 			runs: []string{"ok"}, calls: []string{"upgrade sdp-x"}, revs: 2, state: stateWant{found: true, status: "deployed", revision: 2}},
-		{name: "entry gone: uninstall", releases: []*release.Release{stored(1, release.StatusDeployed, owned)},
-			runs: []string{"ok"}, calls: []string{"uninstall sdp-x"}},
+		{name: "entry gone: uninstall, reading the release before it only", releases: []*release.Release{stored(1, release.StatusDeployed, owned)},
+			runs: []string{"ok"}, calls: []string{"uninstall sdp-x"}, lasts: 1},
 		{name: "interrupted uninstall finished", releases: []*release.Release{stored(1, release.StatusUninstalling, owned)},
 			runs: []string{"ok"}, calls: []string{"uninstall sdp-x"}},
 		{name: "pending install: unlock, then upgrade", releases: []*release.Release{stored(1, release.StatusPendingInstall, owned)}, entry: body,
@@ -239,6 +242,9 @@ func TestLoop(t *testing.T) {
 			}
 			if calls := fh.takeCalls(); !slices.Equal(calls, tt.calls) {
 				t.Errorf("helm calls %v, want %v", calls, tt.calls)
+			}
+			if n := fh.lastsOf(loopRelease); tt.lasts != 0 && n != tt.lasts {
+				t.Errorf("%d live reads of the release, want %d", n, tt.lasts)
 			}
 			if n := len(fh.hist[loopRelease]); n != tt.revs {
 				t.Errorf("%d revisions, want %d", n, tt.revs)

@@ -450,7 +450,11 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 		case plan.Unlock:
 			err = r.unlock(ctx, t, rel)
 		case plan.Uninstall:
+			// Helm's uninstall deletes every revision or fails: once it
+			// returns nil there is nothing to read again (a label-selected
+			// LIST over every release Secret).
 			err = r.uninstall(ctx, t)
+			trustAbsent = err == nil
 		case plan.Install, plan.Upgrade:
 			err = r.apply(ctx, act, t, obs)
 			if errors.Is(err, helmexec.ErrNameInUse) {
