@@ -28,6 +28,10 @@
 
 .PHONY: e2e gotestsum
 
+# Every run's outcome is added here, shared by the clones on the machine;
+# docs/e2e.md gives the convergence over them.
+SDP_E2E_HISTORY ?= $(SDP_CACHE_DIR)/e2e-runs.tsv
+
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM := $(SDP_CACHE_DIR)/bin/gotestsum-$(GOTESTSUM_VERSION)
 
@@ -40,5 +44,7 @@ $(GOTESTSUM):
 
 e2e: prometheus-binaries $(GOTESTSUM) ## whole system as the charts deploy it, driven through the config DB, with chaos; figures in docs/e2e.md
 	"$(CURDIR)/testkit/localcp/build.sh" etcd kubernetes kwok
+	mkdir -p "$(SDP_CACHE_DIR)"
 	cd "$(CURDIR)/tests" && SDP_E2E=1 SDP_REQUIRE_CONTROLPLANE=1 SDP_E2E_REPORT="$(CURDIR)/docs/e2e.md" \
+		SDP_E2E_HISTORY="$(SDP_E2E_HISTORY)" SDP_E2E_COMMIT="$$(git -C "$(CURDIR)" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)" \
 		"$(GOTESTSUM)" --format standard-verbose -- -count=1 -timeout 15m ./e2e/...

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -153,6 +154,18 @@ func (s *Server) Client(tb testing.TB) *clientv3.Client {
 	}
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Store returns a client of the server and the config DB store over it
+// (the default prefix), both closed at the end of the test.
+func (s *Server) Store(tb testing.TB) (*clientv3.Client, *configdb.Store) {
+	tb.Helper()
+	c := s.Client(tb)
+	store, err := configdb.NewStore(c, "")
+	if err != nil {
+		tb.Fatalf("config DB store: %v", err)
+	}
+	return c, store
 }
 
 // EnableAuth adds user with password and the root role and turns

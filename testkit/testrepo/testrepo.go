@@ -128,6 +128,16 @@ func New(name, version string, values map[string]any, templates map[string]strin
 	return c
 }
 
+// SmallChart is one ConfigMap and one Pod named after the release, the
+// Pod's image a value: the smallest release that still makes Helm create,
+// wait on and record objects of two kinds. The benchmarks deploy it.
+func SmallChart(name, version string) *chart.Chart {
+	return New(name, version, map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
+		"cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
+		"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
+	})
+}
+
 // Registry is an OCI registry on loopback, plain HTTP.
 type Registry struct {
 	// Host is 127.0.0.1:<port>.

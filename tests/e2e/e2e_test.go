@@ -125,6 +125,13 @@ func TestE2E(t *testing.T) {
 		t.Run("replica logs", func(t *testing.T) { dumpLogs(t, sys) })
 	}
 	report.Total = time.Since(t0)
+	if path := os.Getenv("SDP_E2E_HISTORY"); path != "" && report.Chaos != nil {
+		if err := AppendHistory(path, RecordOf(t0, os.Getenv("SDP_E2E_COMMIT"), report.Chaos)); err != nil {
+			t.Errorf("record the run: %v", err)
+		} else if report.History, err = ReadHistory(path); err != nil {
+			t.Errorf("the runs recorded: %v", err)
+		}
+	}
 	if path := os.Getenv("SDP_E2E_REPORT"); path != "" {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join("..", "..", path)

@@ -26,6 +26,8 @@ type Report struct {
 	Alerts    *AlertsReport
 	// Total is the whole test's duration.
 	Total time.Duration
+	// History are the runs recorded on this machine, this one last.
+	History []RunRecord
 }
 
 // Timing is a named duration.
@@ -126,6 +128,18 @@ func (r Report) Markdown() []byte {
 				break
 			}
 			p("  - %s\n", m)
+		}
+		p("\n")
+	}
+	if len(r.History) > 0 {
+		p("### Convergence over the runs on this machine\n\nEvery `make e2e` on this machine records its run (`SDP_E2E_HISTORY`, shared by every clone): %s.\n\n", HistorySummary(r.History, ConvergeBound))
+		p("| date | commit | seed | converged | deployer's part | whole system | last fault |\n|---|---|---|---|---|---|---|\n")
+		recent := r.History[max(0, len(r.History)-15):]
+		for _, h := range recent {
+			p("| %s | %s | %d | %t | %s | %s | %s |\n", h.Date.Format("2006-01-02 15:04"), h.Commit, h.Seed, h.Converged, ms(h.Deployer), ms(h.Whole), h.LastFault)
+		}
+		if len(recent) < len(r.History) {
+			p("\n(the last %d of %d)\n", len(recent), len(r.History))
 		}
 		p("\n")
 	}

@@ -2,8 +2,6 @@ package benchreport
 
 import (
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -46,38 +44,19 @@ type Target struct {
 
 // InstallRate is the install throughput of one method at one N.
 func (rs *Results) InstallRate(method string, n int) (Summary, bool) {
-	return rs.Summarize(fmt.Sprintf("%s/%s/N=%d", benchInstall, method, n), "releases/s")
+	return rs.StepRate(benchInstall, method, n)
 }
 
 // InstallSizes lists the N at which a method was measured, ascending.
 func (rs *Results) InstallSizes(method string) []int {
-	var ns []int
-	prefix := benchInstall + "/" + method + "/N="
-	for _, name := range rs.Names() {
-		if rest, ok := strings.CutPrefix(name, prefix); ok {
-			if n, err := strconv.Atoi(rest); err == nil {
-				ns = append(ns, n)
-			}
-		}
-	}
-	slices.Sort(ns)
-	return ns
+	return rs.StepSizes(benchInstall, method)
 }
 
 // cliRate is the helm CLI loop's rate to compare with at size n: its own
 // at n when measured, else the one at the largest size measured (the
 // loop's rate does not grow with N: one release after another).
 func (rs *Results) cliRate(n int) (s Summary, at int, ok bool) {
-	if s, ok := rs.InstallRate(methodCLI, n); ok {
-		return s, n, true
-	}
-	sizes := rs.InstallSizes(methodCLI)
-	if len(sizes) == 0 {
-		return Summary{}, 0, false
-	}
-	at = sizes[len(sizes)-1]
-	s, ok = rs.InstallRate(methodCLI, at)
-	return s, at, ok
+	return rs.stepCLIRate(benchInstall, n)
 }
 
 // Targets evaluates every target of issues 4, 5, 6, 8 and 14 against the

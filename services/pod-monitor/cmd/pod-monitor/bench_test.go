@@ -7,8 +7,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -54,20 +53,9 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	ctx := context.Background()
 	// -count runs share the control plane: a namespace each, emptied after.
 	ns := fmt.Sprintf("pm-bench-%d", benchRuns.Add(1))
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-			b.Errorf("delete the benchmark's pods: %v", err)
-		}
-	})
+	cptest.Namespace(b, cs, ns)
 	srv := etcdtest.Start(b)
-	client := srv.Client(b)
-	store, err := configdb.NewStore(client, "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	client, store := srv.Store(b)
 	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
 	podName := func(pod int) string { return fmt.Sprintf("p%d", pod) }
 	for d := range nDeps {
@@ -180,7 +168,8 @@ func BenchmarkPodStatusToState(b *testing.B) {
 	time.Sleep(time.Second)
 	burstPerChange := float64(states.writes.Load()-w0) / float64(burstChanges)
 
-	rss, hwm, anon := procStatus(b, mon.PID())
+	mem := proc.MemoryOf(b, mon.PID())
+	rss, hwm, anon := mem.RSS, mem.HWM, mem.RSSAnon
 	b.ReportMetric(quantile(lat, 0.5), "p50-ms")
 	b.ReportMetric(quantile(lat, 0.99), "p99-ms")
 	b.ReportMetric(quantile(lat, 1), "max-ms")
@@ -251,28 +240,6 @@ func bucketQuantile(before, after map[float64]float64, q float64) float64 {
 		}
 	}
 	return math.Inf(1)
-}
-
-// procStatus reads a process's resident set size, its peak, and the part
-// of it that is anonymous memory (heap, stacks; the rest is mostly the
-// executable's own pages), in bytes.
-func procStatus(b *testing.B, pid int) (rss, hwm, anon int64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		for key, dst := range map[string]*int64{"VmRSS:": &rss, "VmHWM:": &hwm, "RssAnon:": &anon} {
-			if rest, ok := strings.CutPrefix(line, key); ok {
-				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				if err != nil {
-					b.Fatalf("%s %q: %v", key, rest, err)
-				}
-				*dst = kb * 1024
-			}
-		}
-	}
-	return rss, hwm, anon
 }
 
 func setStatus(b *testing.B, cs kubernetes.Interface, ns, name string, change func(*corev1.Pod)) {

@@ -15,6 +15,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -37,20 +38,9 @@ func BenchmarkPodMemory(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		ns := fmt.Sprintf("pm-memory-%d", benchRuns.Add(1))
-		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-				b.Errorf("delete the benchmark's pods: %v", err)
-			}
-		})
+		cptest.Namespace(b, cs, ns)
 		srv := etcdtest.Start(b)
-		client := srv.Client(b)
-		store, err := configdb.NewStore(client, "")
-		if err != nil {
-			b.Fatal(err)
-		}
+		client, store := srv.Store(b)
 		dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
 		for d := range nDeps {
 			if err := store.PutDeployment(ctx, configdb.Deployment{ID: dep(d), Kind: "helm", Chart: "c"}); err != nil {
@@ -86,7 +76,8 @@ func BenchmarkPodMemory(b *testing.B) {
 		states.waitTotal(b, nPods, 10*time.Minute)
 		b.Logf("every pod reported %v after the monitor started", time.Since(started).Round(time.Millisecond))
 		time.Sleep(settle)
-		rss, hwm, anon := procStatus(b, mon.PID())
+		mem := proc.MemoryOf(b, mon.PID())
+		rss, hwm, anon := mem.RSS, mem.HWM, mem.RSSAnon
 		b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
 		b.ReportMetric(float64(hwm)/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(float64(anon)/(1<<20), "anon-RSS-MiB")

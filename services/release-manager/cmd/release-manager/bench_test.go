@@ -11,8 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
@@ -56,27 +54,13 @@ func BenchmarkRestartInSync(b *testing.B) {
 	ctx := context.Background()
 	// -count runs share the control plane: a namespace each.
 	ns := fmt.Sprintf("rm-restart-%d", restartRuns.Add(1))
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	// No namespace controller runs here: empty the namespace by hand, so
-	// that the next benchmark of this binary starts from a clean server.
-	b.Cleanup(func() {
-		emptyNamespace(b, cs, ns)
-	})
+	cptest.Namespace(b, cs, ns)
 
 	repo := testrepo.NewRepo(b)
 	// One ConfigMap and one Pod, as in the install benchmark.
-	repo.Add(testrepo.New("bench", "0.1.0", map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
-		"cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
-		"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
-	}))
+	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
 	srv := etcdtest.Start(b)
-	client := srv.Client(b)
-	store, err := configdb.NewStore(client, "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	client, store := srv.Store(b)
 	bin := servicetest.Build(b, ".")
 	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + ns, "SDP_HELM_PREFIX=sdp",
 		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}

@@ -14,14 +14,13 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -60,21 +59,12 @@ func BenchmarkMemoryInSync(b *testing.B) {
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
 	ns := fmt.Sprintf("rm-memory-%d", restartRuns.Add(1))
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { emptyNamespace(b, cs, ns) })
+	cptest.Namespace(b, cs, ns)
 	repo := testrepo.NewRepo(b)
-	repo.Add(testrepo.New("bench", "0.1.0", map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
-		"cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
-		"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
-	}))
+	// One ConfigMap and one Pod, as in the install benchmark.
+	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
 	srv := etcdtest.Start(b)
-	client := srv.Client(b)
-	store, err := configdb.NewStore(client, "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	client, store := srv.Store(b)
 	bin := servicetest.Build(b, ".")
 	// The heap is sampled every 4 KiB rather than every 512 KiB, so that a
 	// profile of a heap of a few MiB shows more than a dozen samples.
@@ -108,7 +98,7 @@ func BenchmarkMemoryInSync(b *testing.B) {
 					b.Logf("%d releases installed by the service in %v", n-installed, time.Since(start).Round(time.Millisecond))
 					installed = n
 				}
-				_, installPeak := vm(b, p.PID())
+				installPeak := proc.MemoryOf(b, p.PID()).HWM
 				if code := p.Stop(b, time.Minute); code != 0 {
 					b.Fatalf("release-manager exited %d on SIGTERM", code)
 				}
@@ -119,8 +109,8 @@ func BenchmarkMemoryInSync(b *testing.B) {
 					return m.Sum("sdp_helmdeploy_release_manager_state_writes_total") >= float64(n) && m.Sum("sdp_helmdeploy_workqueue_depth") == 0
 				})
 				time.Sleep(settle)
-				rss, peak := vm(b, p.PID())
-				anon, file := rssParts(b, p.PID())
+				mem := proc.MemoryOf(b, p.PID())
+				rss, peak, anon, file := mem.RSS, mem.HWM, mem.RSSAnon, mem.RSSFile
 				after, err := p.Metrics()
 				if err != nil {
 					b.Fatal(err)
@@ -156,51 +146,6 @@ func envOr(name, def string) string {
 	return def
 }
 
-// vm reads a process's VmRSS and VmHWM, in bytes.
-func vm(b *testing.B, pid int) (rss, hwm int64) {
-	b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		for key, dst := range map[string]*int64{"VmRSS:": &rss, "VmHWM:": &hwm} {
-			if rest, ok := strings.CutPrefix(line, key); ok {
-				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				if err != nil {
-					b.Fatalf("%s %q: %v", key, rest, err)
-				}
-				*dst = kb * 1024
-			}
-		}
-	}
-	if rss == 0 || hwm == 0 {
-		b.Fatalf("no VmRSS / VmHWM in /proc/%d/status", pid)
-	}
-	return rss, hwm
-}
-
-// rssParts reads a process's RssAnon and RssFile, in bytes.
-func rssParts(b *testing.B, pid int) (anon, file int64) {
-	b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		for key, dst := range map[string]*int64{"RssAnon:": &anon, "RssFile:": &file} {
-			if rest, ok := strings.CutPrefix(line, key); ok {
-				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				if err != nil {
-					b.Fatalf("%s %q: %v", key, rest, err)
-				}
-				*dst = kb * 1024
-			}
-		}
-	}
-	return anon, file
-}
-
 // heapTop writes the top of the process's in-use heap to path.
 func heapTop(b *testing.B, p *servicetest.Proc, bin, path string, n int) {
 	b.Helper()
@@ -228,27 +173,5 @@ func heapTop(b *testing.B, p *servicetest.Proc, bin, path string, n int) {
 		"# (BenchmarkMemoryInSync; go tool pprof -top -nodecount=25 -sample_index=inuse_space)\n", n)
 	if err := os.WriteFile(path, append([]byte(head), out...), 0o644); err != nil {
 		b.Fatal(err)
-	}
-}
-
-// emptyNamespace deletes what the benchmarks left: no namespace
-// controller runs on the shared control plane.
-func emptyNamespace(b *testing.B, cs kubernetes.Interface, ns string) {
-	ctx := context.Background()
-	del := []func() error{
-		func() error {
-			return cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		},
-		func() error {
-			return cs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		},
-		func() error {
-			return cs.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		},
-	}
-	for _, d := range del {
-		if err := d(); err != nil {
-			b.Errorf("empty namespace %s: %v", ns, err)
-		}
 	}
 }

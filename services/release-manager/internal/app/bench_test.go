@@ -31,12 +31,9 @@ import (
 // client-go directly). Run with `make bench-release-manager`; sizes with
 // SDP_BENCH_N (default "60,500") and SDP_BENCH_CLI_N (default 60).
 
-// benchChart is one ConfigMap and one Pod: the smallest release that still
-// makes Helm create, wait on and record objects of two kinds.
-var benchChart = testrepo.New("bench", "0.1.0", map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
-	"cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
-	"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
-})
+// benchChart is the smallest release that still makes Helm create, wait
+// on and record objects of two kinds.
+var benchChart = testrepo.SmallChart("bench", "0.1.0")
 
 func benchSizes(b *testing.B, name, def string) []int {
 	spec := os.Getenv(name)

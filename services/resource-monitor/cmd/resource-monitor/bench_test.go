@@ -85,11 +85,7 @@ func BenchmarkNADChangeToEntry(b *testing.B) {
 	}
 
 	srv := etcdtest.Start(b)
-	client := srv.Client(b)
-	store, err := configdb.NewStore(client, "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	client, store := srv.Store(b)
 	bin := servicetest.Build(b, ".")
 	p := servicetest.Start(b, bin, []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)})
 	p.WaitFor(b, "/readyz", 200, "ok", 60*time.Second)

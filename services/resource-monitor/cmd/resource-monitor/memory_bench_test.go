@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,10 +14,10 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -69,11 +66,7 @@ func BenchmarkNADMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		srv := etcdtest.Start(b)
-		client := srv.Client(b)
-		store, err := configdb.NewStore(client, "")
-		if err != nil {
-			b.Fatal(err)
-		}
+		_, store := srv.Store(b)
 		p := servicetest.Start(b, servicetest.Build(b, "."), []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)})
 		p.WaitFor(b, "/readyz", 200, "ok", 60*time.Second)
 		if err := eventually.Poll(ctx, 5*time.Minute, 100*time.Millisecond, func(ctx context.Context) error {
@@ -86,7 +79,8 @@ func BenchmarkNADMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		time.Sleep(settle)
-		rss, hwm := vmStatus(b, p.PID())
+		mem := proc.MemoryOf(b, p.PID())
+		rss, hwm := mem.RSS, mem.HWM
 		b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
 		b.ReportMetric(float64(hwm)/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(float64(nNADs), "nads")
@@ -95,28 +89,4 @@ func BenchmarkNADMemory(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-}
-
-// vmStatus reads a process's VmRSS and VmHWM, in bytes.
-func vmStatus(b *testing.B, pid int) (rss, hwm int64) {
-	b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		for key, dst := range map[string]*int64{"VmRSS:": &rss, "VmHWM:": &hwm} {
-			if rest, ok := strings.CutPrefix(line, key); ok {
-				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				if err != nil {
-					b.Fatalf("%s %q: %v", key, rest, err)
-				}
-				*dst = kb * 1024
-			}
-		}
-	}
-	if rss == 0 || hwm == 0 {
-		b.Fatalf("no VmRSS / VmHWM in /proc/%d/status", pid)
-	}
-	return rss, hwm
 }
