@@ -40,13 +40,25 @@ func New(lw cache.ListerWatcher, prefix string, resync time.Duration) (*Cache, e
 	return c, nil
 }
 
-// Trim keeps only what the pod status and the deployment lookup need: at
-// thousands of pods, whole pod objects (specs, managed fields, every
-// condition and container status) would be most of the service's memory.
+// Pod is what the cache keeps of a pod. At tens of thousands of pods
+// whole pod objects would be most of the service's memory, and even a
+// trimmed corev1.Pod is 1,240 bytes of struct (its spec and status by
+// value) before any of its content. The metadata keeps the name,
+// namespace, UID, resource version, deletion time and the two release
+// labels (the informer keys and indexes by them); Status is what
+// processing scripts see of the pod, decided as it is cached.
+type Pod struct {
+	metav1.ObjectMeta
+	Status configdb.PodStatus
+}
+
+// Trim turns a pod into what the cache keeps (Pod); anything else (a
+// tombstone, a Pod already trimmed) passes through, so that it is
+// idempotent as an informer's transform must be.
 func Trim(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
-		return obj, nil // tombstones and the like pass through
+		return obj, nil
 	}
 	labels := map[string]string{}
 	for _, k := range []string{podstatus.LabelInstance, podstatus.LabelRelease} {
@@ -54,23 +66,17 @@ func Trim(obj any) (any, error) {
 			labels[k] = v
 		}
 	}
-	trimmed := &corev1.Pod{
+	return &Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 			Labels: labels, DeletionTimestamp: pod.DeletionTimestamp,
 		},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase},
-	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			trimmed.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
-		}
-	}
-	return trimmed, nil
+		Status: podstatus.Of(pod),
+	}, nil
 }
 
 func (c *Cache) indexFunc(obj any) ([]string, error) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := obj.(*Pod)
 	if !ok {
 		return nil, nil
 	}
@@ -93,14 +99,16 @@ func (c *Cache) Classify(obj any) (id, ignored string) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	pod, ok := obj.(*corev1.Pod)
+	// A cached Pod, or a whole one.
+	pod, ok := obj.(metav1.Object)
 	if !ok {
 		return "", NoReleaseLabel
 	}
-	if id, ok := podstatus.DeploymentID(pod.Labels, c.prefix); ok {
+	labels := pod.GetLabels()
+	if id, ok := podstatus.DeploymentID(labels, c.prefix); ok {
 		return id, ""
 	}
-	rel := podstatus.Release(pod.Labels)
+	rel := podstatus.Release(labels)
 	switch {
 	case rel == "":
 		return "", NoReleaseLabel
@@ -118,8 +126,8 @@ func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
 	}
 	pods := make(map[string]configdb.PodStatus, len(objs))
 	for _, o := range objs {
-		if pod, ok := o.(*corev1.Pod); ok {
-			pods[pod.Name] = podstatus.Of(pod)
+		if pod, ok := o.(*Pod); ok {
+			pods[pod.Name] = pod.Status
 		}
 	}
 	return pods, nil
@@ -129,9 +137,9 @@ func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
 func (c *Cache) CountByStatus() map[configdb.PodStatus]int {
 	counts := map[configdb.PodStatus]int{}
 	for _, o := range c.informer.GetStore().List() {
-		if pod, ok := o.(*corev1.Pod); ok {
+		if pod, ok := o.(*Pod); ok {
 			if _, ours := podstatus.DeploymentID(pod.Labels, c.prefix); ours {
-				counts[podstatus.Of(pod)]++
+				counts[pod.Status]++
 			}
 		}
 	}
