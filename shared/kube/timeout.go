@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,11 +25,45 @@ const DefaultTimeout = 30 * time.Second
 // covers reading the whole response: it would cut every watch stream after
 // that long, while the reflector asks the API server for watches of 5 to 10
 // minutes and notices a dead one by itself.
+//
+// Its reads also wait out an API server that refuses connections (stopped,
+// restarting), trying again every redialEvery until it answers or the
+// request's context ends, rather than failing back to the informer: a
+// reflector's backoff after failed lists grows to 30-60 s over an outage
+// of half a minute, and its cache would stay stale that long after the API
+// server is back.
 func ForWatches(cfg *rest.Config) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.Timeout = 0
+	c.Wrap(func(next http.RoundTripper) http.RoundTripper { return &redial{next: next, every: redialEvery} })
 	return c
 }
+
+const redialEvery = 500 * time.Millisecond
+
+// redial sends a GET again while connecting to the server is refused. A
+// refused connection never reached the server, so sending again is safe.
+type redial struct {
+	next  http.RoundTripper
+	every time.Duration
+}
+
+func (r *redial) RoundTrip(req *http.Request) (*http.Response, error) {
+	for {
+		resp, err := r.next.RoundTrip(req)
+		var opErr *net.OpError
+		if err == nil || req.Method != http.MethodGet || !errors.As(err, &opErr) || opErr.Op != "dial" {
+			return resp, err
+		}
+		select {
+		case <-req.Context().Done():
+			return nil, err
+		case <-time.After(r.every):
+		}
+	}
+}
+
+func (r *redial) WrappedRoundTripper() http.RoundTripper { return r.next }
 
 // IsTimeout reports whether err is a request that ran out of the request
 // timeout (or another deadline) before the API server answered.

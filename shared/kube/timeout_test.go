@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -114,5 +116,66 @@ func TestIsTimeout(t *testing.T) {
 		if got := IsTimeout(tc.err); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A read through ForWatches's config waits out a server that refuses
+// connections and gets its answer once the server listens; a write fails
+// at once; a read whose context ends stops trying.
+func TestForWatchesWaitsOutARefusingServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refused from now on
+	cfg := ForWatches(&rest.Config{Host: "http://" + addr})
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	post, err := http.NewRequest(http.MethodPost, "http://"+addr+"/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hc.Do(post); err == nil {
+		t.Fatal("a POST to a refusing server succeeded")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	get, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hc.Do(get); err == nil {
+		t.Fatal("a GET to a refusing server succeeded")
+	}
+
+	// The server comes 1 s after the GET is sent.
+	go func() {
+		time.Sleep(time.Second)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen again on %s: %v", addr, err)
+			return
+		}
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("back")) }))
+	}()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	get2, err := http.NewRequestWithContext(ctx2, http.MethodGet, "http://"+addr+"/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(get2)
+	if err != nil {
+		t.Fatalf("GET once the server is back: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "back" {
+		t.Errorf("answer %q", body)
 	}
 }
