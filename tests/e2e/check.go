@@ -90,14 +90,7 @@ func Observe(ctx context.Context, store *configdb.Store, kube kubernetes.Interfa
 		if cur, ok := o.Releases[r.Name]; ok && cur.Revision > r.Version {
 			continue
 		}
-		rel := Release{Name: r.Name, Revision: r.Version, Values: r.Config, Owned: r.Labels[managedByLabel] == managedByValue}
-		if r.Info != nil {
-			rel.Status = r.Info.Status.String()
-		}
-		if r.Chart != nil && r.Chart.Metadata != nil {
-			rel.Chart, rel.Version = r.Chart.Metadata.Name, r.Chart.Metadata.Version
-		}
-		o.Releases[r.Name] = rel
+		o.Releases[r.Name] = releaseSummary(r)
 	}
 	pods, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -105,6 +98,18 @@ func Observe(ctx context.Context, store *configdb.Store, kube kubernetes.Interfa
 	}
 	o.Pods = pods.Items
 	return o, nil
+}
+
+// releaseSummary is what the check compares of a release revision.
+func releaseSummary(r *release.Release) Release {
+	rel := Release{Name: r.Name, Revision: r.Version, Values: r.Config, Owned: r.Labels[managedByLabel] == managedByValue}
+	if r.Info != nil {
+		rel.Status = r.Info.Status.String()
+	}
+	if r.Chart != nil && r.Chart.Metadata != nil {
+		rel.Chart, rel.Version = r.Chart.Metadata.Name, r.Chart.Metadata.Version
+	}
+	return rel
 }
 
 // PodStatus is a pod's status as docs/architecture.md and the pod-monitor define it, worked out here

@@ -19,7 +19,13 @@ import (
 
 func TestMain(m *testing.M) {
 	// The audit log proves what a paused leader did after its term.
-	os.Exit(cptest.Main(m, localcp.Options{AuditLog: true}.All()))
+	opts := localcp.Options{AuditLog: true}.All()
+	// SDP_E2E_DIR keeps the control plane's work directory too: its
+	// components' logs and the audit log say what the cluster did in a run.
+	if dir := os.Getenv("SDP_E2E_DIR"); dir != "" {
+		opts.Dir = filepath.Join(dir, "controlplane")
+	}
+	os.Exit(cptest.Main(m, opts))
 }
 
 // replicasValues asks the umbrella chart for two replicas of each service.

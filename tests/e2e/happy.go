@@ -13,49 +13,68 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
-// Converge observes the system until Compare finds nothing or timeout
-// passes. It returns how long it took, what the first look found and what
+// Converge watches the system (Observer) until Compare finds nothing or
+// timeout passes. It returns how long it took, what the first look found and what
 // is left (nothing when converged). Each onChange is called, with the time
 // since the start, whenever what is left changes by kind and count.
+//
+// The times are those of the watched view, compared again at most every
+// checkEvery as changes arrive; the view is confirmed by a read of
+// everything (Observe) before Converge says it converged, so a lagging
+// watch can make it later but never wrong.
 func (s *System) Converge(ctx context.Context, script *Script, timeout time.Duration, onChange ...func(time.Duration, []string)) (took time.Duration, first, left []string, err error) {
+	const checkEvery = 100 * time.Millisecond
 	t0 := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	obs, err := Watch(wctx, s.Store, s.Kube, s.Env.HelmNamespace)
+	if err != nil {
+		return time.Since(t0), nil, nil, err
+	}
 	looked := false
 	last := ""
-	var oerr error
-	perr := eventually.Poll(ctx, timeout, 250*time.Millisecond, func(context.Context) error {
-		// The outer context: an observation is not cut short by the deadline.
-		var o Observed
-		if o, oerr = Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace); oerr != nil {
-			return oerr
+	for {
+		checked := time.Now()
+		o, err := obs.Snapshot()
+		if err != nil {
+			return time.Since(t0), first, left, err
 		}
+		at := checked.Sub(t0)
 		left = Compare(o, s.Env.HelmPrefix, script.Model())
+		if len(left) == 0 {
+			// The outer context: a confirmation is not cut short by the deadline.
+			if full, err := Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace); err != nil {
+				left = []string{"unconfirmed: reading everything: " + err.Error()}
+			} else {
+				left = Compare(full, s.Env.HelmPrefix, script.Model())
+			}
+		}
 		if !looked {
 			first, looked = left, true
 		}
 		if k := fmt.Sprint(Summarise(left)); k != last {
 			last = k
 			for _, f := range onChange {
-				f(time.Since(t0), left)
+				f(at, left)
 			}
 		}
-		if len(left) > 0 {
-			return fmt.Errorf("%d mismatches left", len(left))
+		if len(left) == 0 {
+			return at, first, nil, nil
 		}
-		return nil
-	})
-	took = time.Since(t0)
-	switch {
-	case perr == nil:
-		return took, first, nil, nil
-	case ctx.Err() != nil:
-		return took, first, left, ctx.Err()
-	case !looked:
-		return took, nil, nil, oerr
+		select {
+		case <-obs.Changed():
+		case <-time.After(time.Second):
+			// Nothing changed: a confirmation that failed is tried again.
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return time.Since(t0), first, left, ctx.Err()
+			}
+			return time.Since(t0), first, left, nil
+		}
+		time.Sleep(time.Until(checked.Add(checkEvery)))
 	}
-	return took, first, left, nil
 }
 
 // Summarise counts Compare's mismatches by kind.
