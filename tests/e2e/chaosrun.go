@@ -621,9 +621,11 @@ func countLogLines(sys *System, subs ...string) map[string]int {
 // clear: a pod of an uninstalled release is deleted by the garbage
 // collector (its ReplicaSet's) and then by the kubelet (kwok here), which
 // after an API server restart resume their watches on client-go's own
-// backoff. The state entries follow the pods as they are ("pods map"
-// mismatches are the deployer's).
-var ClusterKinds = map[string]bool{"orphan pod": true}
+// backoff; pods still being rolled out change under a pods map that
+// followed them ("pods changing", see PodsMapGrace). The state entries
+// follow the pods as they are: a pods map that trails pods which have
+// stood still for PodsMapGrace ("pods map") is the deployer's.
+var ClusterKinds = map[string]bool{"orphan pod": true, "pods changing": true}
 
 // DeployerConverged is when, since the faults ended, nothing but what the
 // cluster must clear (ClusterKinds) was left: the first step from which on

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -39,7 +40,19 @@ type Observed struct {
 	Releases map[string]Release
 	// Pods are the pods of the namespace.
 	Pods []corev1.Pod
+	// PodsChanged is when the pods of each release last changed, by
+	// release name, and At when the view was taken: known only to a
+	// watching Observer, nil and zero from Observe.
+	PodsChanged map[string]time.Time
+	At          time.Time
 }
+
+// PodsMapGrace is how long a state entry's pods map may trail its pods
+// before the mismatch is the deployer's ("pods map"); until then it is
+// "pods changing", the cluster's: the pod-monitor cannot write a map
+// before the pods it lists exist, and a cluster still rolling pods out
+// after a fault keeps changing them.
+const PodsMapGrace = time.Second
 
 // Release is the latest revision of a Helm release.
 type Release struct {
@@ -254,9 +267,14 @@ func Compare(o Observed, prefix string, model map[string]*Written) []string {
 			add("stale state", "/deploy/%s/state is deployed but keeps the error %q", id, st.Release.Error)
 		}
 		want := podsByID[id]
-		if !samePods(st.Pods, want) {
-			add("pods map", "/deploy/%s/state has %s, the pods are %s", id, jsonText(st.Pods), jsonText(want))
+		if samePods(st.Pods, want) {
+			continue
 		}
+		if changed, ok := o.PodsChanged[name]; ok && o.At.Sub(changed) < PodsMapGrace {
+			add("pods changing", "/deploy/%s/state has %s, the pods are %s since %v ago", id, jsonText(st.Pods), jsonText(want), o.At.Sub(changed).Round(time.Millisecond))
+			continue
+		}
+		add("pods map", "/deploy/%s/state has %s, the pods are %s", id, jsonText(st.Pods), jsonText(want))
 	}
 	for id := range o.States {
 		if _, ok := o.Entries[id]; !ok {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -136,6 +137,21 @@ func TestCompare(t *testing.T) {
 		}, []string{`pods map: /deploy/b/state has null, the pods are {"sdp-b-1":"PENDING"}`}},
 		{"pod gone but in the map", func(o *Observed, _ map[string]*Written) { o.Pods = o.Pods[1:] },
 			[]string{"pods map: /deploy/a/state"}},
+		{"pods just changed under the map", func(o *Observed, _ map[string]*Written) {
+			o.Pods = append(o.Pods, pod("sdp-b-1", "sdp-b", corev1.PodPending))
+			o.At = time.Unix(100, 0)
+			o.PodsChanged = map[string]time.Time{"sdp-b": o.At.Add(-PodsMapGrace + time.Millisecond)}
+		}, []string{`pods changing: /deploy/b/state has null, the pods are {"sdp-b-1":"PENDING"} since 999ms ago`}},
+		{"pods stood still under a stale map", func(o *Observed, _ map[string]*Written) {
+			o.Pods = append(o.Pods, pod("sdp-b-1", "sdp-b", corev1.PodPending))
+			o.At = time.Unix(100, 0)
+			o.PodsChanged = map[string]time.Time{"sdp-b": o.At.Add(-PodsMapGrace)}
+		}, []string{`pods map: /deploy/b/state has null, the pods are {"sdp-b-1":"PENDING"}`}},
+		{"other pods changed", func(o *Observed, _ map[string]*Written) {
+			o.Pods = append(o.Pods, pod("sdp-b-1", "sdp-b", corev1.PodPending))
+			o.At = time.Unix(100, 0)
+			o.PodsChanged = map[string]time.Time{"sdp-a": o.At}
+		}, []string{`pods map: /deploy/b/state has null`}},
 		{"pod status stale", func(o *Observed, _ map[string]*Written) { o.States["a"].Pods["sdp-a-1"] = configdb.PodPending },
 			[]string{`has {"sdp-a-1":"PENDING"}, the pods are {"sdp-a-1":"RUNNING"}`}},
 		{"pod of a deleted deployment left", func(o *Observed, _ map[string]*Written) {

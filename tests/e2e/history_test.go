@@ -44,10 +44,13 @@ func TestHistory(t *testing.T) {
 		}
 	}
 	sum := HistorySummary(got, 10*time.Second)
-	for _, want := range []string{"4 runs", "3 converged", "800ms after the last fault at the least", "2.935s at the median", "12s at the most", "2 of 4 within 10s"} {
+	for _, want := range []string{"seen by watching, 4 runs", "3 converged", "800ms after the last fault at the least", "2.935s at the median", "12s at the most", "2 of 4 within 10s"} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary %q does not say %q", sum, want)
 		}
+	}
+	if strings.Contains(sum, "polling") {
+		t.Errorf("summary %q speaks of polled runs; there are none", sum)
 	}
 	if s := HistorySummary(nil, time.Second); s != "no runs recorded" {
 		t.Errorf("empty history: %q", s)
@@ -71,5 +74,37 @@ func TestReadHistoryBadLine(t *testing.T) {
 	}
 	if _, err := ReadHistory(path); err == nil || !strings.Contains(err.Error(), "runs.tsv:3") {
 		t.Errorf("err = %v, want it to name line 3", err)
+	}
+}
+
+// TestHistoryPolledRuns reads a history begun before the measure was
+// recorded: its 7-field lines are polled runs, summarised apart from the
+// watched ones.
+func TestHistoryPolledRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.tsv")
+	old := "# date\tcommit\tseed\tconverged\tdeployer_s\twhole_s\tlast_fault\n" +
+		"2026-12-02T01:15:32Z\t26ec6a1\t1\ttrue\t10.121\t10.121\tkill -9 the leader release-manager\n" +
+		"2026-12-02T05:19:53Z\t73e992f\t2\ttrue\t35.144\t35.145\tpause the leader resource-monitor\n"
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := AppendHistory(path, RecordOf(time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC), "new", &ChaosResult{Seed: 3, DeployerConvergeTook: 900 * time.Millisecond})); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Measure != MeasurePoll || got[1].Measure != MeasurePoll || got[2].Measure != MeasureWatch {
+		t.Fatalf("read %+v", got)
+	}
+	sum := HistorySummary(got, 10*time.Second)
+	for _, want := range []string{"seen by watching, 1 runs", "1 of 1 within 10s", "seen by polling (before the check watched), 2 runs", "35.144s at the most", "0 of 2 within 10s"} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("summary %q does not say %q", sum, want)
+		}
+	}
+	if strings.Index(sum, "watching") > strings.Index(sum, "polling") {
+		t.Errorf("summary %q: the watched runs come first", sum)
 	}
 }

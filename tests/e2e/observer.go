@@ -41,6 +41,8 @@ type Observer struct {
 	// revisions are the decoded release Secrets, by Secret name.
 	revisions map[string]Release
 	pods      cache.Store
+	// podsChanged is when each release's pods last changed.
+	podsChanged map[string]time.Time
 	// changed has a value when something changed since the last Snapshot.
 	changed chan struct{}
 	// failed is the first error of a watch that cannot go on.
@@ -57,7 +59,7 @@ func Watch(ctx context.Context, store *configdb.Store, kube kubernetes.Interface
 	o := &Observer{
 		entries: map[string]configdb.Deployment{}, bad: map[string]string{},
 		states: map[string]configdb.DeploymentState{}, stateErr: map[string]string{},
-		revisions:     map[string]Release{},
+		revisions: map[string]Release{}, podsChanged: map[string]time.Time{},
 		changed:       make(chan struct{}, 1),
 		entriesListed: make(chan struct{}), statesListed: make(chan struct{}),
 	}
@@ -69,10 +71,26 @@ func Watch(ctx context.Context, store *configdb.Store, kube kubernetes.Interface
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = "owner=helm" }))
 	podInf := factory.Core().V1().Pods().Informer()
 	o.pods = podInf.GetStore()
-	pods, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { o.signal() },
-		UpdateFunc: func(any, any) { o.signal() },
-		DeleteFunc: func(any) { o.signal() },
+	pods, err := podInf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			// The pods there when the watch starts have not just changed.
+			if initial {
+				o.signal()
+				return
+			}
+			o.pod(obj)
+		},
+		UpdateFunc: func(old, obj any) {
+			// A change the map would show: a pod's status as the map
+			// lists it (a new pod, a gone one, a status).
+			if op, ok := old.(*corev1.Pod); ok {
+				if np, ok := obj.(*corev1.Pod); ok && PodStatus(*op) == PodStatus(*np) {
+					return
+				}
+			}
+			o.pod(obj)
+		},
+		DeleteFunc: func(obj any) { o.pod(obj) },
 	})
 	if err != nil {
 		return nil, err
@@ -124,7 +142,8 @@ func (o *Observer) Snapshot() (Observed, error) {
 		return Observed{}, o.failed
 	}
 	ob := Observed{Entries: maps.Clone(o.entries), BadEntries: maps.Clone(o.bad),
-		States: maps.Clone(o.states), StateErrors: maps.Clone(o.stateErr), Releases: map[string]Release{}}
+		States: maps.Clone(o.states), StateErrors: maps.Clone(o.stateErr), Releases: map[string]Release{},
+		PodsChanged: maps.Clone(o.podsChanged), At: time.Now()}
 	for _, r := range o.revisions {
 		if cur, ok := ob.Releases[r.Name]; ok && cur.Revision > r.Revision {
 			continue
@@ -248,6 +267,21 @@ func (o *Observer) putState(layout configdb.Layout, key, value []byte, deleted b
 		return
 	}
 	o.states[id] = st
+}
+
+// pod records when the pods of obj's release changed.
+func (o *Observer) pod(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if p, ok := obj.(*corev1.Pod); ok {
+		if rel := podRelease(*p); rel != "" {
+			o.mu.Lock()
+			o.podsChanged[rel] = time.Now()
+			o.mu.Unlock()
+		}
+	}
+	o.signal()
 }
 
 func (o *Observer) secret(obj any, deleted bool) {

@@ -104,6 +104,8 @@ func TestObserverFollowsWhatObserveReads(t *testing.T) {
 	same("first list")
 	if o, _ := obs.Snapshot(); o.Releases["a"].Revision != 1 || !o.Releases["a"].Owned || o.Releases["other"].Owned || len(o.Pods) != 1 {
 		t.Fatalf("first list: %+v", normalised(o))
+	} else if len(o.PodsChanged) != 0 {
+		t.Fatalf("first list: pods there from the start counted as just changed: %v", o.PodsChanged)
 	}
 
 	// Then a change of each kind, seen only through the watches.
@@ -142,6 +144,9 @@ func TestObserverFollowsWhatObserveReads(t *testing.T) {
 	if o.Releases["a"].Revision != 2 || o.Releases["a"].Status != "deployed" || o.BadEntries["bad"] == "" || o.StateErrors["b"] == "" {
 		t.Fatalf("after changes: %+v", normalised(o))
 	}
+	if changed := o.PodsChanged["a"]; changed.IsZero() || o.At.Before(changed) {
+		t.Fatalf("after a pod of release a changed: PodsChanged %v, view at %v", o.PodsChanged, o.At)
+	}
 
 	// A release Secret that does not decode fails the view: the check must
 	// not pass over what it cannot read.
@@ -166,14 +171,15 @@ func TestObserverFollowsWhatObserveReads(t *testing.T) {
 }
 
 // normalised is o with its pods reduced to their names in order, the one
-// part whose order the two ways of reading differ in.
+// part whose order the two ways of reading differ in, and without what only
+// a watch knows.
 func normalised(o Observed) any {
 	var pods []string
 	for _, p := range o.Pods {
 		pods = append(pods, p.Name)
 	}
 	sort.Strings(pods)
-	o.Pods = nil
+	o.Pods, o.PodsChanged, o.At = nil, nil, time.Time{}
 	return struct {
 		Observed
 		Pods []string

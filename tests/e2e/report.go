@@ -114,7 +114,7 @@ func (r Report) Markdown() []byte {
 		} else if c.DeployerConvergeTook > ConvergeBound {
 			over = ", **over the target**"
 		}
-		p("- **The deployer's part converged %s after the last fault ended** (target %s, limit %s%s): entries, releases, state entries and pods maps as they must be, nothing left but pods of uninstalled releases, which the cluster's garbage collector and kubelet (kwok) delete\n", ms(c.DeployerConvergeTook), ConvergeBound, ConvergeLimit, over)
+		p("- **The deployer's part converged %s after the last fault ended** (target %s, limit %s%s): entries, releases, state entries and pods maps as they must be, nothing left but the cluster's own work: pods of uninstalled releases, which its garbage collector and kubelet (kwok) delete, and pods maps trailing pods that changed less than %v before (a rollout the cluster is still making). Seen by watching the config DB, the release Secrets and the pods, compared at most every 100 ms and confirmed by a full read\n", ms(c.DeployerConvergeTook), ConvergeBound, ConvergeLimit, over, PodsMapGrace)
 		p("- **Converged %s after the last fault ended, %s after the last churn write**: 0 missing releases, 0 orphan releases, 0 releases pending, 0 stale or orphan state entries, every pods map exact, 0 orphan pods\n",
 			ms(c.ConvergeTook), ms(c.SinceLastWrite))
 		for _, st := range c.ConvergeSteps {
@@ -133,10 +133,10 @@ func (r Report) Markdown() []byte {
 	}
 	if len(r.History) > 0 {
 		p("### Convergence over the runs on this machine\n\nEvery `make e2e` on this machine records its run (`SDP_E2E_HISTORY`, shared by every clone): %s.\n\n", HistorySummary(r.History, ConvergeBound))
-		p("| date | commit | seed | converged | deployer's part | whole system | last fault |\n|---|---|---|---|---|---|---|\n")
+		p("| date | commit | seed | converged | deployer's part | whole system | last fault | seen by |\n|---|---|---|---|---|---|---|---|\n")
 		recent := r.History[max(0, len(r.History)-15):]
 		for _, h := range recent {
-			p("| %s | %s | %d | %t | %s | %s | %s |\n", h.Date.Format("2006-01-02 15:04"), h.Commit, h.Seed, h.Converged, ms(h.Deployer), ms(h.Whole), h.LastFault)
+			p("| %s | %s | %d | %t | %s | %s | %s | %s |\n", h.Date.Format("2006-01-02 15:04"), h.Commit, h.Seed, h.Converged, ms(h.Deployer), ms(h.Whole), h.LastFault, h.Measure)
 		}
 		if len(recent) < len(r.History) {
 			p("\n(the last %d of %d)\n", len(recent), len(r.History))
