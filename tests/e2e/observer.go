@@ -45,10 +45,11 @@ type Observer struct {
 	podsChanged map[string]time.Time
 	// changed has a value when something changed since the last Snapshot.
 	changed chan struct{}
-	// failed is the first error of a watch that cannot go on.
+	// failed is the first release Secret that did not decode.
 	failed error
 
-	// listed is closed when both etcd watches have their first list.
+	// entriesListed and statesListed are closed when the etcd watches
+	// have their first lists.
 	entriesListed, statesListed chan struct{}
 }
 
@@ -161,15 +162,6 @@ func (o *Observer) signal() {
 	case o.changed <- struct{}{}:
 	default:
 	}
-}
-
-func (o *Observer) fail(err error) {
-	o.mu.Lock()
-	if o.failed == nil {
-		o.failed = err
-	}
-	o.mu.Unlock()
-	o.signal()
 }
 
 func (o *Observer) watchEntries(ctx context.Context, store *configdb.Store) {
