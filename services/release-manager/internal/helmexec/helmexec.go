@@ -68,6 +68,10 @@ type Runner struct {
 	namespace string
 	getter    action.RESTClientGetter
 	kube      kube.Interface
+	// actionKube is a Kubernetes client of an action's own, sharing
+	// everything with kube but its transport, on which its Update reads
+	// each object once (readOnce); nil in tests, which use kube.
+	actionKube func() kube.Interface
 	// releases serves installs (it skips the API server for names the
 	// release index has never seen); live always reads the API server and
 	// serves every other action and the reconciler's look before it acts.
@@ -104,9 +108,7 @@ const readFresh = time.Second
 // releases stored as Secrets in that namespace.
 func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runner, error) {
 	getter := newRESTGetter(cfg, namespace)
-	kc := kube.New(getter)
-	kc.Namespace = namespace
-	kc.Factory = &cachedValidatorFactory{Factory: kc.Factory}
+	vs, reach := &validators{}, &reachability{}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -114,9 +116,13 @@ func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runner, error) 
 	secretsAPI := cs.CoreV1().Secrets(namespace)
 	secrets := driver.NewSecrets(secretsAPI)
 	secrets.Log = helmLog(log)
-	r := &Runner{namespace: namespace, getter: getter, kube: &kubeClient{Client: kc}, log: log,
+	r := &Runner{namespace: namespace, getter: getter, kube: newKubeClient(getter, namespace, vs, reach), log: log,
 		deleteSecret: func(name string) error {
 			return secretsAPI.Delete(context.Background(), name, metav1.DeleteOptions{})
+		},
+		actionKube: func() kube.Interface {
+			reads := &readOnce{}
+			return &readsOnceClient{kubeClient: newKubeClient(&actionGetter{restGetter: getter, reads: reads}, namespace, vs, reach), reads: reads}
 		}}
 	r.live = storage.Init(secrets)
 	r.live.Log = helmLog(log)
@@ -273,7 +279,11 @@ func (r *Runner) configWith(shared *storage.Storage, name string) (*action.Confi
 			c.Mapper = m
 		}
 	}
-	kc := c.Client(r.kube)
+	base := r.kube
+	if r.actionKube != nil {
+		base = r.actionKube()
+	}
+	kc := c.Client(base)
 	return &action.Configuration{
 		RESTClientGetter: r.getter,
 		Releases:         releases,

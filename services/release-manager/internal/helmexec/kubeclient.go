@@ -9,6 +9,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/kubectl/pkg/validation"
 )
 
@@ -17,26 +18,32 @@ import (
 // with an empty OpenAPI cache, so every install would download the OpenAPI
 // documents again: measured here as the single largest cost of an install
 // (docs/benchmarks/release-manager.md). Validation stays on; only the download is shared.
+// The validators are shared by the factories of every action's client.
 type cachedValidatorFactory struct {
 	kube.Factory
-	mu         sync.Mutex
-	validators map[string]validation.Schema
+	cache *validators
+}
+
+type validators struct {
+	mu sync.Mutex
+	by map[string]validation.Schema
 }
 
 func (f *cachedValidatorFactory) Validator(directive string) (validation.Schema, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if v, ok := f.validators[directive]; ok {
+	c := f.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.by[directive]; ok {
 		return v, nil
 	}
 	v, err := f.Factory.Validator(directive)
 	if err != nil {
 		return nil, err
 	}
-	if f.validators == nil {
-		f.validators = map[string]validation.Schema{}
+	if c.by == nil {
+		c.by = map[string]validation.Schema{}
 	}
-	f.validators[directive] = v
+	c.by[directive] = v
 	return v, nil
 }
 
@@ -46,8 +53,22 @@ func (f *cachedValidatorFactory) Validator(directive string) (validation.Schema,
 // Embedding keeps every optional interface Helm type-asserts for.
 type kubeClient struct {
 	*kube.Client
-	mu        sync.Mutex
-	reachable time.Time
+	// reach is shared by every action's client.
+	reach *reachability
+}
+
+type reachability struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+// newKubeClient is Helm's client over getter, with the shared validators
+// and reachability.
+func newKubeClient(g genericclioptions.RESTClientGetter, namespace string, vs *validators, reach *reachability) *kubeClient {
+	kc := kube.New(g)
+	kc.Namespace = namespace
+	kc.Factory = &cachedValidatorFactory{Factory: kc.Factory, cache: vs}
+	return &kubeClient{Client: kc, reach: reach}
 }
 
 const reachableFor = 2 * time.Second
@@ -68,17 +89,18 @@ func IsUnreachable(err error) bool {
 }
 
 func (c *kubeClient) IsReachable() error {
-	c.mu.Lock()
-	fresh := time.Since(c.reachable) < reachableFor
-	c.mu.Unlock()
+	r := c.reach
+	r.mu.Lock()
+	fresh := time.Since(r.at) < reachableFor
+	r.mu.Unlock()
 	if fresh {
 		return nil
 	}
 	if err := c.Client.IsReachable(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	c.mu.Lock()
-	c.reachable = time.Now()
-	c.mu.Unlock()
+	r.mu.Lock()
+	r.at = time.Now()
+	r.mu.Unlock()
 	return nil
 }
