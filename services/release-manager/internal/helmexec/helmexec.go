@@ -68,7 +68,7 @@ type Runner struct {
 	namespace string
 	getter    action.RESTClientGetter
 	kube      kube.Interface
-	// actionKube is a Kubernetes client of an action's own, sharing
+	// actionKube is a Kubernetes client of an upgrade's own, sharing
 	// everything with kube but its transport, on which its Update reads
 	// each object once (readOnce); nil in tests, which use kube.
 	actionKube func() kube.Interface
@@ -254,13 +254,14 @@ func (r *Runner) RefreshCapabilities() error {
 // Its Kubernetes client is confined, and the action's own: Explain the
 // action's error with it.
 func (r *Runner) config(name string) (*action.Configuration, *confine.Client) {
-	return r.configWith(r.live, name)
+	return r.configWith(r.live, name, r.kube)
 }
 
 // configWith gives the action on release name its own storage over the
 // driver of shared, which reads the release's history once per action
-// (actionHistory), or not at all when Last has just read it.
-func (r *Runner) configWith(shared *storage.Storage, name string) (*action.Configuration, *confine.Client) {
+// (actionHistory), or not at all when Last has just read it, and a
+// confined client over base.
+func (r *Runner) configWith(shared *storage.Storage, name string, base kube.Interface) (*action.Configuration, *confine.Client) {
 	h := newActionHistory(shared.Driver)
 	h.deleteSecret = r.deleteSecret
 	if revs, ok := r.takeRead(name); ok {
@@ -279,10 +280,6 @@ func (r *Runner) configWith(shared *storage.Storage, name string) (*action.Confi
 			c.Mapper = m
 		}
 	}
-	base := r.kube
-	if r.actionKube != nil {
-		base = r.actionKube()
-	}
 	kc := c.Client(base)
 	return &action.Configuration{
 		RESTClientGetter: r.getter,
@@ -295,7 +292,7 @@ func (r *Runner) configWith(shared *storage.Storage, name string) (*action.Confi
 
 // Install installs a new release.
 func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) {
-	cfg, kc := r.configWith(r.releases, s.Name)
+	cfg, kc := r.configWith(r.releases, s.Name, r.kube)
 	in := action.NewInstall(cfg)
 	in.ReleaseName = s.Name
 	in.Namespace = r.namespace
@@ -315,7 +312,13 @@ func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) 
 // Upgrade upgrades a release, from a deployed or a failed revision; values
 // are the deployment's, not merged with the previous revision's.
 func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) {
-	cfg, kc := r.config(s.Name)
+	// Only an upgrade's Update reads objects again and again; the other
+	// actions share one client.
+	base := r.kube
+	if r.actionKube != nil {
+		base = r.actionKube()
+	}
+	cfg, kc := r.configWith(r.live, s.Name, base)
 	up := action.NewUpgrade(cfg)
 	up.Namespace = r.namespace
 	up.Timeout = s.Timeout
