@@ -45,9 +45,17 @@ func (s *System) Converge(ctx context.Context, script *Script, timeout time.Dura
 		left = Compare(o, s.Env.HelmPrefix, script.Model())
 		if len(left) == 0 {
 			// The outer context: a confirmation is not cut short by the deadline.
+			read := time.Now()
 			if full, err := Observe(ctx, s.Store, s.Kube, s.Env.HelmNamespace); err != nil {
 				left = []string{"unconfirmed: reading everything: " + err.Error()}
 			} else {
+				// The read is no snapshot: it takes the state entries first
+				// and the pods last, up to a second later, so a pod the
+				// cluster made meanwhile is in it while its pods map was read
+				// before the pod-monitor wrote it. Pods that changed from
+				// PodsMapGrace before the read on are "pods changing", as in
+				// the watched view.
+				full.PodsChanged, full.At = obs.PodsChanged(), read
 				left = Compare(full, s.Env.HelmPrefix, script.Model())
 			}
 		}

@@ -79,12 +79,14 @@ func TestReadHistoryBadLine(t *testing.T) {
 
 // TestHistoryPolledRuns reads a history begun before the measure was
 // recorded: its 7-field lines are polled runs, summarised apart from the
-// watched ones.
+// watched ones, as are the runs of each other measure, known or not.
 func TestHistoryPolledRuns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "runs.tsv")
 	old := "# date\tcommit\tseed\tconverged\tdeployer_s\twhole_s\tlast_fault\n" +
 		"2026-12-02T01:15:32Z\t26ec6a1\t1\ttrue\t10.121\t10.121\tkill -9 the leader release-manager\n" +
-		"2026-12-02T05:19:53Z\t73e992f\t2\ttrue\t35.144\t35.145\tpause the leader resource-monitor\n"
+		"2026-12-02T05:19:53Z\t73e992f\t2\ttrue\t35.144\t35.145\tpause the leader resource-monitor\n" +
+		"2026-12-02T07:57:27Z\td12a3e2\t4\ttrue\t15.014\t15.014\tkill -9 the leader resource-monitor\twatch-v1\n" +
+		"2026-12-02T07:58:27Z\td12a3e2\t5\ttrue\t1\t1\tkill -9 the leader resource-monitor\tsomething new\n"
 	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +97,12 @@ func TestHistoryPolledRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 || got[0].Measure != MeasurePoll || got[1].Measure != MeasurePoll || got[2].Measure != MeasureWatch {
+	if len(got) != 5 || got[0].Measure != MeasurePoll || got[1].Measure != MeasurePoll || got[2].Measure != MeasureWatchV1 || got[4].Measure != MeasureWatch {
 		t.Fatalf("read %+v", got)
 	}
 	sum := HistorySummary(got, 10*time.Second)
-	for _, want := range []string{"seen by watching, 1 runs", "1 of 1 within 10s", "seen by polling (before the check watched), 2 runs", "35.144s at the most", "0 of 2 within 10s"} {
+	for _, want := range []string{"seen by watching, 1 runs", "1 of 1 within 10s", "seen by polling (before the check watched), 2 runs", "35.144s at the most", "0 of 2 within 10s",
+		"before the fix), 1 runs", "15.014s at the most", "seen in other ways, 1 runs"} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary %q does not say %q", sum, want)
 		}

@@ -130,6 +130,14 @@ func Watch(ctx context.Context, store *configdb.Store, kube kubernetes.Interface
 // Changed has a value when something changed since the last Snapshot.
 func (o *Observer) Changed() <-chan struct{} { return o.changed }
 
+// PodsChanged is when the pods of each release last changed, as Snapshot
+// gives it, without taking the change signal.
+func (o *Observer) PodsChanged() map[string]time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.podsChanged)
+}
+
 // Snapshot is what the observer holds now, as Observe would have read it.
 func (o *Observer) Snapshot() (Observed, error) {
 	// Drained first: a change after this point signals again.
