@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -63,8 +64,16 @@ func Run(ctx context.Context, cfg Config, lead func(ctx context.Context) error) 
 	var retryIn time.Duration
 	// The wait before each campaign is the one the interruption logged.
 	delay := wait.DelayFunc(func() time.Duration { return retryIn })
+	// A campaign's lease is revoked when it ends, which lets the next
+	// leader take over at once; when etcd is away then, the revoke fails,
+	// and etcd, which renews every lease when it comes back, would keep
+	// this replica's old key in front of every candidate (itself
+	// included) for a whole TTL more. So the next campaign revokes it
+	// first, once its own session says etcd answers again. The term it
+	// belonged to has ended: nothing of it acts any more.
+	var stale clientv3.LeaseID
 	err := delay.Until(ctx, true, true, func(ctx context.Context) (bool, error) {
-		err := campaignAndLead(ctx, cfg, ttl, lead)
+		err := campaignAndLead(ctx, cfg, ttl, &stale, lead)
 		if ctx.Err() != nil {
 			return true, nil
 		}
@@ -86,12 +95,31 @@ type leadError struct{ err error }
 
 func (e leadError) Error() string { return e.err.Error() }
 
-func campaignAndLead(ctx context.Context, cfg Config, ttl int, lead func(context.Context) error) error {
+// campaignAndLead campaigns once and leads if it wins. stale is the lease
+// of an earlier campaign whose revoke failed: revoked first here, and set
+// to this campaign's lease when its revoke fails.
+func campaignAndLead(ctx context.Context, cfg Config, ttl int, stale *clientv3.LeaseID, lead func(context.Context) error) error {
 	session, err := concurrency.NewSession(cfg.Client, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("leader election session: %w", err)
 	}
-	defer session.Close()
+	defer func() {
+		if cerr := session.Close(); cerr != nil && !errors.Is(cerr, rpctypes.ErrLeaseNotFound) {
+			*stale = session.Lease()
+		}
+	}()
+	if *stale != 0 {
+		rctx, cancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second)
+		_, err := cfg.Client.Revoke(rctx, *stale)
+		cancel()
+		switch {
+		case err == nil:
+			cfg.Log.Info("old leadership lease revoked", "lease", fmt.Sprintf("%x", int64(*stale)))
+			*stale = 0
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			*stale = 0
+		}
+	}
 	election := concurrency.NewElection(session, cfg.Key)
 	cfg.Log.Info("campaigning for leadership", "key", cfg.Key, "identity", cfg.Identity)
 	// A standby's lease can die while it waits: etcd away for longer than

@@ -2,14 +2,17 @@ package leader_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -130,4 +133,69 @@ func TestStandbyLosesItsLeaseWhileWaiting(t *testing.T) {
 	if err := <-doneB; err != nil {
 		t.Errorf("b: %v", err)
 	}
+}
+
+// A leader whose term ends while etcd is away cannot revoke its lease then,
+// and etcd renews every lease when it comes back: its old key would stand
+// in front of every candidate for a whole TTL more. Its next campaign
+// revokes it first, as soon as etcd answers.
+func TestOldLeaseRevokedWhenEtcdIsBack(t *testing.T) {
+	srv := etcdtest.Start(t)
+	admin := srv.Client(t)
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	key := leader.ElectionKey("/t", "svc")
+	var leads atomic.Int32
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// A client as the services make them (settings.NewClient), which
+	// redials a member that went away at least every second.
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}, DialTimeout: 5 * time.Second, DialOptions: settings.ReconnectOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	go func() {
+		done <- leader.Run(ctx, leader.Config{Client: client, Key: key, Identity: "a", TTL: 5 * time.Second, Log: log},
+			func(ctx context.Context) error {
+				leads.Add(1)
+				<-ctx.Done()
+				return nil
+			})
+	}()
+	eventually.True(t, 15*time.Second, "a leads", func() bool { return leads.Load() == 1 })
+	resp, err := admin.Get(context.Background(), key+"/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("campaign keys: %v, %v", resp, err)
+	}
+	old := clientv3.LeaseID(resp.Kvs[0].Lease)
+
+	srv.Stop()
+	time.Sleep(12 * time.Second) // the term ends after 5 s, its revoke gives up after 5 more
+	srv.Restart()
+	eventually.True(t, 20*time.Second, "a leads again", func() bool { return leads.Load() == 2 })
+	if want := fmt.Sprintf("old leadership lease revoked\" lease=%x", int64(old)); !strings.Contains(logs.String(), want) {
+		t.Errorf("the old lease %x was not revoked when etcd came back; log:\n%s", int64(old), logs.String())
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("a: %v", err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
