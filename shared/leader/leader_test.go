@@ -15,6 +15,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -142,7 +143,7 @@ func TestStandbyLosesItsLeaseWhileWaiting(t *testing.T) {
 func TestOldLeaseRevokedWhenEtcdIsBack(t *testing.T) {
 	srv := etcdtest.Start(t)
 	admin := srv.Client(t)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	key := leader.ElectionKey("/t", "svc")
 	var leads atomic.Int32
@@ -181,21 +182,4 @@ func TestOldLeaseRevokedWhenEtcdIsBack(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("a: %v", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
