@@ -142,7 +142,7 @@ EOF
 }
 
 # ---------------------------------------------------------- kubernetes
-K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler)
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 
 k8s_ldflags() {
 	local major=${K8S_VERSION#v} minor
@@ -226,10 +226,12 @@ build_kubernetes() {
 	done
 	[ ${#todo[@]} -gt 0 ] || return 0
 	local dir=$SRC_DIR/kubernetes-$K8S_VERSION
-	if [ ! -f "$dir/.prepared" ] || [ "$(cat "$dir/.prepared")" != "$stamp" ] || [ "$force" = 1 ]; then
+	# The scratch module's go.sum covers the commands it was prepared for.
+	local prepared="$stamp cmds ${K8S_CMDS[*]}"
+	if [ ! -f "$dir/.prepared" ] || [ "$(cat "$dir/.prepared")" != "$prepared" ] || [ "$force" = 1 ]; then
 		log "kubernetes $K8S_VERSION: preparing scratch module in $dir"
 		timed "kubernetes module resolution" prepare_k8s_module "$dir"
-		printf '%s\n' "$stamp" >"$dir/.prepared"
+		printf '%s\n' "$prepared" >"$dir/.prepared"
 	fi
 	local ldflags
 	ldflags=$(k8s_ldflags)
