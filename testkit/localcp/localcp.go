@@ -99,6 +99,22 @@ type Options struct {
 	Scheduler         bool // kube-scheduler
 	Kwok              bool // kwok, with a fake node KwokNodeName and fast pod stages
 
+	// RealNodes is how many real nodes to start (kubelet, containerd, runc;
+	// see node.go): real containers, from the images in NodeImages, on
+	// nodes labelled RealNodeLabel=RealNodeLabelValue.
+	RealNodes int
+	// NodeImages are image tarballs (docker save or OCI archives) imported
+	// into every real node's containerd before its kubelet starts; pods
+	// use them with imagePullPolicy Never or IfNotPresent, as nothing can
+	// be pulled here. SandboxImage, the pause image containerd runs in
+	// every pod, must be one of them.
+	NodeImages   []string
+	SandboxImage string
+	// NodeForwardPorts are ports of the host's loopback that every real
+	// node reaches at its own 127.0.0.1 (the API server's and etcd's
+	// always are); RealNode.ForwardIn adds more later.
+	NodeForwardPorts []int
+
 	// AuditLog makes the kube-apiserver write an audit log of every request
 	// that changes something (AuditPolicy) to logs/audit.log in the work
 	// directory, bounded on disk (AuditLogMaxSizeMB); read it with
@@ -157,6 +173,8 @@ type ControlPlane struct {
 	// StartupDuration is how long Start took.
 	StartupDuration time.Duration
 
+	nodes []*RealNode // real nodes, in start order
+
 	opts    Options
 	log     *slog.Logger
 	tempDir bool
@@ -199,6 +217,14 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 	if len(missing) > 0 {
 		return nil, &MissingBinariesError{BinDir: opts.BinDir, Missing: missing}
+	}
+	if opts.RealNodes > 0 {
+		if err := checkNodePackages(); err != nil {
+			return nil, err
+		}
+		if opts.SandboxImage == "" {
+			return nil, errors.New("localcp: real nodes need a SandboxImage (the pause image, imported from NodeImages)")
+		}
 	}
 
 	cp := &ControlPlane{opts: opts, log: logger, stopped: make(chan struct{})}
@@ -251,6 +277,9 @@ func (o Options) binaries() []string {
 	if o.Kwok {
 		b = append(b, "kwok")
 	}
+	if o.RealNodes > 0 {
+		b = append(b, "kubelet")
+	}
 	return b
 }
 
@@ -296,7 +325,7 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 	cp.log.Debug("etcd healthy", "endpoint", cp.EtcdEndpoint, "took", time.Since(t).Round(time.Millisecond))
 
 	// --- certificates, tokens, kubeconfig
-	pk, err := newPKI(filepath.Join(cp.Dir, "pki"))
+	pk, err := newPKI(filepath.Join(cp.Dir, "pki"), nodeNames(cp.opts.RealNodes))
 	if err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
@@ -341,6 +370,11 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file=" + pk.FrontProxyClient.CertFile,
 		"--proxy-client-key-file=" + pk.FrontProxyClient.KeyFile,
+		// Real nodes: reached at their InternalIP (their hostnames resolve
+		// nowhere), with a client certificate their kubelets trust.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-client-certificate=" + pk.KubeletClient.CertFile,
+		"--kubelet-client-key=" + pk.KubeletClient.KeyFile,
 	}
 	if !cp.opts.ControllerManager {
 		// Without kube-controller-manager no namespace gets its "default"
@@ -445,6 +479,21 @@ func (cp *ControlPlane) start(ctx context.Context, bins map[string]string) error
 		cp.log.Debug("kube-scheduler healthy", "took", time.Since(t).Round(time.Millisecond))
 	}
 
+	// --- real nodes
+	if cp.opts.RealNodes > 0 {
+		t = time.Now()
+		helpers := filepath.Join(cp.Dir, "bin")
+		if err := buildNodeHelpers(ctx, helpers); err != nil {
+			return err
+		}
+		for i := range cp.opts.RealNodes {
+			if _, err := cp.startRealNode(ctx, i, bins["kubelet"], helpers, pk, cs); err != nil {
+				return err
+			}
+		}
+		cp.log.Debug("real nodes ready", "nodes", cp.opts.RealNodes, "took", time.Since(t).Round(time.Millisecond))
+	}
+
 	// --- kwok
 	if cp.opts.Kwok {
 		t = time.Now()
@@ -473,6 +522,13 @@ func (cp *ControlPlane) spawn(name, bin string, args, env []string) (*proc.Proce
 func (cp *ControlPlane) Stop() error {
 	cp.stopOnce.Do(func() {
 		var errs []error
+		// Nodes first, while the API server still answers their kubelets.
+		for i := len(cp.nodes) - 1; i >= 0; i-- {
+			if err := cp.nodes[i].stop(cp.opts.StopTimeout); err != nil {
+				errs = append(errs, err)
+			}
+			cp.log.Debug("stopped", "node", cp.nodes[i].Name)
+		}
 		for i := len(cp.procs) - 1; i >= 0; i-- {
 			p := cp.procs[i]
 			if err := p.Stop(cp.opts.StopTimeout); err != nil {
@@ -491,6 +547,9 @@ func (cp *ControlPlane) Stop() error {
 	<-cp.stopped
 	return cp.stopErr
 }
+
+// Nodes are the real nodes, in start order.
+func (cp *ControlPlane) Nodes() []*RealNode { return cp.nodes }
 
 // Done is closed once the control plane has been stopped.
 func (cp *ControlPlane) Done() <-chan struct{} { return cp.stopped }

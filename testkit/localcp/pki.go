@@ -34,6 +34,14 @@ type pki struct {
 
 	FrontProxyCAFile string   // request-header CA of the aggregation layer
 	FrontProxyClient certPair // its client certificate (CN front-proxy-client)
+
+	// NodeTokens are the bearer tokens of the real nodes' kubelets, by node
+	// name: users system:node:<name> in group system:nodes, which the Node
+	// authorizer and NodeRestriction hold to their own node and pods.
+	NodeTokens map[string]string
+	// KubeletClient is the API server's client certificate towards the
+	// kubelets (logs, exec), signed by the CA the kubelets trust.
+	KubeletClient certPair
 }
 
 // certPair is a certificate and its key, as files.
@@ -95,7 +103,7 @@ func (p *pki) issue(name string, ca *x509.Certificate, caKey crypto.Signer, tmpl
 	return cp, nil
 }
 
-func newPKI(dir string) (*pki, error) {
+func newPKI(dir string, nodes []string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -160,8 +168,22 @@ func newPKI(dir string) (*pki, error) {
 	}
 	p.AdminToken = hex.EncodeToString(tok)
 	p.TokenFile = filepath.Join(dir, "tokens.csv")
-	line := fmt.Sprintf("%s,localcp-admin,localcp-admin,\"system:masters\"\n", p.AdminToken)
-	if err := os.WriteFile(p.TokenFile, []byte(line), 0o600); err != nil {
+	lines := fmt.Sprintf("%s,localcp-admin,localcp-admin,\"system:masters\"\n", p.AdminToken)
+	p.NodeTokens = map[string]string{}
+	for _, n := range nodes {
+		if _, err := rand.Read(tok); err != nil {
+			return nil, err
+		}
+		p.NodeTokens[n] = hex.EncodeToString(tok)
+		lines += fmt.Sprintf("%s,system:node:%s,node-%s,\"system:nodes\"\n", p.NodeTokens[n], n, n)
+	}
+	if err := os.WriteFile(p.TokenFile, []byte(lines), 0o600); err != nil {
+		return nil, err
+	}
+	if p.KubeletClient, err = p.issue("kube-apiserver-kubelet-client", p.caCert, p.caKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
 		return nil, err
 	}
 	return p, nil

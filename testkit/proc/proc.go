@@ -37,6 +37,10 @@ type Options struct {
 	// Header writes a "# <time>: <command>" line before the output, to
 	// tell apart the starts of a process that appends to one log.
 	Header bool
+	// Cloneflags (Linux: syscall.CLONE_NEW*) start the process in new
+	// namespaces: a local real node's init (testkit/localcp) gets network,
+	// mount and PID namespaces of its own.
+	Cloneflags uintptr
 }
 
 // Process is a running (or ended) child process.
@@ -68,6 +72,7 @@ func Start(o Options) (*Process, error) {
 	}
 	cmd.Stderr = lf
 	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr.Cloneflags = o.Cloneflags
 	cmd.Env = o.Env
 	if err := cmd.Start(); err != nil {
 		lf.Close()
