@@ -15,8 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// The user the services run as: distroless's "nonroot", so that clusters
-// and policies written for those images accept ours as they are.
+// The user the images run as: distroless's "nonroot", so that clusters
+// and policies written for those images accept ours as they are. The
+// sandbox image runs as it too: holding namespaces and reaping its own
+// children need no privilege.
 const (
 	UID  = 65532
 	User = "65532:65532"
@@ -39,10 +41,10 @@ var (
 	group  = "root:x:0:\nnonroot:x:65532:\n"
 )
 
-// Image makes the image of service from its compiled binary: an empty base
-// and one layer holding the binary at /<service>.
-func Image(binary, service string, src Source, plat v1.Platform) (v1.Image, error) {
-	layer, err := Layer(binary, service, src.Created)
+// Image makes the image of spec from its compiled binary: an empty base
+// and one layer holding the binary at /<spec.Binary>.
+func Image(binary string, spec Spec, src Source, plat v1.Platform) (v1.Image, error) {
+	layer, err := Layer(binary, spec.Binary, src.Created)
 	if err != nil {
 		return nil, err
 	}
@@ -53,15 +55,15 @@ func Image(binary, service string, src Source, plat v1.Platform) (v1.Image, erro
 		MediaType: types.OCILayer,
 		History: v1.History{
 			Created:   created,
-			CreatedBy: "sdp-image: CGO_ENABLED=0 go build -trimpath ./services/" + service + "/cmd/" + service,
+			CreatedBy: "sdp-image: CGO_ENABLED=0 go build -trimpath ./" + spec.Main,
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("image of %s: %w", service, err)
+		return nil, fmt.Errorf("image of %s: %w", spec.Name, err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("image of %s: %w", service, err)
+		return nil, fmt.Errorf("image of %s: %w", spec.Name, err)
 	}
 	cf = cf.DeepCopy()
 	labels := map[string]string{
@@ -69,38 +71,38 @@ func Image(binary, service string, src Source, plat v1.Platform) (v1.Image, erro
 		LabelRevision: src.Revision,
 		LabelVersion:  src.Version,
 		LabelCreated:  src.Created.UTC().Format(time.RFC3339),
-		LabelTitle:    service,
+		LabelTitle:    spec.Name,
 	}
 	cf.Created = created
 	cf.OS, cf.Architecture, cf.Variant = plat.OS, plat.Architecture, plat.Variant
 	cf.Config = v1.Config{
 		User:       User,
-		Entrypoint: []string{"/" + service},
+		Entrypoint: []string{"/" + spec.Binary},
 		WorkingDir: "/",
 		Labels:     labels,
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
-		return nil, fmt.Errorf("image of %s: %w", service, err)
+		return nil, fmt.Errorf("image of %s: %w", spec.Name, err)
 	}
 	img, ok := mutate.Annotations(img, labels).(v1.Image)
 	if !ok {
-		return nil, fmt.Errorf("image of %s: annotating the manifest did not give an image", service)
+		return nil, fmt.Errorf("image of %s: annotating the manifest did not give an image", spec.Name)
 	}
 	return img, nil
 }
 
-// Layer makes the one layer of a service's image, every entry with mtime
-// modTime and owned by root except the user's home.
-func Layer(binary, service string, modTime time.Time) (v1.Layer, error) {
+// Layer makes the one layer of an image, the binary at /<name>, every
+// entry with mtime modTime and owned by root except the user's home.
+func Layer(binary, name string, modTime time.Time) (v1.Layer, error) {
 	f, err := os.Open(binary)
 	if err != nil {
-		return nil, fmt.Errorf("layer of %s: %w", service, err)
+		return nil, fmt.Errorf("layer of %s: %w", name, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("layer of %s: %w", service, err)
+		return nil, fmt.Errorf("layer of %s: %w", name, err)
 	}
 	// In memory: the layer is read more than once (digest, diff id,
 	// upload) and the binary may live in a directory removed before then.
@@ -117,7 +119,7 @@ func Layer(binary, service string, modTime time.Time) (v1.Layer, error) {
 		{tar.Header{Typeflag: tar.TypeDir, Name: "home/", Mode: 0o755}, nil},
 		{tar.Header{Typeflag: tar.TypeDir, Name: "home/nonroot/", Mode: 0o700, Uid: UID, Gid: UID, Uname: "nonroot", Gname: "nonroot"}, nil},
 		{tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777}, nil},
-		{tar.Header{Typeflag: tar.TypeReg, Name: service, Mode: 0o755, Size: st.Size()}, f},
+		{tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o755, Size: st.Size()}, f},
 	}
 	for _, e := range entries {
 		h := e.hdr
@@ -126,17 +128,17 @@ func Layer(binary, service string, modTime time.Time) (v1.Layer, error) {
 			h.Uname, h.Gname = "root", "root"
 		}
 		if err := tw.WriteHeader(&h); err != nil {
-			return nil, fmt.Errorf("layer of %s: %s: %w", service, h.Name, err)
+			return nil, fmt.Errorf("layer of %s: %s: %w", name, h.Name, err)
 		}
 		if e.body != nil {
 			// tar.Writer fails a short or long body itself.
 			if _, err := io.Copy(tw, e.body); err != nil {
-				return nil, fmt.Errorf("layer of %s: %s: %w", service, h.Name, err)
+				return nil, fmt.Errorf("layer of %s: %s: %w", name, h.Name, err)
 			}
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("layer of %s: %w", service, err)
+		return nil, fmt.Errorf("layer of %s: %w", name, err)
 	}
 	data := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {

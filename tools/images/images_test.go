@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +36,7 @@ import (
 var (
 	workDir string
 	root    string
-	builds  sync.Map // service → *build
+	builds  sync.Map // image name → *build
 )
 
 type build struct {
@@ -81,24 +82,33 @@ func source(t testing.TB) images.Source {
 	return src
 }
 
-// built is the image of service, built on first use.
-func built(t testing.TB, service string) v1.Image {
+// built is the image called name, built on first use.
+func built(t testing.TB, name string) v1.Image {
 	t.Helper()
-	v, _ := builds.LoadOrStore(service, &build{})
+	v, _ := builds.LoadOrStore(name, &build{})
 	b := v.(*build)
 	b.once.Do(func() {
-		dir := filepath.Join(workDir, service)
+		dir := filepath.Join(workDir, name)
 		if b.err = os.MkdirAll(dir, 0o755); b.err != nil {
 			return
 		}
 		b.img, b.err = images.Build(context.Background(), images.Options{
-			Root: repoRoot(t), Service: service, Source: source(t), WorkDir: dir,
+			Root: repoRoot(t), Name: name, Source: source(t), WorkDir: dir,
 		})
 	})
 	if b.err != nil {
-		t.Fatalf("build %s: %v", service, b.err)
+		t.Fatalf("build %s: %v", name, b.err)
 	}
 	return b.img
+}
+
+func lookup(t testing.TB, name string) images.Spec {
+	t.Helper()
+	spec, err := images.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
 }
 
 func digest(t testing.TB, img v1.Image) v1.Hash {
@@ -158,41 +168,44 @@ func files(t testing.TB, img v1.Image) map[string]file {
 	}
 }
 
-// extract writes the service's binary out of its image into a temporary
+// extract writes the binary /<binary> out of an image into a temporary
 // directory, as a container runtime would unpack it.
-func extract(t testing.TB, img v1.Image, service string) string {
+func extract(t testing.TB, img v1.Image, binary string) string {
 	t.Helper()
-	f, ok := files(t, img)[service]
+	f, ok := files(t, img)[binary]
 	if !ok {
-		t.Fatalf("no /%s in the image", service)
+		t.Fatalf("no /%s in the image", binary)
 	}
-	bin := filepath.Join(t.TempDir(), service)
+	bin := filepath.Join(t.TempDir(), binary)
 	if err := os.WriteFile(bin, f.data, os.FileMode(f.hdr.Mode)&os.ModePerm); err != nil {
 		t.Fatal(err)
 	}
 	return bin
 }
 
-// TestImage checks each service's image, as this package builds it and
-// as `make images` leaves it in its OCI layout.
+// TestImage checks each image, as this package builds it and as `make
+// images` (the services) or `make node-images` (the test node's) leaves it
+// in its OCI layout.
 func TestImage(t *testing.T) {
 	src := source(t)
 	for _, from := range []struct {
-		name  string
-		image func(t testing.TB, service string) v1.Image
+		name   string
+		images []string
+		image  func(t testing.TB, name string) v1.Image
 	}{
-		{"built", built},
-		{"make images", func(t testing.TB, service string) v1.Image { return madeImages(t).image(t, service) }},
+		{"built", images.Names(), built},
+		{"make images", images.Services, func(t testing.TB, name string) v1.Image { return madeImages(t).image(t, name) }},
+		{"make node-images", images.NodeImages, func(t testing.TB, name string) v1.Image { return madeNodeImages(t).image(t, name) }},
 	} {
-		for _, service := range images.Services {
-			t.Run(from.name+"/"+service, func(t *testing.T) {
-				checkImage(t, from.image(t, service), service, src)
+		for _, name := range from.images {
+			t.Run(from.name+"/"+name, func(t *testing.T) {
+				checkImage(t, from.image(t, name), lookup(t, name), src)
 			})
 		}
 	}
 }
 
-func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
+func checkImage(t *testing.T, img v1.Image, spec images.Spec, src images.Source) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +223,8 @@ func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
 		if !strings.Contains(string(fs["etc/group"].data), fmt.Sprintf(":x:%d:", uid)) {
 			t.Errorf("/etc/group does not name gid %d:\n%s", uid, fs["etc/group"].data)
 		}
-		if got := strings.Join(cf.Config.Entrypoint, " "); got != "/"+service {
-			t.Errorf("entrypoint %q, want /%s", got, service)
+		if got := strings.Join(cf.Config.Entrypoint, " "); got != "/"+spec.Binary {
+			t.Errorf("entrypoint %q, want /%s", got, spec.Binary)
 		}
 		if cf.Config.WorkingDir != "/" || len(cf.Config.Cmd) != 0 || len(cf.Config.Env) != 0 {
 			t.Errorf("working dir %q, cmd %q, env %q: want /, none, none", cf.Config.WorkingDir, cf.Config.Cmd, cf.Config.Env)
@@ -227,6 +240,7 @@ func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
 			images.LabelRevision: src.Revision,
 			images.LabelVersion:  src.Version,
 			images.LabelCreated:  src.Created.Format(time.RFC3339),
+			images.LabelTitle:    spec.Name,
 		}
 		for k, v := range want {
 			if cf.Config.Labels[k] != v {
@@ -250,7 +264,7 @@ func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
 			"home/":         {tar.TypeDir, 0o755},
 			"home/nonroot/": {tar.TypeDir, 0o700},
 			"tmp/":          {tar.TypeDir, 0o1777},
-			service:         {tar.TypeReg, 0o755},
+			spec.Binary:     {tar.TypeReg, 0o755},
 		}
 		if len(fs) != len(want) {
 			t.Errorf("%d entries, want %d", len(fs), len(want))
@@ -271,7 +285,7 @@ func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
 	})
 
 	t.Run("static binary", func(t *testing.T) {
-		bin := extract(t, img, service)
+		bin := extract(t, img, spec.Binary)
 		f, err := elf.Open(bin)
 		if err != nil {
 			t.Fatalf("not an ELF file: %v", err)
@@ -298,6 +312,13 @@ func checkImage(t *testing.T, img v1.Image, service string, src images.Source) {
 				t.Errorf("build setting %s = %q, want %q", k, settings[k], v)
 			}
 		}
+		if bi.Path != "github.com/ska-telescope/sdp-helmdeploy/"+spec.Main {
+			t.Errorf("the binary is %s, want ./%s", bi.Path, spec.Main)
+		}
+		if !slices.Contains(images.Services, spec.Name) {
+			// The node's programs speak to no one over TLS.
+			return
+		}
 		roots := false
 		for _, d := range bi.Deps {
 			roots = roots || d.Path == "golang.org/x/crypto/x509roots/fallback"
@@ -318,7 +339,7 @@ func TestReproducible(t *testing.T) {
 	if out, err := exec.Command("git", "clone", "--quiet", "--local", repoRoot(t), other).CombinedOutput(); err != nil {
 		t.Fatalf("clone: %v\n%s", err, out)
 	}
-	again, err := images.Build(context.Background(), images.Options{Root: other, Service: service, Source: src})
+	again, err := images.Build(context.Background(), images.Options{Root: other, Name: service, Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +348,7 @@ func TestReproducible(t *testing.T) {
 	}
 	// The control: a change the build must see gives another digest.
 	src.Created = src.Created.Add(time.Second)
-	later, err := images.Build(context.Background(), images.Options{Root: repoRoot(t), Service: service, Source: src})
+	later, err := images.Build(context.Background(), images.Options{Root: repoRoot(t), Name: service, Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}

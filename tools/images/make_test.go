@@ -19,17 +19,19 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/tools/images"
 )
 
-// makeRun is one `make images` with a registry, shared by the tests.
+// makeRun is one run of a make target, shared by the tests.
 type makeRun struct {
+	target string
 	once   sync.Once
 	out    string // IMAGES_DIR
-	repo   string // REGISTRY
+	repo   string // REGISTRY, or the default repository without one
 	output []byte
 	err    error
 }
 
 var (
-	makeOnce makeRun
+	makeOnce     = makeRun{target: "images"}
+	makeNodeOnce = makeRun{target: "node-images"}
 	// registryServer serves REGISTRY for the make run until TestMain ends.
 	registryServer *httptest.Server
 )
@@ -38,40 +40,66 @@ var (
 // registry>` once, as a developer would, and returns the run.
 func madeImages(t testing.TB) *makeRun {
 	t.Helper()
-	m := &makeOnce
+	return makeOnce.run(t, func() string {
+		registryServer = httptest.NewServer(registry.New())
+		return strings.TrimPrefix(registryServer.URL, "http://") + "/sdp"
+	})
+}
+
+// madeNodeImages runs `make node-images IMAGES_DIR=<tmp>` once, without a
+// registry as the test node has none, and returns the run.
+func madeNodeImages(t testing.TB) *makeRun {
+	t.Helper()
+	return makeNodeOnce.run(t, nil)
+}
+
+// run runs the target once, pushing to the registry that registry starts
+// when it is not nil.
+func (m *makeRun) run(t testing.TB, registry func() string) *makeRun {
+	t.Helper()
 	m.once.Do(func() {
 		if _, m.err = exec.LookPath("make"); m.err != nil {
 			return
 		}
-		registryServer = httptest.NewServer(registry.New())
-		m.repo = strings.TrimPrefix(registryServer.URL, "http://") + "/sdp"
-		m.out = filepath.Join(workDir, "make-images")
-		cmd := exec.Command("make", "--no-print-directory", "-C", repoRoot(t), "images", "IMAGES_DIR="+m.out, "REGISTRY="+m.repo)
+		m.out = filepath.Join(workDir, "make-"+m.target)
+		args := []string{"--no-print-directory", "-C", repoRoot(t), m.target, "IMAGES_DIR=" + m.out}
+		m.repo = images.DefaultRepo
+		if registry != nil {
+			m.repo = registry()
+			args = append(args, "REGISTRY="+m.repo)
+		}
+		cmd := exec.Command("make", args...)
 		// A make running this test must not hand its jobserver and
 		// variables on.
-		cmd.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "IMAGE_FLAGS")
+		cmd.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "IMAGE_FLAGS", "REGISTRY")
 		m.output, m.err = cmd.CombinedOutput()
 	})
 	if m.err != nil {
-		t.Fatalf("make images: %v\n%s", m.err, m.output)
+		t.Fatalf("make %s: %v\n%s", m.target, m.err, m.output)
 	}
 	return m
 }
 
-// tag is the name `make images` gives service's image.
-func (m *makeRun) tag(t testing.TB, service string) name.Tag {
+// tag is the name the make run gives an image, tagged with the version.
+func (m *makeRun) tag(t testing.TB, image string) name.Tag {
 	t.Helper()
-	tag, err := name.NewTag(m.repo + "/" + service + ":" + source(t).Version)
+	return m.ref(t, image, source(t).Version)
+}
+
+// ref is the name the make run gives an image, tagged tag.
+func (m *makeRun) ref(t testing.TB, image, tag string) name.Tag {
+	t.Helper()
+	ref, err := name.NewTag(m.repo + "/" + image + ":" + tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tag
+	return ref
 }
 
-// image is service's image as `make images` left it in the OCI layout.
-func (m *makeRun) image(t testing.TB, service string) v1.Image {
+// image is an image as the make run left it in the OCI layout.
+func (m *makeRun) image(t testing.TB, image string) v1.Image {
 	t.Helper()
-	want := m.tag(t, service).String()
+	want := m.tag(t, image).String()
 	idx, err := layout.ImageIndexFromPath(filepath.Join(m.out, "oci"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +117,7 @@ func (m *makeRun) image(t testing.TB, service string) v1.Image {
 			return img
 		}
 	}
-	t.Fatalf("no %s in the OCI layout of make images", want)
+	t.Fatalf("no %s in the OCI layout of make %s", want, m.target)
 	return nil
 }
 

@@ -17,24 +17,24 @@ import (
 )
 
 // DefaultRepo is where the images are named when no registry is given:
-// sdp-helmdeploy/<service>.
+// sdp-helmdeploy/<name> (a Spec's Name).
 const DefaultRepo = "sdp-helmdeploy"
 
 // RefNameAnnotation names an image in an OCI layout's index.
 const RefNameAnnotation = "org.opencontainers.image.ref.name"
 
-// Tags names service's image <repo>/<service>:<tag> for each tag. insecure
+// Tags names an image <repo>/<name>:<tag> for each tag. insecure
 // lets the registry be reached over plain HTTP.
-func Tags(repo, service string, insecure bool, tags ...string) ([]name.Tag, error) {
+func Tags(repo, image string, insecure bool, tags ...string) ([]name.Tag, error) {
 	var opts []name.Option
 	if insecure {
 		opts = append(opts, name.Insecure)
 	}
 	out := make([]name.Tag, 0, len(tags))
 	for _, tag := range tags {
-		t, err := name.NewTag(repo+"/"+service+":"+tag, opts...)
+		t, err := name.NewTag(repo+"/"+image+":"+tag, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("name of the %s image: %w", service, err)
+			return nil, fmt.Errorf("name of the %s image: %w", image, err)
 		}
 		out = append(out, t)
 	}
@@ -70,8 +70,8 @@ type Named struct {
 
 // WriteLayout adds the images to the OCI image layout at dir, created if
 // missing, once per tag, each named in the index by its reference. Images
-// of the same services that were there before are replaced and their
-// blobs removed, so that building one service leaves the others in place.
+// of the same names that were there before are replaced and their blobs
+// removed, so that building one image leaves the others in place.
 func WriteLayout(dir string, imgs []Named) error {
 	p, err := layout.FromPath(dir)
 	if err != nil {

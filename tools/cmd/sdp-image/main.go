@@ -1,9 +1,12 @@
-// Command sdp-image builds the services' container images without a
-// container daemon (package images) and writes, pushes or hands them over.
+// Command sdp-image builds the services' container images, and the test
+// node's (pause, receiver), without a container daemon (package images)
+// and writes, pushes or hands them over.
 //
-//	sdp-image build [service...]   what `make images` runs: bin/images/<service>.tar,
+//	sdp-image build [image...]     what `make images` runs: bin/images/<image>.tar,
 //	                               an OCI layout bin/images/oci/ with all of them,
-//	                               and a push of each when --registry (REGISTRY) is set
+//	                               and a push of each when --registry (REGISTRY) is set;
+//	                               the services unless images are named
+//	                               (`make node-images`: pause receiver)
 //	sdp-image skaffold <service>   skaffold's custom builder: builds $IMAGE and pushes
 //	                               it when $PUSH_IMAGE is true, else loads it into the
 //	                               local Docker daemon (which skaffold then looks in)
@@ -102,21 +105,23 @@ func newBuildCmd(stdout io.Writer) *cobra.Command {
 		latest   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "build [service...]",
+		Use:   "build [image...]",
 		Short: "Build images (default: every service) into tarballs and an OCI layout; push them given a registry",
-		Long: `Build writes <out>/<service>.tar (docker load reads it) and the OCI layout
-<out>/oci/ holding every image built, named <repo>/<service>:<tag> with <repo>
-the registry when one is given, else "` + images.DefaultRepo + `". The tag is
+		Long: `Build writes <out>/<image>.tar (docker load and ctr images import read it)
+and the OCI layout <out>/oci/ holding every image built, named
+<repo>/<image>:<tag> with <repo> the registry when one is given, else
+"` + images.DefaultRepo + `". The images are the services' unless named: one of
+` + strings.Join(images.Names(), ", ") + `. The tag is
 git describe --tags --always --dirty unless --tag is given. With a registry
 (--registry or REGISTRY, host[:port][/path]) each image is also pushed.`,
-		ValidArgs: images.Services,
+		ValidArgs: images.Names(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			services := args
-			if len(services) == 0 {
-				services = images.Services
+			names := args
+			if len(names) == 0 {
+				names = images.Services
 			}
-			for _, s := range services {
-				if err := images.CheckService(s); err != nil {
+			for _, n := range names {
+				if _, err := images.Lookup(n); err != nil {
 					return err
 				}
 			}
@@ -139,31 +144,31 @@ git describe --tags --always --dirty unless --tag is given. With a registry
 				repo = strings.TrimSuffix(registry, "/")
 			}
 			var built []images.Named
-			for _, s := range services {
-				names, err := images.Tags(repo, s, c.insecure, tags...)
+			for _, n := range names {
+				refs, err := images.Tags(repo, n, c.insecure, tags...)
 				if err != nil {
 					return err
 				}
-				img, err := images.Build(ctx, images.Options{Root: c.root, Service: s, Source: src, Platform: plat})
+				img, err := images.Build(ctx, images.Options{Root: c.root, Name: n, Source: src, Platform: plat})
 				if err != nil {
 					return err
 				}
 				digest, err := img.Digest()
 				if err != nil {
-					return fmt.Errorf("%s: %w", s, err)
+					return fmt.Errorf("%s: %w", n, err)
 				}
-				tarPath := filepath.Join(out, s+".tar")
-				if err := images.WriteTarball(tarPath, img, names...); err != nil {
+				tarPath := filepath.Join(out, n+".tar")
+				if err := images.WriteTarball(tarPath, img, refs...); err != nil {
 					return err
 				}
-				fmt.Fprintf(stdout, "%s@%s\t%s\n", names[0], digest, tarPath)
+				fmt.Fprintf(stdout, "%s@%s\t%s\n", refs[0], digest, tarPath)
 				if registry != "" {
-					if err := images.Push(ctx, img, names...); err != nil {
+					if err := images.Push(ctx, img, refs...); err != nil {
 						return err
 					}
-					fmt.Fprintf(stdout, "pushed %s@%s\n", names[0], digest)
+					fmt.Fprintf(stdout, "pushed %s@%s\n", refs[0], digest)
 				}
-				built = append(built, images.Named{Image: img, Tags: names})
+				built = append(built, images.Named{Image: img, Tags: refs})
 			}
 			layoutDir := filepath.Join(out, "oci")
 			if err := images.WriteLayout(layoutDir, built); err != nil {
@@ -219,7 +224,7 @@ handed the finished image), $PLATFORMS the platform (one only).`,
 			if err != nil {
 				return err
 			}
-			img, err := images.Build(ctx, images.Options{Root: c.root, Service: service, Source: src, Platform: plat})
+			img, err := images.Build(ctx, images.Options{Root: c.root, Name: service, Source: src, Platform: plat})
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func TestRefuses(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"build: unknown service", nil, []string{"build", "web-ui"}, `unknown service "web-ui"`},
+		{"build: unknown image", nil, []string{"build", "web-ui"}, `unknown image "web-ui"`},
 		{"skaffold: unknown service", map[string]string{"IMAGE": "r/x:1"}, []string{"skaffold", "web-ui"}, `unknown service "web-ui"`},
 		{"skaffold: no service", map[string]string{"IMAGE": "r/x:1"}, []string{"skaffold"}, "accepts 1 arg"},
 		{"skaffold: not run by skaffold", map[string]string{"IMAGE": ""}, []string{"skaffold", "pod-monitor"}, "IMAGE is not set"},
