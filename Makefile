@@ -29,7 +29,7 @@ build: ## build every binary into bin/
 	@(cd sdpctl && go build -o $(BIN)/ .)
 	@ls $(BIN)
 
-test: controlplane-binaries prometheus-binaries lint test-unit fuzz e2e ## everything CI runs: lint, every module's tests (real etcd and control plane; charts, RBAC, images, bad-input catalogue), short fuzzing, the end-to-end and chaos run
+test: controlplane-binaries prometheus-binaries node-packages lint test-unit fuzz e2e e2e-node ## everything CI runs: lint, every module's tests (real etcd and control plane; charts, RBAC, images, bad-input catalogue), short fuzzing, the end-to-end and chaos run, the real-node suite
 
 test-unit: ## every module's tests
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done

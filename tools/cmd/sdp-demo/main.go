@@ -24,6 +24,7 @@ func main() {
 	root := flag.String("root", ".", "repository root (deploy/, charts/examples/)")
 	bin := flag.String("bin", "bin", "directory of the service binaries")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "sdp-demo"), "work directory: logs, kubeconfig, chart repository")
+	onNodes := flag.Bool("cluster", false, "run the services as pods of the umbrella chart on two real nodes (make run-cluster)")
 	until := flag.Bool("until-running", false, "exit 0 once the demo pod is RUNNING and the networks are mirrored")
 	timeout := flag.Duration("timeout", 0, "give up after this long (0: run until Ctrl-C)")
 	flag.Parse()
@@ -36,7 +37,12 @@ func main() {
 		defer cancel()
 	}
 	start := time.Now()
-	err := demo.Run(ctx, demo.Options{Root: *root, BinDir: *bin, Dir: *dir, UntilRunning: *until, Out: os.Stdout, Log: log})
+	o := demo.Options{Root: *root, BinDir: *bin, Dir: *dir, UntilRunning: *until, Out: os.Stdout, Log: log}
+	run := demo.Run
+	if *onNodes {
+		run = demo.RunCluster
+	}
+	err := run(ctx, o)
 	if err == nil && *until && ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
