@@ -166,6 +166,16 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 	imported := filepath.Join(dir, "images-imported")
 	spec := nodeSpec{
 		Tmpfs: []string{"/run/containerd", "/run/netns", "/var/lib/cni", "/var/log/containers", "/var/log/pods"},
+		// What the kubelet would otherwise set host-wide (its
+		// setupKernelTunables); see sdp-node-init.
+		Sysctls: map[string]string{
+			"vm/overcommit_memory":      "1",
+			"vm/panic_on_oom":           "0",
+			"kernel/panic":              "10",
+			"kernel/panic_on_oops":      "1",
+			"kernel/keys/root_maxkeys":  "1000000",
+			"kernel/keys/root_maxbytes": "25000000",
+		},
 		Procs: []nodeProc{
 			{
 				Name: "containerd", Path: containerdBin,
@@ -269,8 +279,9 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 
 // nodeSpec and nodeProc are sdp-node-init's input.
 type nodeSpec struct {
-	Tmpfs []string   `json:"tmpfs"`
-	Procs []nodeProc `json:"procs"`
+	Tmpfs   []string          `json:"tmpfs"`
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+	Procs   []nodeProc        `json:"procs"`
 }
 
 type nodeProc struct {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,14 @@ type Spec struct {
 	// namespace, so that two nodes do not share them and nothing is left on
 	// the host's disk.
 	Tmpfs []string `json:"tmpfs"`
+	// Sysctls are kernel settings as the node's daemons must read them,
+	// by path under /proc/sys. The kubelet sets a few host-wide ones
+	// (vm.overcommit_memory, kernel.panic, ...) unless they already hold
+	// its values; they are not namespaced, and this machine is not the
+	// node's to change. So each is shown to the node, and only to it, as
+	// a file with the value the kubelet wants, bound over the real one in
+	// the node's mount namespace; nothing is written to the kernel.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// Procs are started in order.
 	Procs []Proc `json:"procs"`
 }
@@ -128,7 +137,36 @@ func setup(spec Spec) error {
 			return fmt.Errorf("tmpfs on %s: %w", d, err)
 		}
 	}
+	if err := maskSysctls(spec.Sysctls); err != nil {
+		return err
+	}
 	return loopbackUp()
+}
+
+func maskSysctls(sysctls map[string]string) error {
+	if len(sysctls) == 0 {
+		return nil
+	}
+	// A tmpfs of the node's own for the files, on a directory that every
+	// node has and no one else uses while the node runs.
+	dir := "/run/containerd/.sdp-sysctls"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, value := range sysctls {
+		target := filepath.Join("/proc/sys", filepath.FromSlash(name))
+		if _, err := os.Stat(target); err != nil {
+			return fmt.Errorf("sysctl %s: %w", name, err)
+		}
+		f := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
+		if err := os.WriteFile(f, []byte(value+"\n"), 0o444); err != nil {
+			return err
+		}
+		if err := unix.Mount(f, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("show sysctl %s as %s: %w", name, value, err)
+		}
+	}
+	return nil
 }
 
 // loopbackUp brings up lo, the only interface of the node's network
