@@ -15,27 +15,8 @@ Each returns YAML, to be read back with fromYaml.
 {{- toYaml (mergeOverwrite $own $global) -}}
 {{- end -}}
 
-{{- /*
-The config DB settings. mergeOverwrite keeps the chart's value where the
-global one is empty, but an empty caKey or a false insecureSkipVerify under
-global.configDB.tls must be able to turn the chart's own off (its default
-caKey names a file a Secret may not have): a TLS key given there wins
-whatever its value.
-*/ -}}
 {{- define "sdp-helmdeploy-lib.configDB" -}}
-{{- $db := include "sdp-helmdeploy-lib.merged" (list . "configDB") | fromYaml -}}
-{{- $tls := $db.tls | default dict -}}
-{{- if .Values.global -}}
-{{- with .Values.global.configDB -}}
-{{- with .tls -}}
-{{- range $k, $v := . -}}
-{{- $_ := set $tls $k $v -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-{{- $_ := set $db "tls" $tls -}}
-{{- toYaml $db -}}
+{{- include "sdp-helmdeploy-lib.merged" (list . "configDB") -}}
 {{- end -}}
 
 {{/* The API server the in-cluster client is pointed at: global.apiServer over the chart's own. */}}
