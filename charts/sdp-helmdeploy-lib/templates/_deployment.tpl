@@ -13,8 +13,14 @@ only, under a restricted securityContext.
 {{- $tls := $db.tls | default dict -}}
 {{- $replicas := int $ctx.Values.replicas -}}
 {{- $elect := $ctx.Values.leaderElection.enabled -}}
+{{- $hostNetwork := eq (include "sdp-helmdeploy-lib.hostNetwork" $ctx) "true" -}}
 {{- if and (gt $replicas 1) (not $elect) -}}
 {{- fail "replicas > 1 needs leaderElection.enabled: only the elected replica may act" -}}
+{{- end -}}
+{{- range $ctx.Values.extraVolumes -}}
+{{- if has .name (list "tmp" "config-db-tls") -}}
+{{- fail (printf "extraVolumes: the name %q is the chart's own volume; give yours another" .name) -}}
+{{- end -}}
 {{- end -}}
 apiVersion: apps/v1
 kind: Deployment
@@ -25,6 +31,16 @@ metadata:
 spec:
   replicas: {{ $replicas }}
   revisionHistoryLimit: 3
+  {{- if $hostNetwork }}
+  # On the node's network the new pod's port is taken until the old pod is
+  # gone (the scheduler will not place it beside), so a surge would wait
+  # for ever on a node of its own: the old pod goes first.
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 0
+      maxUnavailable: 1
+  {{- end }}
   selector:
     matchLabels:
       {{- include "sdp-helmdeploy-lib.selectorLabels" $ctx | nindent 6 }}
@@ -48,6 +64,12 @@ spec:
       serviceAccountName: {{ include "sdp-helmdeploy-lib.serviceAccountName" $ctx }}
       automountServiceAccountToken: true
       enableServiceLinks: false
+      {{- if $hostNetwork }}
+      hostNetwork: true
+      # Cluster names still resolve through the cluster DNS where one runs,
+      # not through the node's resolv.conf alone.
+      dnsPolicy: ClusterFirstWithHostNet
+      {{- end }}
       terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds | default .graceSeconds | default 30 | int }}
       {{- with $ctx.Values.imagePullSecrets }}
       imagePullSecrets:
@@ -111,6 +133,9 @@ spec:
               mountPath: {{ include "sdp-helmdeploy-lib.tlsDir" $ctx }}
               readOnly: true
             {{- end }}
+            {{- with $ctx.Values.extraVolumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
@@ -120,6 +145,9 @@ spec:
           secret:
             secretName: {{ $tls.secretName }}
         {{- end }}
+        {{- with $ctx.Values.extraVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- with $ctx.Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -128,7 +156,19 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- else }}
-      {{- if gt $replicas 1 }}
+      {{- if and (gt $replicas 1) $hostNetwork }}
+      # On the node's network two replicas cannot share a node (the same
+      # port, in one network namespace): required, so that a replica with
+      # no node of its own stays Pending for that plain reason rather than
+      # for a port conflict.
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            - topologyKey: kubernetes.io/hostname
+              labelSelector:
+                matchLabels:
+                  {{- include "sdp-helmdeploy-lib.selectorLabels" $ctx | nindent 18 }}
+      {{- else if gt $replicas 1 }}
       # Replicas on different nodes where possible: a standby on the
       # leader's node goes down with it.
       affinity:

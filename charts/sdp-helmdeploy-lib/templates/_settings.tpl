@@ -19,6 +19,19 @@ Each returns YAML, to be read back with fromYaml.
 {{- include "sdp-helmdeploy-lib.merged" (list . "configDB") -}}
 {{- end -}}
 
+{{/* The API server the in-cluster client is pointed at: global.apiServer over the chart's own. */}}
+{{- define "sdp-helmdeploy-lib.apiServer" -}}
+{{- include "sdp-helmdeploy-lib.merged" (list . "apiServer") -}}
+{{- end -}}
+
+{{/*
+"true" when the pod is to run in the node's network namespace:
+global.hostNetwork turns it on for every service, else the chart's own.
+*/}}
+{{- define "sdp-helmdeploy-lib.hostNetwork" -}}
+{{- if or .Values.hostNetwork (and .Values.global .Values.global.hostNetwork) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "sdp-helmdeploy-lib.helm" -}}
 {{- include "sdp-helmdeploy-lib.merged" (list . "helm") -}}
 {{- end -}}
@@ -40,17 +53,34 @@ Each returns YAML, to be read back with fromYaml.
 {{- end -}}
 {{- end -}}
 
-{{/* Where the config DB's CA bundle is mounted. */}}
+{{/* Where the config DB's TLS Secret is mounted. */}}
 {{- define "sdp-helmdeploy-lib.tlsDir" -}}/etc/sdp-helmdeploy/config-db-tls{{- end -}}
 
 {{/*
 The SDP_* environment of the config DB and logging, which every service
-reads. Credentials come from a Secret, never from values.
+reads, and the API server's address when given. Credentials come from a
+Secret, never from values.
+
+TLS: the services take the client identity as one PEM file holding the
+private key and its certificate (SDP_CONFIG_CERT, as the Python deployer
+gave it), and the CA bundle apart (SDP_CONFIG_CA); a cert and a key in two
+files cannot be given, hence identityKey rather than a certKey and keyKey.
 */}}
 {{- define "sdp-helmdeploy-lib.env" -}}
 {{- $db := include "sdp-helmdeploy-lib.configDB" . | fromYaml -}}
 {{- $tls := $db.tls | default dict -}}
-{{- $protocol := $db.protocol | default (ternary "https" "http" (not (empty $tls.secretName))) -}}
+{{- $dir := include "sdp-helmdeploy-lib.tlsDir" . -}}
+{{- $secure := or (not (empty $tls.secretName)) (not (empty $tls.insecureSkipVerify)) -}}
+{{- $protocol := $db.protocol | default (ternary "https" "http" $secure) -}}
+{{- if and $secure (eq $protocol "http") -}}
+{{- fail "configDB.protocol is http but configDB.tls is set (secretName or insecureSkipVerify): the services would ignore it and talk to etcd in clear; set the protocol to https, or leave it empty" -}}
+{{- end -}}
+{{- if and (not $tls.secretName) $tls.identityKey -}}
+{{- fail "configDB.tls.identityKey names a key of configDB.tls.secretName, which is empty" -}}
+{{- end -}}
+{{- if and $tls.secretName (not $tls.identityKey) (not $tls.caKey) -}}
+{{- fail "configDB.tls.secretName is set but neither configDB.tls.caKey nor configDB.tls.identityKey names a file of it" -}}
+{{- end -}}
 - name: SDP_CONFIG_HOST
   value: {{ required "configDB.host is required" $db.host | quote }}
 - name: SDP_CONFIG_PORT
@@ -62,8 +92,18 @@ reads. Credentials come from a Secret, never from values.
   value: {{ . | quote }}
 {{- end }}
 {{- if $tls.secretName }}
+{{- with $tls.identityKey }}
 - name: SDP_CONFIG_CERT
-  value: {{ printf "%s/%s" (include "sdp-helmdeploy-lib.tlsDir" .) ($tls.caKey | default "ca.crt") | quote }}
+  value: {{ printf "%s/%s" $dir . | quote }}
+{{- end }}
+{{- with $tls.caKey }}
+- name: SDP_CONFIG_CA
+  value: {{ printf "%s/%s" $dir . | quote }}
+{{- end }}
+{{- end }}
+{{- if $tls.insecureSkipVerify }}
+- name: SDP_CONFIG_INSECURE_SKIP_VERIFY
+  value: "true"
 {{- end }}
 {{- with $db.existingSecret }}
 - name: SDP_CONFIG_USERNAME
@@ -87,4 +127,16 @@ reads. Credentials come from a Secret, never from values.
 is read-only, /tmp is an emptyDir. */}}
 - name: HOME
   value: /tmp
+{{- /* client-go's in-cluster config reads these two; set in the container,
+they win over what the kubelet injects (the kubernetes Service's
+ClusterIP), which nothing routes on a node without kube-proxy. */}}
+{{- $api := include "sdp-helmdeploy-lib.apiServer" . | fromYaml }}
+{{- with $api.host }}
+- name: KUBERNETES_SERVICE_HOST
+  value: {{ . | quote }}
+{{- end }}
+{{- with $api.port }}
+- name: KUBERNETES_SERVICE_PORT
+  value: {{ . | toString | quote }}
+{{- end }}
 {{- end -}}
