@@ -245,8 +245,6 @@ func UmbrellaValues(cp *localcp.ControlPlane, chartRepo string, replicas int) ma
 				"pullPolicy": "Never",
 			},
 			"nodeSelector": map[string]any{localcp.RealNodeLabel: localcp.RealNodeLabelValue},
-			// Shorter than a site's, so that a replaced pod goes in seconds.
-			"terminationGracePeriodSeconds": 10,
 		}
 		if s.Name == "release-manager" {
 			sv["chartRepo"] = map[string]any{"url": chartRepo, "refresh": 10}
