@@ -218,10 +218,31 @@ func (s *suite) leaders(t *testing.T) map[string]corev1.Pod {
 	return out
 }
 
+// dumpLogs ends a failed run's output with the tails of the nodes' daemons'
+// logs and of every container's, so that a CI log that keeps only its end
+// still says what broke.
 func (s *suite) dumpLogs(t *testing.T) {
 	for _, n := range s.cp.Nodes() {
-		t.Logf("node %s: logs in %s, pods' logs in %s", n.Name, filepath.Dir(n.LogPath("kubelet")), n.PodLogsDir())
+		for _, d := range []string{"init", "containerd", "kubelet"} {
+			t.Logf("=== node %s: %s (last 40 lines of %s)\n%s", n.Name, d, n.LogPath(d), tail(n.LogPath(d), 40))
+		}
+		logs, _ := filepath.Glob(filepath.Join(n.PodLogsDir(), "*", "*", "*.log"))
+		for _, l := range logs {
+			t.Logf("=== node %s: container log %s (last 30 lines)\n%s", n.Name, l, tail(l, 30))
+		}
 	}
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // nothingLeft: after Stop, no process, mount or cgroup of a node remains.

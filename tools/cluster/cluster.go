@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -182,7 +183,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	if err := c.WaitServicesReady(ctx, o.Replicas, 3*time.Minute); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w\n%s", err, c.Describe(ctx))
 	}
 	o.Log.Info("umbrella chart installed, every service pod Ready", "took", time.Since(t).Round(time.Millisecond))
 	return c, nil
@@ -365,4 +366,45 @@ func (c *Cluster) ScrapeTargets() map[string][]string {
 		}
 	}
 	return t
+}
+
+// Describe says what the service pods are doing, with the last lines of
+// their containers' logs: for an error that must say why they are not
+// Ready.
+func (c *Cluster) Describe(ctx context.Context) string {
+	var b strings.Builder
+	l, err := c.Client.CoreV1().Pods(SystemNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, p := range l.Items {
+		fmt.Fprintf(&b, "pod %s on %q: %s", p.Name, p.Spec.NodeName, p.Status.Phase)
+		for _, cond := range p.Status.Conditions {
+			if cond.Status != corev1.ConditionTrue {
+				fmt.Fprintf(&b, "; %s=%s %s %s", cond.Type, cond.Status, cond.Reason, cond.Message)
+			}
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			fmt.Fprintf(&b, "; container %s ready=%v restarts=%d", cs.Name, cs.Ready, cs.RestartCount)
+			if w := cs.State.Waiting; w != nil {
+				fmt.Fprintf(&b, " waiting %s: %s", w.Reason, w.Message)
+			}
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				fmt.Fprintf(&b, " last exit %d %s", t.ExitCode, t.Reason)
+			}
+		}
+		b.WriteString("\n")
+	}
+	for _, n := range c.CP.Nodes() {
+		logs, _ := filepath.Glob(filepath.Join(n.PodLogsDir(), SystemNS+"_*", "*", "*.log"))
+		for _, f := range logs {
+			data, _ := os.ReadFile(f)
+			lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+			if len(lines) > 10 {
+				lines = lines[len(lines)-10:]
+			}
+			fmt.Fprintf(&b, "--- %s\n%s\n", f, strings.Join(lines, "\n"))
+		}
+	}
+	return b.String()
 }
