@@ -557,6 +557,16 @@ func (cp *ControlPlane) Done() <-chan struct{} { return cp.stopped }
 // Exited reports the first child process that has exited on its own, if
 // any: a running control plane has none.
 func (cp *ControlPlane) Exited() error {
+	for _, n := range cp.nodes {
+		if n.init != nil && n.init.Exited() {
+			select {
+			case <-cp.stopped:
+				return errStopped
+			default:
+			}
+			return n.init.ExitError()
+		}
+	}
 	for _, p := range cp.procs {
 		if p.Exited() {
 			select {
