@@ -44,6 +44,8 @@ type Options struct {
 	Release, Namespace string
 	// Set holds --set style assignments, applied in order.
 	Set []string
+	// SetString holds --set-string style assignments, applied after Set.
+	SetString []string
 	// APIVersions are added to the default capabilities (for instance
 	// ServiceMonitorAPI).
 	APIVersions chartutil.VersionSet
@@ -85,6 +87,11 @@ func Render(dir string, o Options) (*Rendered, error) {
 	vals, err := Values(o.Set...)
 	if err != nil {
 		return nil, err
+	}
+	for _, s := range o.SetString {
+		if err := strvals.ParseIntoString(s, vals); err != nil {
+			return nil, fmt.Errorf("--set-string %s: %w", s, err)
+		}
 	}
 	cfg := &action.Configuration{
 		Releases:     storage.Init(driver.NewMemory()),

@@ -42,6 +42,11 @@ func TestLint(t *testing.T) {
 		{chart: "resource-monitor"},
 		{chart: umbrella},
 		{chart: umbrella, set: []string{"global.configDB.host=etcd", "global.configDB.tls.secretName=etcd-ca", "global.configDB.existingSecret=etcd-cred", "global.helm.timeout=600", "pod-monitor.replicas=2"}},
+		{chart: umbrella, set: []string{"global.configDB.tls.secretName=etcd-client", "global.configDB.tls.identityKey=client.pem", "global.configDB.tls.caKey=",
+			"global.configDB.tls.insecureSkipVerify=true", "global.hostNetwork=true", "global.apiServer.host=127.0.0.1", "global.apiServer.port=6443",
+			"pod-monitor.httpPort=8081", "resource-monitor.httpPort=8082", "release-manager.replicas=2",
+			"release-manager.extraVolumes[0].name=repos", "release-manager.extraVolumes[0].configMap.name=repos",
+			"release-manager.extraVolumeMounts[0].name=repos", "release-manager.extraVolumeMounts[0].mountPath=/etc/helm"}},
 	}
 	for _, c := range cases {
 		t.Run(c.chart+" "+strings.Join(c.set, ","), func(t *testing.T) {
@@ -356,7 +361,8 @@ func TestUmbrellaOptions(t *testing.T) {
 				if env["SDP_LOG_FORMAT"].Value != "ska" {
 					t.Errorf("%s: log format %q, want ska (as the Python deployer logs)", svc, env["SDP_LOG_FORMAT"].Value)
 				}
-				for _, name := range []string{"SDP_CONFIG_CERT", "SDP_CONFIG_USERNAME", "SDP_CONFIG_PASSWORD"} {
+				for _, name := range []string{"SDP_CONFIG_CERT", "SDP_CONFIG_CA", "SDP_CONFIG_INSECURE_SKIP_VERIFY", "SDP_CONFIG_USERNAME", "SDP_CONFIG_PASSWORD",
+					"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
 					if _, ok := env[name]; ok {
 						t.Errorf("%s: %s set by default", svc, name)
 					}
@@ -400,9 +406,12 @@ func TestUmbrellaOptions(t *testing.T) {
 				pod := d.Spec.Template.Spec
 				c := pod.Containers[0]
 				env := envOf(c)
-				cert := env["SDP_CONFIG_CERT"].Value
+				cert := env["SDP_CONFIG_CA"].Value
 				if env["SDP_CONFIG_PROTOCOL"].Value != "https" || !strings.HasSuffix(cert, "/bundle.pem") {
-					t.Errorf("%s: protocol %q cert %q", svc, env["SDP_CONFIG_PROTOCOL"].Value, cert)
+					t.Errorf("%s: protocol %q CA %q", svc, env["SDP_CONFIG_PROTOCOL"].Value, cert)
+				}
+				if id, ok := env["SDP_CONFIG_CERT"]; ok {
+					t.Errorf("%s: SDP_CONFIG_CERT=%q with a CA only", svc, id.Value)
 				}
 				mounted := false
 				for _, m := range c.VolumeMounts {
@@ -412,7 +421,7 @@ func TestUmbrellaOptions(t *testing.T) {
 					}
 				}
 				if !mounted {
-					t.Errorf("%s: SDP_CONFIG_CERT %s is not in a read-only mount of secret etcd-ca", svc, cert)
+					t.Errorf("%s: SDP_CONFIG_CA %s is not in a read-only mount of secret etcd-ca", svc, cert)
 				}
 			}
 		}},

@@ -66,8 +66,8 @@ spec:
       enableServiceLinks: false
       {{- if $hostNetwork }}
       hostNetwork: true
-      # Cluster names still resolve through the cluster DNS where one runs,
-      # not through the node's resolv.conf alone.
+      # With hostNetwork, ClusterFirst falls back to the node's resolv.conf;
+      # this keeps cluster names resolving where a cluster DNS runs.
       dnsPolicy: ClusterFirstWithHostNet
       {{- end }}
       terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds | default .graceSeconds | default 30 | int }}
