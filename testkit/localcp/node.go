@@ -146,6 +146,11 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 		Socket:     filepath.Join(dir, "containerd", "containerd.sock"),
 	}
 	cp.nodes = append(cp.nodes, n) // stopped by Stop from here on, whatever fails below
+	// A kept work directory holds the last run's node: its state, and the
+	// mark that lets the kubelet start before its images are imported.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("node %s: clear %s: %w", name, dir, err)
+	}
 	for _, d := range []string{"containerd/root", "containerd/state", "kubelet", "cni/bin", "cni/net.d", "pod-logs", "logs", "volume-plugins"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err

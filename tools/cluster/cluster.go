@@ -103,11 +103,13 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	c = &Cluster{}
+	// Every return below is (nil, err) on failure: undo through a name of
+	// its own, not the result c, which such a return has set to nil.
+	started := &Cluster{}
+	c = started
 	defer func() {
 		if err != nil {
-			c.Stop()
-			c = nil
+			started.Stop()
 		}
 	}()
 	t := time.Now()

@@ -112,12 +112,22 @@ func main() {
 		s := <-sigs
 		if s == syscall.SIGCHLD {
 			r.reap()
+			// A node whose kubelet or containerd is gone is no node: stop
+			// the rest and exit, so that whoever started it sees it at
+			// once (and the daemon's log says why).
+			if len(r.running) < len(started) {
+				log.Printf("a daemon of the node exited: stopping the node")
+				stopping = true
+			}
 			continue
 		}
 		log.Printf("%v: stopping the node", s)
 		stopping = true
 	}
 	stop(started, r)
+	if len(r.failed) > 0 {
+		os.Exit(1)
+	}
 }
 
 func setup(spec Spec) error {
@@ -242,6 +252,8 @@ func waitFile(path string, sigs <-chan os.Signal, r *reaper) bool {
 // (shims, their children) that the kernel re-parents to PID 1.
 type reaper struct {
 	running map[int]string // the daemons still running
+	failed  []string       // the daemons that exited before the node was stopped
+	stopped bool
 }
 
 func (r *reaper) reap() {
@@ -254,6 +266,9 @@ func (r *reaper) reap() {
 		if name, ok := r.running[pid]; ok {
 			delete(r.running, pid)
 			log.Printf("%s (pid %d) exited: %s", name, pid, status(ws))
+			if !r.stopped {
+				r.failed = append(r.failed, name)
+			}
 		}
 	}
 }
@@ -272,6 +287,7 @@ func status(ws unix.WaitStatus) string {
 // containerd), each SIGTERM then SIGKILL after a grace period, then every
 // other process of the namespace (shims, containers), and reaps them all.
 func stop(started []int, r *reaper) {
+	r.stopped = true
 	for i := len(started) - 1; i >= 0; i-- {
 		pid := started[i]
 		name, ok := r.running[pid]
