@@ -251,7 +251,8 @@ type UpdateResult struct {
 }
 
 // UpdatePods sets the "pods" part of a deployment's state entry to what fn
-// returns for the current map. Everything else in the entry is kept, and
+// returns for the current map. Everything else in the entry is kept, the
+// reasons part too (the pod-monitor writes both with UpdatePodReport), and
 // nothing is written when the map is unchanged.
 func (s *Store) UpdatePods(ctx context.Context, id string, fn func(cur map[string]PodStatus) map[string]PodStatus) (UpdateResult, error) {
 	return s.updatePart(ctx, id, PartPods, podsPart(fn))
