@@ -59,10 +59,7 @@ func (f *fakePods) Pods(id string) (configdb.PodReport, error) {
 	out := configdb.PodReport{Pods: map[string]configdb.PodStatus{}, Reasons: map[string]configdb.PodReason{}}
 	for _, p := range f.pods {
 		if pid, _ := f.classify.Classify(p); pid == id {
-			out.Pods[p.Name] = podstatus.Of(p)
-			if r, ok := podstatus.Reason(p); ok {
-				out.Reasons[p.Name] = r
-			}
+			report(out, p)
 		}
 	}
 	return out, nil

@@ -8,8 +8,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
+
+// report adds a pod to a report as the pod cache does.
+func report(r configdb.PodReport, p *corev1.Pod) {
+	r.Pods[p.Name] = podstatus.Of(p)
+	if why, ok := podstatus.Reason(p); ok {
+		r.Reasons[p.Name] = why
+	}
+}
 
 func (f *fixture) rawState(id string) (string, int64) {
 	f.t.Helper()
