@@ -140,3 +140,36 @@ func TestReasonIsBounded(t *testing.T) {
 		t.Errorf("reason %+v", got)
 	}
 }
+
+// FuzzReason: whatever the API server says of a pod, its reason is
+// bounded, has a reason word, and exists only for pods that do not run.
+func FuzzReason(f *testing.F) {
+	f.Add("Pending", "", "", "ErrImagePull", "pull access denied", int32(0), false, false)
+	f.Add("Failed", "Evicted", "The node was low on resource", "", "", int32(0), false, false)
+	f.Add("Failed", "", "", "", "\xff\xfe", int32(137), true, true)
+	f.Add("Running", "", "", "CrashLoopBackOff", strings.Repeat("é", 300), int32(1), false, true)
+	f.Fuzz(func(t *testing.T, phase, podReason, podMessage, waitReason, message string, exit int32, init, term bool) {
+		cs := waiting("c", waitReason, message)
+		if term {
+			cs = terminated("c", waitReason, exit)
+			cs.State.Terminated.Message = message
+		}
+		p := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPhase(phase), Reason: podReason, Message: podMessage,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
+		if init {
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{cs}
+		} else {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
+		}
+		r, ok := Reason(p)
+		if !ok {
+			return
+		}
+		if s := Of(p); s == configdb.PodRunning || s == configdb.PodFinished {
+			t.Fatalf("%s pod has reason %+v", s, r)
+		}
+		if r.Reason == "" || !r.Bounded().Equal(r) || r.OtherContainers != 0 {
+			t.Fatalf("reason %+v", r)
+		}
+	})
+}
