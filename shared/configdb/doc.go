@@ -16,7 +16,7 @@
 // Entries, with their Go types:
 //
 //	/deploy/<id>                          Deployment
-//	/deploy/<id>/state                    DeploymentState ("pods" and "release" parts)
+//	/deploy/<id>/state                    DeploymentState ("pods", "reasons" and "release" parts)
 //	/resource/network-attachment-definition:<namespace>:<name>   NetworkResource
 //	/resource/supernet:<name>             SupernetResource
 //

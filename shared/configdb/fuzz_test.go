@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -48,7 +49,8 @@ func FuzzDecodeDeployment(f *testing.F) {
 }
 
 func FuzzDecodeState(f *testing.F) {
-	for _, s := range []string{`{"pods": {"a": "RUNNING"}, "release": {"revision": 2, "x": [1]}}`, `{}`, `null`, `{"pods": 1}`, ``} {
+	for _, s := range []string{`{"pods": {"a": "RUNNING"}, "release": {"revision": 2, "x": [1]}}`, `{}`, `null`, `{"pods": 1}`, ``,
+		`{"pods": {"a": "PENDING"}, "reasons": {"a": {"reason": "ErrImagePull", "exit_code": 1, "x": null}}}`, `{"reasons": {"a": []}}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
@@ -80,6 +82,25 @@ func FuzzDecodeState(f *testing.F) {
 		}
 		if (st.Release == nil) != (st2.Release == nil) || (st.Release != nil && *st.Release != *st2.Release) {
 			t.Fatalf("release part changed: %+v -> %+v", st.Release, st2.Release)
+		}
+		if !maps.EqualFunc(st.Reasons, st2.Reasons, PodReason.Equal) {
+			t.Fatalf("reasons part changed by a pods update: %+v -> %+v", st.Reasons, st2.Reasons)
+		}
+		// Writing both parts keeps the release part too, and what was
+		// written reads back.
+		why := PodReason{Reason: "Unschedulable", ExitCode: new(int32)}
+		if _, err := podReportChange(func(PodReport) PodReport {
+			return PodReport{Pods: map[string]PodStatus{"p": PodPending}, Reasons: map[string]PodReason{"p": why, "gone": why}}
+		})(doc); err != nil {
+			t.Fatalf("report: %v", err)
+		}
+		out, _ = encodeValue(doc)
+		st3, err := DecodeState(out)
+		if err != nil || len(st3.Reasons) != 1 || !st3.Reasons["p"].Equal(why) || st3.Pods["p"] != PodPending {
+			t.Fatalf("after report: %+v %v", st3, err)
+		}
+		if (st.Release == nil) != (st3.Release == nil) || (st.Release != nil && *st.Release != *st3.Release) {
+			t.Fatalf("release part changed by a report: %+v -> %+v", st.Release, st3.Release)
 		}
 	})
 }

@@ -85,6 +85,8 @@ func (r *ReleaseStatus) SetTime(t time.Time) { r.Time = t.UTC().Format(time.RFC3
 type DeploymentState struct {
 	Pods    map[string]PodStatus `json:"pods,omitempty"`
 	Release *ReleaseStatus       `json:"release,omitempty"`
+	// Reasons says why pods are not RUNNING or FINISHED (PartReasons).
+	Reasons map[string]PodReason `json:"reasons,omitempty"`
 }
 
 // DecodeState reads a state entry. Parts of an unexpected shape are an error;
@@ -96,6 +98,9 @@ func DecodeState(data []byte) (DeploymentState, error) {
 		return st, err
 	}
 	if st.Pods, err = podsFromPart(doc[PartPods]); err != nil {
+		return st, err
+	}
+	if st.Reasons, err = reasonsFromPart(doc[PartReasons]); err != nil {
 		return st, err
 	}
 	if part, ok := doc[PartRelease]; ok && part != nil {

@@ -251,7 +251,8 @@ type UpdateResult struct {
 }
 
 // UpdatePods sets the "pods" part of a deployment's state entry to what fn
-// returns for the current map. Everything else in the entry is kept, and
+// returns for the current map. Everything else in the entry is kept, the
+// reasons part too (the pod-monitor writes both with UpdatePodReport), and
 // nothing is written when the map is unchanged.
 func (s *Store) UpdatePods(ctx context.Context, id string, fn func(cur map[string]PodStatus) map[string]PodStatus) (UpdateResult, error) {
 	return s.updatePart(ctx, id, PartPods, podsPart(fn))
@@ -265,12 +266,19 @@ func (s *Store) UpdateRelease(ctx context.Context, id string, fn func(cur Releas
 	return s.updatePart(ctx, id, PartRelease, releasePart(fn))
 }
 
-// updatePart is the one compare-and-swap loop for state entries. The
+// updatePart changes one part of a state entry (see updateDoc).
+func (s *Store) updatePart(ctx context.Context, id, part string, mutate partMutation) (UpdateResult, error) {
+	return s.updateDoc(ctx, id, part, func(doc map[string]any) (bool, error) { return applyPart(doc, part, mutate) })
+}
+
+// updateDoc is the one compare-and-swap loop for state entries: change
+// edits the decoded entry in place and reports whether it changed; part
+// names what it edits, for errors. The
 // transaction both checks the state entry's mod revision (so no other
 // writer's change is overwritten) and that the deployment entry exists (so
 // state is never created for, or recreated after, a deleted deployment).
 // A lost race returns the fresh entry in the same round trip.
-func (s *Store) updatePart(ctx context.Context, id, part string, mutate partMutation) (UpdateResult, error) {
+func (s *Store) updateDoc(ctx context.Context, id, part string, change func(doc map[string]any) (bool, error)) (UpdateResult, error) {
 	var res UpdateResult
 	dkey, skey := s.layout.DeploymentKey(id), s.layout.StateKey(id)
 	read, err := s.client.Txn(ctx).Then(
@@ -295,7 +303,7 @@ func (s *Store) updatePart(ctx context.Context, id, part string, mutate partMuta
 		if err != nil {
 			return res, fmt.Errorf("update %s of %s: %w", part, id, err)
 		}
-		changed, err := applyPart(doc, part, mutate)
+		changed, err := change(doc)
 		if err != nil {
 			return res, fmt.Errorf("update %s of %s: %w", part, id, err)
 		}

@@ -59,6 +59,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 	wantValues := `{"receiver": {"replicas": 3, "port": 9000}, "worker": {"threads": 4}, "image": {"tag": "v1"}}`
 	pods := map[string]configdb.PodStatus{"p-0": configdb.PodRunning, "p-1": configdb.PodPending}
+	oom := int32(137)
+	reasons := map[string]configdb.PodReason{"p-1": {Reason: "CrashLoopBackOff", Container: "worker", ExitCode: &oom, ExitReason: "OOMKilled",
+		Message: "back-off 40s restarting failed\tcontainer=worker"}}
 
 	for _, format := range []string{"table", "json", "yaml"} {
 		t.Run(format, func(t *testing.T) {
@@ -104,7 +107,9 @@ func TestRoundTrip(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.store.UpdatePods(ctx, id, func(map[string]configdb.PodStatus) map[string]configdb.PodStatus { return pods }); err != nil {
+			if _, err := c.store.UpdatePodReport(ctx, id, func(configdb.PodReport) configdb.PodReport {
+				return configdb.PodReport{Pods: pods, Reasons: reasons}
+			}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -113,7 +118,9 @@ func TestRoundTrip(t *testing.T) {
 				tables := parseTables(t, stOut)
 				wantRelease := []map[string]string{{"RELEASE": id, "STATUS": "deployed", "REVISION": "2", "CHART": "demo",
 					"VERSION": "0.1.0", "UPDATED": "2026-01-02T03:04:05Z", "ERROR": "-"}}
-				wantPods := []map[string]string{{"POD": "p-0", "STATUS": "RUNNING"}, {"POD": "p-1", "STATUS": "PENDING"}}
+				wantPods := []map[string]string{{"POD": "p-0", "STATUS": "RUNNING", "REASON": "-", "MESSAGE": "-"},
+					{"POD": "p-1", "STATUS": "PENDING", "REASON": "CrashLoopBackOff (container worker, exit 137 OOMKilled)",
+						"MESSAGE": "back-off 40s restarting failed container=worker"}}
 				if len(tables) != 2 || !reflect.DeepEqual(tables[0], wantRelease) || !reflect.DeepEqual(tables[1], wantPods) {
 					t.Errorf("state tables %v, want %v and %v\n%s", tables, wantRelease, wantPods, stOut)
 				}
@@ -122,7 +129,8 @@ func TestRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("state -o %s does not decode: %v\n%s", format, err, stOut)
 				}
-				if !reflect.DeepEqual(st.Pods, pods) || st.Release == nil || st.Release.Status != configdb.ReleaseDeployed || st.Release.Revision != 2 {
+				if !reflect.DeepEqual(st.Pods, pods) || st.Release == nil || st.Release.Status != configdb.ReleaseDeployed || st.Release.Revision != 2 ||
+					!(configdb.PodReport{Pods: pods, Reasons: reasons}).Equal(configdb.PodReport{Pods: st.Pods, Reasons: st.Reasons}) {
 					t.Errorf("state %+v (release %+v)", st, st.Release)
 				}
 			}

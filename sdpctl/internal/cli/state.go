@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,8 @@ func (a *app) stateCmd() *cobra.Command {
 		Use:   "state ID [--watch]",
 		Short: "Show a deployment's state entry: the release part and the pods",
 		Long: `Show /deploy/<id>/state: the release part the release-manager writes (status,
-revision, chart, last error) and the pods the pod-monitor writes.
+revision, chart, last error) and the pods the pod-monitor writes, each with
+why it is not RUNNING or FINISHED when the pod-monitor says (the reasons part).
 
 With --watch, print the entry again each time it changes, until Ctrl-C. With
 -o json the states are a stream of JSON documents; with -o yaml, YAML documents
@@ -128,14 +130,44 @@ func writeState(w io.Writer, out format, st configdb.DeploymentState) error {
 		}
 		// A blank line ends the first table's alignment.
 		fmt.Fprintln(tw)
-		row(tw, "POD", "STATUS")
+		row(tw, "POD", "STATUS", "REASON", "MESSAGE")
 		names := make([]string, 0, len(st.Pods))
 		for name := range st.Pods {
 			names = append(names, name)
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			row(tw, name, string(st.Pods[name]))
+			r := st.Reasons[name]
+			row(tw, name, string(st.Pods[name]), reasonCell(r), r.Message)
 		}
 	})
+}
+
+// reasonCell puts a reason's short fields in one cell, the message being
+// the long one that gets a column of its own:
+// "CrashLoopBackOff (container worker, exit 137 OOMKilled, 1 more container)".
+func reasonCell(r configdb.PodReason) string {
+	if r.Reason == "" {
+		return ""
+	}
+	var details []string
+	switch {
+	case r.Container != "" && r.InitContainer:
+		details = append(details, "init container "+r.Container)
+	case r.Container != "":
+		details = append(details, "container "+r.Container)
+	}
+	if r.ExitCode != nil {
+		details = append(details, strings.TrimSpace("exit "+strconv.Itoa(int(*r.ExitCode))+" "+r.ExitReason))
+	}
+	switch {
+	case r.OtherContainers == 1:
+		details = append(details, "1 more container")
+	case r.OtherContainers > 1:
+		details = append(details, strconv.Itoa(r.OtherContainers)+" more containers")
+	}
+	if len(details) == 0 {
+		return r.Reason
+	}
+	return r.Reason + " (" + strings.Join(details, ", ") + ")"
 }

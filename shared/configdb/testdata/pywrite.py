@@ -20,6 +20,30 @@ CASES = {
         "zz_unknown": [],
         "aa_unknown": {},
     },
+    # A state entry with the reasons part: what the pods part says is as
+    # in "state", so a reader of the pods part reads the same.
+    "state_reasons": {
+        "pods": {"vis-receive-0": "RUNNING", "worker-ab12": "PENDING", "worker-cd34": "FAILED"},
+        "reasons": {
+            "worker-ab12": {
+                "container": "worker",
+                "exit_code": 0,
+                "exit_reason": "Completed",
+                "message": "back-off 10s restarting failed container=worker pod=worker-ab12_sdp(ü)",
+                "reason": "CrashLoopBackOff",
+            },
+            "worker-cd34": {
+                "container": "fetch",
+                "exit_code": 137,
+                "init_container": True,
+                "other_containers": 1,
+                "reason": "OOMKilled",
+            },
+        },
+        "release": {"chart": "vis-receive", "revision": 2, "status": "deployed", "x_other_tool": {"k": True}},
+        "zz_unknown": [],
+        "aa_unknown": {},
+    },
     "strings": {
         "quote\"back\\slash": "tab\tnl\ncr\rbs\bff\f",
         "ctrl": "\x00\x01\x1f\x7f",

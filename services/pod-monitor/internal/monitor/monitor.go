@@ -1,5 +1,5 @@
-// Package monitor keeps the "pods" part of each deployment's state entry
-// equal to what the pod cache says. It is level-triggered: a reconcile of
+// Package monitor keeps the "pods" part of each deployment's state entry,
+// and the "reasons" part beside it, equal to what the pod cache says. It is level-triggered: a reconcile of
 // a deployment computes its whole pods map from the cache and writes it only
 // when it differs; pod events and config DB events only say which
 // deployment to look at again. A burst of pod changes for one deployment
@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
@@ -27,7 +26,8 @@ import (
 
 // Pods is the pod cache as the monitor uses it.
 type Pods interface {
-	Pods(id string) (map[string]configdb.PodStatus, error)
+	// Pods returns the pods map and reasons of a deployment.
+	Pods(id string) (configdb.PodReport, error)
 	// Classify returns a pod object's deployment id, or why it has none
 	// (podcache.NoReleaseLabel, OtherPrefix, InvalidID).
 	Classify(obj any) (id, ignored string)
@@ -75,14 +75,14 @@ type Monitor struct {
 	// since holds, per deployment, when the oldest change not yet written
 	// was seen: the start of the event → write latency.
 	since map[string]time.Time
-	// written is the pods map last written (or found equal) per
-	// deployment, so that a reconcile with nothing new costs no config DB
-	// read. Cleared at every resync.
-	written map[string]map[string]configdb.PodStatus
-	// intended is the pods map this service means each state entry to
-	// hold, set before each write so that its echo is known (see
+	// written is the pods map and reasons last written (or found equal)
+	// per deployment, so that a reconcile with nothing new costs no config
+	// DB read. Cleared at every resync.
+	written map[string]configdb.PodReport
+	// intended is the pods map and reasons this service means each state
+	// entry to hold, set before each write so that its echo is known (see
 	// statewatch.go).
-	intended map[string]map[string]configdb.PodStatus
+	intended map[string]configdb.PodReport
 
 	// listed opens at the first full list of deployment entries.
 	listed *controller.Gate
@@ -105,8 +105,8 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		known:    map[string]bool{},
 		orphans:  map[string]uint64{},
 		since:    map[string]time.Time{},
-		written:  map[string]map[string]configdb.PodStatus{},
-		intended: map[string]map[string]configdb.PodStatus{},
+		written:  map[string]configdb.PodReport{},
+		intended: map[string]configdb.PodReport{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
 	c.recovery = newRecovery(c.queue, cfg)
@@ -218,7 +218,7 @@ func (m *Monitor) onResync(list configdb.DeploymentList, reason string) {
 	m.mu.Lock()
 	previous := m.known
 	m.known = known
-	m.written = map[string]map[string]configdb.PodStatus{}
+	m.written = map[string]configdb.PodReport{}
 	for id := range previous {
 		if !known[id] {
 			m.markOrphan(id)
@@ -330,19 +330,22 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	pods, err := m.cfg.Pods.Pods(id)
+	report, err := m.cfg.Pods.Pods(id)
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
-	m.intended[id] = pods
+	m.intended[id] = report
 	m.mu.Unlock()
-	if haveLast && maps.Equal(last, pods) {
+	// A reason that changes while the pods map does not (an image pull
+	// error becoming a back-off) is a write of its own; the same reason
+	// again is none.
+	if haveLast && last.Equal(report) {
 		m.metrics.writes.WithLabelValues("unchanged").Inc()
 		return nil
 	}
 	start := time.Now()
-	res, err := m.cfg.Store.UpdatePods(ctx, id, func(map[string]configdb.PodStatus) map[string]configdb.PodStatus { return pods })
+	res, err := m.cfg.Store.UpdatePodReport(ctx, id, func(configdb.PodReport) configdb.PodReport { return report })
 	m.metrics.writeTime.Observe(time.Since(start).Seconds())
 	m.metrics.conflicts.Add(float64(res.Conflicts))
 	switch {
@@ -366,7 +369,7 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 		return err
 	}
 	m.mu.Lock()
-	m.written[id] = pods
+	m.written[id] = report
 	m.mu.Unlock()
 	if !res.Written {
 		m.metrics.writes.WithLabelValues("unchanged").Inc()
@@ -376,6 +379,6 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	if pendingSince {
 		m.metrics.latency.Observe(time.Since(since).Seconds())
 	}
-	m.cfg.Log.Debug("pods written", "deployment", id, "pods", len(pods))
+	m.cfg.Log.Debug("pods written", "deployment", id, "pods", len(report.Pods), "reasons", len(report.Reasons))
 	return nil
 }

@@ -53,13 +53,13 @@ func newFakePods(t *testing.T) *fakePods {
 func (f *fakePods) set(p *corev1.Pod) { f.mu.Lock(); f.pods[p.Name] = p; f.mu.Unlock() }
 func (f *fakePods) del(name string)   { f.mu.Lock(); delete(f.pods, name); f.mu.Unlock() }
 
-func (f *fakePods) Pods(id string) (map[string]configdb.PodStatus, error) {
+func (f *fakePods) Pods(id string) (configdb.PodReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]configdb.PodStatus{}
+	out := configdb.PodReport{Pods: map[string]configdb.PodStatus{}, Reasons: map[string]configdb.PodReason{}}
 	for _, p := range f.pods {
 		if pid, _ := f.classify.Classify(p); pid == id {
-			out[p.Name] = podstatus.Of(p)
+			report(out, p)
 		}
 	}
 	return out, nil

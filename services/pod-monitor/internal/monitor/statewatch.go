@@ -3,17 +3,17 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"maps"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
-// The pods part of a state entry deleted or overwritten by someone else is
-// repaired within moments: the state entries are watched, and a change
-// whose pods part differs from what this service would write puts the
-// deployment on the queue, where the ordinary reconcile writes it again.
-// Its own writes come back as changes too; they match what it meant to
-// write and are let be, as are the release-manager's writes of its part.
+// The pods and reasons parts of a state entry deleted or overwritten by
+// someone else are repaired within moments: the state entries are watched,
+// and a change whose pods or reasons part differs from what this service
+// would write puts the deployment on the queue, where the ordinary
+// reconcile writes it again. Its own writes come back as changes too; they
+// match what it meant to write and are let be, as are the
+// release-manager's writes of its part.
 
 // watchStates is the term's source of state entry changes.
 func (m *Monitor) watchStates(ctx context.Context) error {
@@ -35,7 +35,7 @@ func (m *Monitor) onStateResync(reason string) {
 	for id := range m.known {
 		ids = append(ids, id)
 	}
-	m.written = map[string]map[string]configdb.PodStatus{}
+	m.written = map[string]configdb.PodReport{}
 	m.mu.Unlock()
 	for _, id := range ids {
 		m.queue.Add(id)
@@ -48,13 +48,13 @@ func (m *Monitor) onStateChange(ch configdb.StateChange) {
 	want, meant := m.intended[ch.ID]
 	// A deployment without an entry has its state entry removed through
 	// the sweep; one not looked at yet in this term is on its way.
-	if !known || (meant && ch.Err == nil && maps.Equal(ch.State.Pods, want)) {
+	if !known || (meant && ch.Err == nil && want.Equal(configdb.PodReport{Pods: ch.State.Pods, Reasons: ch.State.Reasons})) {
 		m.mu.Unlock()
 		return
 	}
 	delete(m.written, ch.ID)
 	m.mu.Unlock()
-	m.cfg.Log.Info("state entry's pods part changed by someone else; writing it again", "deployment", ch.ID,
+	m.cfg.Log.Info("state entry's pods or reasons part changed by someone else; writing it again", "deployment", ch.ID,
 		"found", ch.Found, "revision", ch.Revision)
 	m.queue.Add(ch.ID)
 }

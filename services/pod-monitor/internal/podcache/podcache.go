@@ -46,10 +46,14 @@ func New(lw cache.ListerWatcher, prefix string, resync time.Duration) (*Cache, e
 // value) before any of its content. The metadata keeps the name,
 // namespace, UID, resource version, deletion time and the two release
 // labels (the informer keys and indexes by them); Status is what
-// processing scripts see of the pod, decided as it is cached.
+// processing scripts see of the pod, decided as it is cached, and Reason
+// why it is not RUNNING or FINISHED: decided as it is cached too, so the
+// cache holds its few bounded strings rather than the container statuses
+// they come from, and nothing (a nil pointer) for the pods that run.
 type Pod struct {
 	metav1.ObjectMeta
 	Status configdb.PodStatus
+	Reason *configdb.PodReason
 }
 
 // Trim turns a pod into what the cache keeps (Pod); anything else (a
@@ -66,13 +70,17 @@ func Trim(obj any) (any, error) {
 			labels[k] = v
 		}
 	}
-	return &Pod{
+	out := &Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 			Labels: labels, DeletionTimestamp: pod.DeletionTimestamp,
 		},
 		Status: podstatus.Of(pod),
-	}, nil
+	}
+	if r, ok := podstatus.Reason(pod); ok {
+		out.Reason = &r
+	}
+	return out, nil
 }
 
 func (c *Cache) indexFunc(obj any) ([]string, error) {
@@ -118,19 +126,28 @@ func (c *Cache) Classify(obj any) (id, ignored string) {
 	return "", InvalidID
 }
 
-// Pods returns the status of every pod of a deployment.
-func (c *Cache) Pods(id string) (map[string]configdb.PodStatus, error) {
+// Pods returns the status of every pod of a deployment, and the reasons
+// of those that have one.
+func (c *Cache) Pods(id string) (configdb.PodReport, error) {
 	objs, err := c.informer.GetIndexer().ByIndex(byDeployment, id)
 	if err != nil {
-		return nil, fmt.Errorf("pods of %s: %w", id, err)
+		return configdb.PodReport{}, fmt.Errorf("pods of %s: %w", id, err)
 	}
-	pods := make(map[string]configdb.PodStatus, len(objs))
+	report := configdb.PodReport{Pods: make(map[string]configdb.PodStatus, len(objs))}
 	for _, o := range objs {
-		if pod, ok := o.(*Pod); ok {
-			pods[pod.Name] = pod.Status
+		pod, ok := o.(*Pod)
+		if !ok {
+			continue
+		}
+		report.Pods[pod.Name] = pod.Status
+		if pod.Reason != nil {
+			if report.Reasons == nil {
+				report.Reasons = map[string]configdb.PodReason{}
+			}
+			report.Reasons[pod.Name] = *pod.Reason
 		}
 	}
-	return pods, nil
+	return report, nil
 }
 
 // CountByStatus counts the cached pods of deployments by status.

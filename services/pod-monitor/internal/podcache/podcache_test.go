@@ -1,6 +1,7 @@
 package podcache
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -8,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
 func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
@@ -51,8 +53,34 @@ func TestTrimKeepsWhatTheStatusNeeds(t *testing.T) {
 				if got, want := tr.(*Pod).Status, podstatus.Of(p); got != want {
 					t.Errorf("phase %q ready %s deleting %v: %s after trim, %s before", phase, ready, deleting, got, want)
 				}
+				checkReason(t, p, tr.(*Pod))
 			}
 		}
+	}
+}
+
+// The reason survives trimming; a pod without one costs no allocation.
+func TestTrimKeepsTheReason(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{Phase: corev1.PodPending,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{
+			Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: strings.Repeat("m", 1000)}}}}}}
+	tr, _ := Trim(pod)
+	tp := tr.(*Pod)
+	if tp.Reason == nil || tp.Reason.Reason != "ErrImagePull" || tp.Reason.Container != "c" || len(tp.Reason.Message) > configdb.MaxReasonMessage {
+		t.Errorf("trimmed reason %+v", tp.Reason)
+	}
+	checkReason(t, pod, tp)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodSucceeded}
+	if tr, _ := Trim(pod); tr.(*Pod).Reason != nil {
+		t.Errorf("finished pod has reason %+v", tr.(*Pod).Reason)
+	}
+}
+
+func checkReason(t *testing.T, pod *corev1.Pod, tp *Pod) {
+	t.Helper()
+	want, ok := podstatus.Reason(pod)
+	if (tp.Reason != nil) != ok || (ok && !tp.Reason.Equal(want)) {
+		t.Errorf("reason %+v after trim, %+v (%v) before", tp.Reason, want, ok)
 	}
 }
 
@@ -87,6 +115,7 @@ func FuzzTrimAndClassify(f *testing.F) {
 		if got, want := tp.Status, podstatus.Of(pod); got != want {
 			t.Errorf("status %s after trim, %s before", got, want)
 		}
+		checkReason(t, pod, tp)
 		c := &Cache{prefix: prefix}
 		wantID, ok := podstatus.DeploymentID(labels, prefix)
 		for _, obj := range []any{pod, tp, cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: tp}} {
