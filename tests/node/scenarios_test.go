@@ -5,6 +5,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,8 +122,11 @@ func (s *suite) happyPath(t *testing.T) {
 	const id = "node-happy"
 	t0 := time.Now()
 	s.create(t, id, "demo-receive", receiverValues(nil))
-	s.waitState(t, id, 2*time.Minute, "deployed, 1 pod RUNNING", deployed(1, configdb.PodRunning))
+	st := s.waitState(t, id, 2*time.Minute, "deployed, 1 pod RUNNING", deployed(1, configdb.PodRunning))
 	t.Logf("entry to pod RUNNING in its state entry: %s", time.Since(t0).Round(time.Millisecond))
+	if len(st.Reasons) != 0 {
+		t.Errorf("reasons %+v for a RUNNING pod, want none", st.Reasons)
+	}
 	pods := s.releasePods(t, id)
 	if len(pods) != 1 {
 		t.Fatalf("%d pods, want 1", len(pods))
@@ -195,6 +199,9 @@ func (s *suite) realFailures(t *testing.T) {
 		want      configdb.PodStatus
 		// kube checks what the kubelet said of the pod's container.
 		kube func(corev1.ContainerStatus) error
+		// reason checks why the state entry says the pod is so (nil: it
+		// must say nothing, as for a pod that ran to its end).
+		reason func(configdb.PodReason) error
 	}{
 		{
 			id: "node-noimage", chart: "demo-receive",
@@ -210,6 +217,12 @@ func (s *suite) realFailures(t *testing.T) {
 				}
 				return nil
 			},
+			reason: func(r configdb.PodReason) error {
+				if r.Reason != "ErrImageNeverPull" || r.Container != "receive" || !strings.Contains(r.Message, "not-there") {
+					return fmt.Errorf("reason %+v, want ErrImageNeverPull of container receive naming the image", r)
+				}
+				return nil
+			},
 		},
 		{
 			id: "node-crashloop", chart: "demo-receive",
@@ -218,6 +231,12 @@ func (s *suite) realFailures(t *testing.T) {
 			kube: func(c corev1.ContainerStatus) error {
 				if c.RestartCount < 1 || c.LastTerminationState.Terminated == nil || c.LastTerminationState.Terminated.ExitCode != 2 {
 					return fmt.Errorf("restarts %d, last state %+v; want restarts after exit code 2", c.RestartCount, c.LastTerminationState)
+				}
+				return nil
+			},
+			reason: func(r configdb.PodReason) error {
+				if r.Reason != "CrashLoopBackOff" || r.ExitCode == nil || *r.ExitCode != 2 {
+					return fmt.Errorf("reason %+v, want CrashLoopBackOff after exit code 2", r)
 				}
 				return nil
 			},
@@ -232,6 +251,12 @@ func (s *suite) realFailures(t *testing.T) {
 				}
 				return nil
 			},
+			reason: func(r configdb.PodReason) error {
+				if r.ExitCode == nil || *r.ExitCode != 3 || r.Container != "task" {
+					return fmt.Errorf("reason %+v, want container task's exit code 3", r)
+				}
+				return nil
+			},
 		},
 		{
 			id: "node-oom", chart: "demo-task",
@@ -241,6 +266,12 @@ func (s *suite) realFailures(t *testing.T) {
 			kube: func(c corev1.ContainerStatus) error {
 				if c.State.Terminated == nil || c.State.Terminated.Reason != "OOMKilled" {
 					return fmt.Errorf("state %+v, want terminated OOMKilled", c.State)
+				}
+				return nil
+			},
+			reason: func(r configdb.PodReason) error {
+				if r.Reason != "OOMKilled" && r.ExitReason != "OOMKilled" {
+					return fmt.Errorf("reason %+v, want OOMKilled", r)
 				}
 				return nil
 			},
@@ -269,6 +300,33 @@ func (s *suite) realFailures(t *testing.T) {
 					return fmt.Errorf("%d pods, want 1 with one container status", len(pods))
 				}
 				return tc.kube(pods[0].Status.ContainerStatuses[0])
+			})
+			// And the state entry says why, where scripts and operators
+			// look.
+			eventually.Eventually(t, 60*time.Second, func() error {
+				st, _, err := s.store.GetState(context.Background(), tc.id)
+				if err != nil {
+					return err
+				}
+				if tc.reason == nil {
+					if len(st.Reasons) != 0 {
+						return fmt.Errorf("reasons %+v, want none", st.Reasons)
+					}
+					return nil
+				}
+				if len(st.Reasons) != 1 {
+					return fmt.Errorf("reasons %+v, want one for the pod", st.Reasons)
+				}
+				for pod, r := range st.Reasons {
+					if _, ok := st.Pods[pod]; !ok {
+						return fmt.Errorf("a reason for %s, which is not in the pods part %v", pod, st.Pods)
+					}
+					if err := tc.reason(r); err != nil {
+						return err
+					}
+					t.Logf("%s: %s %s: %+v", pod, st.Pods[pod], r.Reason, r)
+				}
+				return nil
 			})
 		})
 	}
