@@ -14,13 +14,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 )
 
 type storeEnv struct {
 	store  *configdb.Store
 	client *clientv3.Client
-	srv    *etcdtest.Server
+	srv    *etcdserver.Server
 	prefix string
 }
 
@@ -28,7 +28,7 @@ type storeEnv struct {
 // prefix, which also exercises prefix handling against the real server.
 func newStore(t *testing.T) storeEnv {
 	t.Helper()
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	c := srv.Client(t)
 	prefix := "/" + strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
 	s, err := configdb.NewStore(c, prefix)

@@ -17,7 +17,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
@@ -114,9 +114,9 @@ func TestTermDeadline(t *testing.T) {
 
 // runTerm runs leader.Run on etcd with the fake clock and keep-alive hook,
 // and returns the term of the first lead call and that call's context.
-func runTerm(t *testing.T, fc *clocktesting.FakeClock, hook func(ctx context.Context, id clientv3.LeaseID, n int) (*clientv3.LeaseKeepAliveResponse, error)) (*etcdtest.Server, *clientv3.Client, *Term, context.Context) {
+func runTerm(t *testing.T, fc *clocktesting.FakeClock, hook func(ctx context.Context, id clientv3.LeaseID, n int) (*clientv3.LeaseKeepAliveResponse, error)) (*etcdserver.Server, *clientv3.Client, *Term, context.Context) {
 	t.Helper()
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	client := srv.Client(t)
 	var calls atomic.Int32
 	cfg := Config{Client: client, Key: ElectionKey("/t", "svc"), Identity: "me", TTL: 3 * time.Second, Log: discard(), clock: fc,
@@ -223,7 +223,7 @@ func TestTermNeedsKeepAlives(t *testing.T) {
 // pause), Check says so, a fenced config DB write is refused and writes
 // nothing, and the lead context ends.
 func TestTermLeaseLost(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	client := srv.Client(t)
 	store, err := configdb.NewStore(client, "/fence")
 	if err != nil {
@@ -364,7 +364,7 @@ func BenchmarkGuardCheckWrite(b *testing.B) {
 // The leader gauge drops as soon as the term ends, while the lead function
 // is still winding down, and the next term sets it again.
 func TestLeaderGaugeDropsAtTermEnd(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	client := srv.Client(t)
 	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "leader"})
 	ctx, cancel := context.WithCancel(context.Background())

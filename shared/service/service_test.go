@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 )
 
 // readyz answers the runtime's /readyz as a probe would.
@@ -22,7 +22,7 @@ func readyz(rt *Runtime) (int, string) {
 // starts, says the config DB is not reachable, and becomes ready once etcd
 // comes; credentials etcd refuses end Run with an error saying so.
 func TestCredentialsWithEtcdAway(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	srv.EnableAuth(t, "root", "s3cret")
 	tests := []struct {
 		name      string

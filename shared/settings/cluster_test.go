@@ -9,7 +9,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 )
 
 // TestClusterLosesAMember: a Store over a 3-member cluster named by
@@ -17,7 +17,7 @@ import (
 // is down. Each member is stopped in turn (and brought back before the
 // next), so the one the watch stream is on is among them.
 func TestClusterLosesAMember(t *testing.T) {
-	cl := etcdtest.StartCluster(t, 3)
+	cl := etcdserver.StartCluster(t, 3)
 	env := envFor(2379, map[string]string{"SDP_CONFIG_HOST": cl.Hosts})
 	if got, want := strings.Join(env.Endpoints(), ","), strings.Join(cl.Endpoints, ","); got != want {
 		t.Fatalf("SDP_CONFIG_HOST=%s: endpoints %s, want %s", cl.Hosts, got, want)

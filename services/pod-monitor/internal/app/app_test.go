@@ -70,7 +70,7 @@ func newEnv(t testing.TB) *testEnv {
 func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
 	store, _ := configdb.NewStore(e.etcd.Client(e.t), "")
-	rt := servicetest.Runtime(e.t, "pod-monitor", e.env, store)
+	rt := etcdtest.Runtime(e.t, "pod-monitor", e.env, store)
 	e.reg = rt.Registry
 	lead, err := New(rt, e.cfg, Options{Workers: 4, Resync: time.Minute})
 	if err != nil {

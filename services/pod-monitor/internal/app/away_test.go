@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -55,7 +56,7 @@ func TestAPIServerAway(t *testing.T) {
 func TestSecondTermOfLeadership(t *testing.T) {
 	e := newEnv(t)
 	store, _ := configdb.NewStore(e.etcd.Client(t), "")
-	rt := servicetest.Runtime(t, "pod-monitor", e.env, store)
+	rt := etcdtest.Runtime(t, "pod-monitor", e.env, store)
 	lead, err := New(rt, e.cfg, Options{Workers: 2, Resync: time.Minute})
 	if err != nil {
 		t.Fatal(err)

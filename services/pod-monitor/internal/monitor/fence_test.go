@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/leader/leadertest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest/leadertest"
 )
 
 // The monitor's writes carry its term's fence: once the term's election

@@ -68,7 +68,7 @@ func BenchmarkRestartInSync(b *testing.B) {
 
 	// Install: every entry in one transaction, deployed by the service.
 	p := servicetest.Start(b, bin, env, args...)
-	ops := servicetest.DeploymentPuts(b, store.Layout(), "r", "bench", n)
+	ops := etcdtest.DeploymentPuts(b, store.Layout(), "r", "bench", n)
 	installStart := time.Now()
 	if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
 		b.Fatal(err)

@@ -113,7 +113,7 @@ func (e *testEnv) newStore() *configdb.Store {
 // function (also called at the end of the test).
 func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
-	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
+	rt := etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	e.rt = rt
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
 	cfg := rest.CopyConfig(e.cfg)
@@ -418,7 +418,7 @@ func TestAPIServerAway(t *testing.T) {
 // (it must not reuse the first term's stopped work queue).
 func TestSecondTermOfLeadership(t *testing.T) {
 	e := newEnv(t)
-	rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
+	rt := etcdtest.Runtime(t, "release-manager", e.env, e.newStore())
 	process := rt.Context()
 	lead, err := New(rt, e.cfg, Options{CacheDir: t.TempDir(), Resync: time.Minute})
 	if err != nil {

@@ -19,9 +19,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
@@ -74,7 +74,7 @@ func benchSDK(b *testing.B, n int) {
 		// Warm: one release first, so the figure is the steady rate.
 		e.put("warm", entry("warm", "bench", "{}"))
 		e.waitState("warm", "warm-up", deployedAt(1))
-		ops := servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)
+		ops := etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)
 		calls.resume()
 		b.StartTimer()
 		start := time.Now()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -20,7 +21,7 @@ import (
 // cluster-scoped kinds allowed, as --allowed-cluster-kinds sets them.
 func (e *testEnv) startAllowing(kinds string) {
 	e.t.Helper()
-	e.rt = servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
+	e.rt = etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	lead, err := New(e.rt, e.cfg, Options{CacheDir: e.t.TempDir(), Resync: time.Minute, ClusterKinds: kinds})
 	if err != nil {
 		e.t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -93,7 +94,7 @@ func benchLifecycleSDK(b *testing.B, n int, step lifecycleStep) {
 		e.put("warm", entry("warm", "bench", "{}"))
 		e.waitState("warm", "warm-up", deployedAt(1))
 		w := watchStates(b, e)
-		if _, err := e.store.Client().Txn(context.Background()).Then(servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
+		if _, err := e.store.Client().Txn(context.Background()).Then(etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
 			b.Fatal(err)
 		}
 		keys := make([]string, n)
@@ -264,7 +265,7 @@ func benchLifecycleCLI(b *testing.B, n int, step lifecycleStep) {
 		e.repo.Add(benchChart)
 		stop := e.start()
 		w := watchStates(b, e)
-		if _, err := e.store.Client().Txn(context.Background()).Then(servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
+		if _, err := e.store.Client().Txn(context.Background()).Then(etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
 			b.Fatal(err)
 		}
 		keys := make([]string, n)
@@ -361,7 +362,7 @@ func BenchmarkScriptWait(b *testing.B) {
 		var lastDeployed, lastRunning []float64
 		for r := range bursts {
 			prefix := fmt.Sprintf("burst%d-", r)
-			ops := servicetest.DeploymentPuts(b, layout, prefix, "wait", burst)
+			ops := etcdtest.DeploymentPuts(b, layout, prefix, "wait", burst)
 			keys := make([]string, burst)
 			for j := range burst {
 				keys[j] = layout.StateKey(fmt.Sprintf("%s%d", prefix, j))
@@ -582,7 +583,7 @@ func (w *stateWatch) runningAt(key string) time.Time {
 // makes counted by calls.
 func (e *testEnv) startCounting(calls *apiCounter) (stop func()) {
 	e.t.Helper()
-	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
+	rt := etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	e.rt = rt
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
 	cfg := rest.CopyConfig(e.cfg)

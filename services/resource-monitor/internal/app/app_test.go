@@ -27,7 +27,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
-	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/health"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
@@ -35,6 +34,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 

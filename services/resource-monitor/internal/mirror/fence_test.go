@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/leader/leadertest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest/leadertest"
 )
 
 // The mirror's writes carry its term's fence: once the term's election key
