@@ -109,7 +109,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		intended: map[string]map[string]configdb.PodStatus{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
-	c.recovery = newRecovery(c.queue, cfg)
+	c.recovery = controller.NewConfigDBRecovery(c.queue, cfg.Log, cfg.Store)
 	return c
 }
 

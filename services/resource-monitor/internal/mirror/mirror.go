@@ -133,7 +133,7 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 		notSelected:    map[string]string{},
 		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
-	c.recovery = newRecovery(c.queue, cfg)
+	c.recovery = controller.NewConfigDBRecovery(c.queue, cfg.Log, cfg.Store)
 	return c
 }
 

@@ -32,7 +32,7 @@ func TestConfigDBBackRetriesAtOnce(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := New(Config{Store: store, NADs: f.nads, Log: log, Timeout: 200 * time.Millisecond}, NewMetrics(f.reg), f.reg)
 	m.queue = controller.NewQueue("slow", prometheus.NewRegistry(), controller.QueueOptions{BaseDelay: time.Minute, MaxDelay: time.Minute})
-	m.recovery = newRecovery(m.queue, m.cfg)
+	m.recovery = controller.NewConfigDBRecovery(m.queue, m.cfg.Log, m.cfg.Store)
 	m.recovery.Every = 50 * time.Millisecond
 	// Through the store's own probe, noting that it has seen etcd away: a
 	// dependency counts as back only after its probe saw it gone.
