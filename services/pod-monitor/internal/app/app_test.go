@@ -21,6 +21,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -122,18 +123,13 @@ func (e *testEnv) setStatus(name string, phase corev1.PodPhase, ready *bool) {
 
 func (e *testEnv) waitPods(id, what string, cond func(pods map[string]configdb.PodStatus, found bool) bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var st configdb.DeploymentState
-	var found bool
-	for time.Now().Before(deadline) {
-		var err error
-		st, found, err = e.store.GetState(context.Background(), id)
-		if err == nil && cond(st.Pods, found) {
-			return
+	eventually.Eventually(e.t, 20*time.Second, func() error {
+		st, found, err := e.store.GetState(context.Background(), id)
+		if err != nil || !cond(st.Pods, found) {
+			return fmt.Errorf("%s: waiting for %s; last: found %v pods %v (error %v)", id, what, found, st.Pods, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: timed out waiting for %s; last: found %v pods %v", id, what, found, st.Pods)
+		return nil
+	})
 }
 
 func is(pod string, want configdb.PodStatus) func(map[string]configdb.PodStatus, bool) bool {

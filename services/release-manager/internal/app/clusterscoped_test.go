@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -110,17 +112,12 @@ func TestClusterScopedKinds(t *testing.T) {
 // waitGone waits until get says not found (or nil: going).
 func waitGone(t *testing.T, what string, get func() error) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := get()
-		if err == nil || apierrors.IsNotFound(err) {
-			return
+	eventually.Eventually(t, 60*time.Second, func() error {
+		if err := get(); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("waiting for %s to go: %w", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s to go: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // With no cluster-scoped kind allowed, the PersistentVolume is refused too.
