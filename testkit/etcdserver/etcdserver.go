@@ -2,8 +2,9 @@
 // process, on free loopback ports and a temporary data directory, so that
 // tests of the config DB contract run against etcd itself rather than a
 // model of it. It knows nothing of the product, so that shared's own tests
-// can use it without the module graph turning round (docs/architecture.md,
-// §1. The rooms); testkit/etcdtest adds the config DB on top.
+// can use it without the module graph turning round
+// (docs/architecture.md, §1. The rooms); testkit/etcdtest adds the config
+// DB on top.
 package etcdserver
 
 import (

@@ -1,9 +1,10 @@
 // Package etcdtest is a test etcd with the config DB on it: etcdserver's
 // server, the configdb.Store over it, entries to put and a service runtime
 // over the store. It is its own module, the one part of the test kit that
-// requires shared, so that testkit itself requires nothing of the product
-// and shared's tests can use it (docs/architecture.md, §1. The rooms).
-// Only the services', sdpctl's and the suites' tests import it.
+// requires shared, so that the testkit module requires nothing of the
+// product and shared's tests can use testkit without a cycle
+// (docs/architecture.md, §1. The rooms). Only the services', sdpctl's and
+// the suites' tests import it.
 package etcdtest
 
 import (

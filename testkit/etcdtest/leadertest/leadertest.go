@@ -1,5 +1,8 @@
 // Package leadertest gives tests a real term of leadership on a test etcd,
 // and a way to end it in etcd as a lease expiring during a pause would.
+//
+// It lives in the etcdtest module, the one part of the test kit that
+// requires shared, and only the services' tests import it; docs/architecture.md, §1. The rooms.
 package leadertest
 
 import (

@@ -4,6 +4,9 @@
 // when it differs; pod events and config DB events only say which
 // deployment to look at again. A burst of pod changes for one deployment
 // waits in the work queue as one key, so it becomes one write.
+//
+// It is the pod-monitor's controller, the only writer of the "pods" part:
+// docs/architecture.md, §4. From an entry to a release and a state, step 6; docs/architecture.md, §3. Who owns which key.
 package monitor
 
 import (

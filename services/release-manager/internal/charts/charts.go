@@ -9,6 +9,8 @@
 // Archives are cached as bytes and loaded afresh for each use, because
 // Helm changes a loaded chart while installing it (dependency processing),
 // so one shared *chart.Chart could leak between releases.
+//
+// The reconciler calls it before an install or upgrade: docs/architecture.md, §4. From an entry to a release and a state, step 4.
 package charts
 
 import (

@@ -5,6 +5,9 @@
 // storage driver, Capabilities computed once — and runs install, upgrade and
 // uninstall in-process. Tests swap the configuration for Helm's in-memory
 // storage and fake kube client.
+//
+// app builds it and the reconciler acts through it (its Helm interface);
+// why one seam: docs/architecture.md, §5. Why it is built this way.
 package helmexec
 
 import (

@@ -4,6 +4,9 @@
 // changes only say which deployment to look at again. One work queue keyed
 // by deployment id serialises each deployment's actions while different
 // deployments proceed in parallel up to the worker count.
+//
+// It is the release-manager's controller, over charts, helmexec and the
+// release index: docs/architecture.md, §4. From an entry to a release and a state.
 package reconciler
 
 import (

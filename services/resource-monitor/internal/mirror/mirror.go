@@ -3,6 +3,9 @@
 // computes the whole desired set of owned entries from the informer cache,
 // compares it with a view of the owned entries in the config DB, and writes
 // or deletes only the differences. NAD events only say when to look again.
+//
+// It is the resource-monitor's controller, the only writer of /resource/:
+// docs/architecture.md, §3. Who owns which key; which NADs it mirrors: docs/architecture.md, §4. From an entry to a release and a state.
 package mirror
 
 import (
