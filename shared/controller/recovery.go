@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
@@ -77,6 +78,13 @@ func NewConfigDBRecovery(q Queue, log *slog.Logger, store *configdb.Store) *Reco
 		rec.Probe(ConfigDB, store.Ping)
 	}
 	return rec
+}
+
+// NewConfigDBWork is a term's work queue (NewQueue) with its
+// NewConfigDBRecovery: the two monitors build their terms alike.
+func NewConfigDBWork(name string, reg prometheus.Registerer, opts QueueOptions, log *slog.Logger, store *configdb.Store) (Queue, *Recovery) {
+	q := NewQueue(name, reg, opts)
+	return q, NewConfigDBRecovery(q, log, store)
 }
 
 // Probe sets how dep is checked while keys wait on it. Without a probe,

@@ -67,3 +67,17 @@ func Term(t testing.TB, client *clientv3.Client, key string) (term *leader.Term,
 	}
 	return l.term, l.ctx, lose
 }
+
+// CheckEnded fails t unless term has ended, as a fenced write ends it: no
+// longer valid, and its lead context done within 10 s.
+func CheckEnded(t testing.TB, term *leader.Term, leadCtx context.Context) {
+	t.Helper()
+	if term.Valid() {
+		t.Error("term still valid after a fenced write")
+	}
+	select {
+	case <-leadCtx.Done():
+	case <-time.After(10 * time.Second):
+		t.Error("term's context not ended")
+	}
+}

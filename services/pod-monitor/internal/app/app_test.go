@@ -56,10 +56,7 @@ func newEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	e := &testEnv{t: t, cfg: cfg, cs: cs, etcd: etcdtest.Start(t), ns: ns}
-	store, err := configdb.NewStore(e.etcd.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := e.etcd.Store(t)
 	e.store = store
 	e.env = settings.Default()
 	e.env.HelmNamespace, e.env.HelmPrefix = ns, "sdp"

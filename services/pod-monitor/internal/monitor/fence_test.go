@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -65,14 +64,7 @@ func TestFencedWrites(t *testing.T) {
 			if after := revision(); after != before {
 				t.Errorf("revision moved from %d to %d: written after the term was lost", before, after)
 			}
-			if term.Valid() {
-				t.Error("term still valid after a fenced write")
-			}
-			select {
-			case <-leadCtx.Done():
-			case <-time.After(10 * time.Second):
-				t.Error("term's context not ended")
-			}
+			leadertest.CheckEnded(t, term, leadCtx)
 		})
 	}
 }

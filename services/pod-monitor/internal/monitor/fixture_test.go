@@ -25,6 +25,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 const prefix = "sdp"
@@ -84,10 +85,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	srv := etcdtest.Start(t)
-	store, err := configdb.NewStore(srv.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := srv.Store(t)
 	f := &fixture{t: t, etcd: srv, store: store, pods: newFakePods(t), reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(syncWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.m = New(Config{Store: store, Pods: f.pods, Workers: 2, Log: log}, NewMetrics(f.reg, f.pods.CountByStatus), f.reg)
@@ -107,15 +105,7 @@ func (s syncWriter) Write(p []byte) (int, error) {
 func (f *fixture) logText() string { logMu.Lock(); defer logMu.Unlock(); return f.logs.String() }
 
 func (f *fixture) run() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.m.Run(ctx) }()
-	f.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			f.t.Errorf("Run: %v", err)
-		}
-	})
+	servicetest.RunLead(f.t, context.Background(), f.m.Run)
 }
 
 func (f *fixture) deployment(id, kind string) {

@@ -103,7 +103,6 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 	}
 	c := &Monitor{
 		cfg:      cfg,
-		queue:    controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
 		metrics:  m,
 		known:    map[string]bool{},
 		orphans:  map[string]uint64{},
@@ -112,7 +111,8 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		intended: map[string]map[string]configdb.PodStatus{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
-	c.recovery = controller.NewConfigDBRecovery(c.queue, cfg.Log, cfg.Store)
+	c.queue, c.recovery = controller.NewConfigDBWork("pod-monitor", reg,
+		controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}, cfg.Log, cfg.Store)
 	return c
 }
 

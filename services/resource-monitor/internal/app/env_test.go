@@ -79,10 +79,7 @@ func newEnvOn(t testing.TB, cfg *rest.Config, crd bool) *testEnv {
 			_ = e.dyn.Resource(nadcache.GVR).Namespace(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
 		})
 	}
-	store, err := configdb.NewStore(e.etcd.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := e.etcd.Store(t)
 	e.store = store
 	return e
 }

@@ -129,14 +129,14 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 	}
 	c := &Mirror{
 		cfg:            cfg,
-		queue:          controller.NewQueue("resource-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}),
 		metrics:        m,
 		parsed:         map[string]parseResult{},
 		supernetErrors: map[string]string{},
 		notSelected:    map[string]string{},
 		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
-	c.recovery = controller.NewConfigDBRecovery(c.queue, cfg.Log, cfg.Store)
+	c.queue, c.recovery = controller.NewConfigDBWork("resource-monitor", reg,
+		controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}, cfg.Log, cfg.Store)
 	return c
 }
 
