@@ -22,7 +22,6 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -42,18 +41,11 @@ import (
 // nothing the map shows, and the monitor process's VmRSS / VmHWM.
 //
 //	go test -run '^$' -bench PodStatusToState -benchtime 500x ./cmd/pod-monitor
-var benchRuns atomic.Int32
-
 func BenchmarkPodStatusToState(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_PODS", 5000), servicetest.EnvInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 2000, 4000
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cp, _, cs := servicetest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
-	// -count runs share the control plane: a namespace each, emptied after.
-	ns := fmt.Sprintf("pm-bench-%d", benchRuns.Add(1))
-	cptest.Namespace(b, cs, ns)
+	ns := servicetest.BenchNamespace(b, cs, "pm-bench")
 	srv := etcdtest.Start(b)
 	client, store := srv.Store(b)
 	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }

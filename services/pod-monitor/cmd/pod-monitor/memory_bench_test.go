@@ -9,12 +9,10 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
@@ -31,14 +29,10 @@ import (
 func BenchmarkPodMemory(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_POD_DEPLOYMENTS", 2000)
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 2000, 4000
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cp, _, cs := servicetest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
 	for b.Loop() {
-		ns := fmt.Sprintf("pm-memory-%d", benchRuns.Add(1))
-		cptest.Namespace(b, cs, ns)
+		ns := servicetest.BenchNamespace(b, cs, "pm-memory")
 		srv := etcdtest.Start(b)
 		client, store := srv.Store(b)
 		dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }

@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
@@ -47,14 +44,9 @@ import (
 //	go test -run '^$' -bench RestartInSync -benchtime 3x ./cmd/release-manager
 func BenchmarkRestartInSync(b *testing.B) {
 	n := servicetest.EnvInt(b, "SDP_BENCH_RESTART_DEPLOYMENTS", 5000)
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 1000, 2000
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cp, _, cs := servicetest.BenchCluster(b, 1000, 2000)
 	ctx := context.Background()
-	// -count runs share the control plane: a namespace each.
-	ns := fmt.Sprintf("rm-restart-%d", restartRuns.Add(1))
-	cptest.Namespace(b, cs, ns)
+	ns := servicetest.BenchNamespace(b, cs, "rm-restart")
 
 	repo := testrepo.NewRepo(b)
 	// One ConfigMap and one Pod, as in the install benchmark.
@@ -120,8 +112,6 @@ func BenchmarkRestartInSync(b *testing.B) {
 	b.ReportMetric(float64(restarts), "restarts")
 	b.ReportMetric(0, "ns/op")
 }
-
-var restartRuns atomic.Int32
 
 func mean(xs []float64) float64 {
 	s := 0.0

@@ -14,11 +14,9 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -53,13 +51,9 @@ func BenchmarkMemoryInSync(b *testing.B) {
 	}
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
 	heapAt := servicetest.EnvInt(b, "SDP_BENCH_HEAP_AT", 1000)
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 1000, 2000
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cp, _, cs := servicetest.BenchCluster(b, 1000, 2000)
 	ctx := context.Background()
-	ns := fmt.Sprintf("rm-memory-%d", restartRuns.Add(1))
-	cptest.Namespace(b, cs, ns)
+	ns := servicetest.BenchNamespace(b, cs, "rm-memory")
 	repo := testrepo.NewRepo(b)
 	// One ConfigMap and one Pod, as in the install benchmark.
 	repo.Add(testrepo.SmallChart("bench", "0.1.0"))

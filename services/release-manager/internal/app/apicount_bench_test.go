@@ -5,36 +5,30 @@ package app
 import (
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/rest"
-
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // startCounting runs a release-manager as start does, every API call it
 // makes counted by calls.
 func (e *testEnv) startCounting(calls *apiCounter) (stop func()) {
 	e.t.Helper()
-	rt := etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
-	e.rt = rt
-	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
-	cfg := rest.CopyConfig(e.cfg)
-	cfg.QPS, cfg.Burst = 1000, 2000
-	calls.wrap(cfg)
-	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
-		Reconciler: reconciler.Options{Workers: workers}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return servicetest.RunLead(e.t, rt.Context(), lead)
+	return e.startKubeWith(calls.wrap)
+}
+
+// warmEnv is a benchmark's environment: a release-manager serving
+// benchChart, its API calls counted by calls, with one release deployed
+// first so that the figures are the steady rate.
+func warmEnv(b *testing.B, calls *apiCounter) (e *testEnv, stop func()) {
+	e = newEnv(b)
+	e.repo.Add(benchChart)
+	stop = e.startCounting(calls)
+	e.put("warm", entry("warm", "bench", "{}"))
+	e.waitState("warm", "warm-up", deployedAt(1))
+	return e, stop
 }
 
 // apiCounter counts Kubernetes API calls by verb while resumed: the

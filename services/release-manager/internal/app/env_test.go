@@ -106,12 +106,20 @@ func (e *testEnv) newStore() *configdb.Store {
 // function (also called at the end of the test).
 func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
+	return e.startKubeWith(func(*rest.Config) {})
+}
+
+// startKubeWith is start with the Kubernetes client configuration
+// changed by change first.
+func (e *testEnv) startKubeWith(change func(*rest.Config)) (stop func()) {
+	e.t.Helper()
 	rt := etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	e.rt = rt
 	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
 	cfg := rest.CopyConfig(e.cfg)
 	// As kube.Options sets it for the service.
 	cfg.QPS, cfg.Burst = 1000, 2000
+	change(cfg)
 	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
 		Reconciler: reconciler.Options{Workers: workers}})
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -79,11 +78,7 @@ func benchLifecycleSDK(b *testing.B, n int, step lifecycleStep) {
 	var calls apiCounter
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e := newEnv(b)
-		e.repo.Add(benchChart)
-		stop := e.startCounting(&calls)
-		e.put("warm", entry("warm", "bench", "{}"))
-		e.waitState("warm", "warm-up", deployedAt(1))
+		e, stop := warmEnv(b, &calls)
 		w := watchStates(b, e)
 		if _, err := e.store.Client().Txn(context.Background()).Then(etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
 			b.Fatal(err)
@@ -245,10 +240,7 @@ func benchLifecycleFloor(b *testing.B, n int, step lifecycleStep) {
 // timed) and stops it, then times `helm upgrade` (or `helm uninstall`) of
 // each, one after another, as the Python deployer would.
 func benchLifecycleCLI(b *testing.B, n int, step lifecycleStep) {
-	helm := filepath.Join(localcp.DefaultBinDir(), "helm")
-	if _, err := os.Stat(helm); err != nil {
-		b.Fatalf("helm CLI not built (make bench-release-manager builds it): %v", err)
-	}
+	helm := helmCLI(b)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
