@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
@@ -18,6 +19,34 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
+
+// benchService is what the release-manager's benchmarks run the built
+// binary over: a namespace of their own, a chart repository serving one
+// small chart (a ConfigMap and a Pod, as in the install benchmark), a
+// config DB, and the service's environment for them.
+type benchService struct {
+	cs     kubernetes.Interface
+	ns     string
+	srv    *etcdtest.Server
+	client *clientv3.Client
+	store  *configdb.Store
+	bin    string
+	env    []string
+}
+
+func newBenchService(b *testing.B, prefix string, extraEnv ...string) (s benchService) {
+	cp, _, cs := servicetest.BenchCluster(b, 1000, 2000)
+	s.cs = cs
+	s.ns = servicetest.BenchNamespace(b, cs, prefix)
+	repo := testrepo.NewRepo(b)
+	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
+	s.srv = etcdtest.Start(b)
+	s.client, s.store = s.srv.Store(b)
+	s.bin = servicetest.Build(b, ".")
+	s.env = append([]string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + s.ns, "SDP_HELM_PREFIX=sdp",
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", s.srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}, extraEnv...)
+	return s
+}
 
 // BenchmarkRestartInSync restarts the release-manager binary with
 // SDP_BENCH_RESTART_DEPLOYMENTS (default 5,000) deployments whose
@@ -44,18 +73,9 @@ import (
 //	go test -run '^$' -bench RestartInSync -benchtime 3x ./cmd/release-manager
 func BenchmarkRestartInSync(b *testing.B) {
 	n := servicetest.EnvInt(b, "SDP_BENCH_RESTART_DEPLOYMENTS", 5000)
-	cp, _, cs := servicetest.BenchCluster(b, 1000, 2000)
 	ctx := context.Background()
-	ns := servicetest.BenchNamespace(b, cs, "rm-restart")
-
-	repo := testrepo.NewRepo(b)
-	// One ConfigMap and one Pod, as in the install benchmark.
-	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
-	srv := etcdtest.Start(b)
-	client, store := srv.Store(b)
-	bin := servicetest.Build(b, ".")
-	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + ns, "SDP_HELM_PREFIX=sdp",
-		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
+	s := newBenchService(b, "rm-restart")
+	client, store, bin, env := s.client, s.store, s.bin, s.env
 	args := []string{"--cache-dir=" + b.TempDir()}
 
 	// Install: every entry in one transaction, deployed by the service.
