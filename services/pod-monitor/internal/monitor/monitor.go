@@ -284,18 +284,9 @@ func (m *Monitor) sweep(ctx context.Context) error {
 	return nil
 }
 
-// work is a worker's reconcile within the term: one whose write was
-// fenced out is dropped, since the term is over and the other replica
-// writes now.
+// work is a worker's reconcile within the term (controller.InTerm).
 func (m *Monitor) work(ctx context.Context, id string) error {
-	if ctx.Err() != nil {
-		return ctx.Err() // the term has ended: what is left in the queue is not worked
-	}
-	err := m.reconcile(ctx, id)
-	if m.cfg.Term.Over(err) {
-		return nil
-	}
-	return err
+	return controller.InTerm(m.cfg.Term.Over, m.reconcile)(ctx, id)
 }
 
 func (m *Monitor) reconcile(ctx context.Context, id string) error {

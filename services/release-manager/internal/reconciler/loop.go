@@ -32,19 +32,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		Gate: r.listed, Sources: []controller.Source{watch, r.watchStates}, Recovery: r.recovery}.Run(ctx)
 }
 
-// work is a worker's reconcile within the term. Once the term has ended
-// the workers take no new action: the keys left in the queue are drained
-// untouched, and a reconcile the fence stopped is dropped, not retried,
-// since the other replica owns the deployment now.
+// work is a worker's reconcile within the term (controller.InTerm).
 func (r *Reconciler) work(ctx context.Context, id string) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	err := r.reconcile(ctx, id)
-	if r.cfg.Term.Over(err) {
-		return nil
-	}
-	return err
+	return controller.InTerm(r.cfg.Term.Over, r.reconcile)(ctx, id)
 }
 
 // fenced reports whether err says the term is over: a config DB write

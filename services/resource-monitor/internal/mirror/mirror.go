@@ -203,18 +203,9 @@ func (m *Mirror) clearGauges() {
 	}
 }
 
-// work is the worker's reconcile within the term: one whose write was
-// fenced out is dropped, since the term is over and the other replica
-// writes now.
+// work is the worker's reconcile within the term (controller.InTerm).
 func (m *Mirror) work(ctx context.Context, k string) error {
-	if ctx.Err() != nil {
-		return ctx.Err() // the term has ended: what is left in the queue is not worked
-	}
-	err := m.reconcile(ctx, k)
-	if m.cfg.Term.Over(err) {
-		return nil
-	}
-	return err
+	return controller.InTerm(m.cfg.Term.Over, m.reconcile)(ctx, k)
 }
 
 func (m *Mirror) reconcile(ctx context.Context, _ string) error {
