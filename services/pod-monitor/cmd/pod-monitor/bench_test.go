@@ -20,6 +20,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
@@ -44,9 +45,9 @@ import (
 //	go test -run '^$' -bench PodStatusToState -benchtime 500x ./cmd/pod-monitor
 func BenchmarkPodStatusToState(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_PODS", 5000), servicetest.EnvInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
-	cp, _, cs := servicetest.BenchCluster(b, 2000, 4000)
+	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
-	ns := servicetest.BenchNamespace(b, cs, "pm-bench")
+	ns := clustertest.BenchNamespace(b, cs, "pm-bench")
 	srv := etcdtest.Start(b)
 	client, store := srv.Store(b)
 	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }

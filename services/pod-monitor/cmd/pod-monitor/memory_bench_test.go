@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -24,10 +25,10 @@ import (
 func BenchmarkPodMemory(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_POD_DEPLOYMENTS", 2000)
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
-	cp, _, cs := servicetest.BenchCluster(b, 2000, 4000)
+	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
 	for b.Loop() {
-		ns := servicetest.BenchNamespace(b, cs, "pm-memory")
+		ns := clustertest.BenchNamespace(b, cs, "pm-memory")
 		srv := etcdtest.Start(b)
 		client, store := srv.Store(b)
 		createPods(ctx, b, cs, ns, store, nPods, nDeps, 32, func(p *corev1.Pod) {

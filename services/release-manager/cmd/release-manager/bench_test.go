@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
@@ -35,9 +36,9 @@ type benchService struct {
 }
 
 func newBenchService(b *testing.B, prefix string, extraEnv ...string) (s benchService) {
-	cp, _, cs := servicetest.BenchCluster(b, 1000, 2000)
+	cp, _, cs := clustertest.BenchCluster(b, 1000, 2000)
 	s.cs = cs
-	s.ns = servicetest.BenchNamespace(b, cs, prefix)
+	s.ns = clustertest.BenchNamespace(b, cs, prefix)
 	repo := testrepo.NewRepo(b)
 	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
 	s.srv = etcdtest.Start(b)

@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
@@ -239,13 +238,9 @@ func (e *testEnv) helmInstallForeign(name string) {
 func TestAPIServerAway(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	own := cptest.Start(t, ctx, localcp.Options{})
 	e := newEnv(t)
-	e.cfg = own.RESTConfig()
-	e.cs = kubernetes.NewForConfigOrDie(e.cfg)
-	if _, err := e.cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	own, cfg, cs := clustertest.OwnCluster(t, ctx, e.ns)
+	e.cfg, e.cs = cfg, cs
 	e.start()
 	e.put("before", entry("before", "cm", "{}"))
 	e.waitState("before", "installed", deployedAt(1))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
@@ -35,7 +36,7 @@ const (
 // runNamespace creates the namespace of one run of a benchmark and gives its
 // NADs, all deleted at the end of the run.
 func runNamespace(b *testing.B, cfg *rest.Config, prefix string) (string, dynamic.ResourceInterface) {
-	ns := servicetest.BenchNamespace(b, kubernetes.NewForConfigOrDie(cfg), prefix)
+	ns := clustertest.BenchNamespace(b, kubernetes.NewForConfigOrDie(cfg), prefix)
 	nads := dynamic.NewForConfigOrDie(cfg).Resource(nadcache.GVR).Namespace(ns)
 	b.Cleanup(func() {
 		if err := nads.DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
@@ -60,7 +61,7 @@ func runNamespace(b *testing.B, cfg *rest.Config, prefix string) (string, dynami
 //
 //	go test -run '^$' -bench NADChangeToEntry -benchtime 300x ./cmd/resource-monitor
 func BenchmarkNADChangeToEntry(b *testing.B) {
-	cp, cfg, _ := servicetest.BenchCluster(b, 1000, 2000)
+	cp, cfg, _ := clustertest.BenchCluster(b, 1000, 2000)
 	nadtest.InstallCRD(b, cfg)
 	ctx := context.Background()
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
@@ -26,7 +27,7 @@ import (
 func BenchmarkNADMemory(b *testing.B) {
 	nNADs, nSupernets := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_NADS", 2000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SUPERNETS", 100)
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
-	cp, cfg, _ := servicetest.BenchCluster(b, 1000, 2000)
+	cp, cfg, _ := clustertest.BenchCluster(b, 1000, 2000)
 	nadtest.InstallCRD(b, cfg)
 	ctx := context.Background()
 	for b.Loop() {
