@@ -20,10 +20,8 @@ import (
 // that already exist. When the server answers again, pod changes flow as
 // before.
 func TestAPIServerAway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	e := newEnv(t)
-	own, cfg, cs := clustertest.OwnCluster(t, ctx, e.ns)
+	own, cfg, cs := clustertest.OwnCluster(t, t.Context(), e.ns)
 	e.cfg, e.cs = cfg, cs
 	e.deployment("before")
 	e.pod("a", instance("sdp-before"))

@@ -236,10 +236,8 @@ func (e *testEnv) helmInstallForeign(name string) {
 // partitioned server looks from the client); entries written meanwhile are
 // deployed once it answers again, and nothing crashes.
 func TestAPIServerAway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	e := newEnv(t)
-	own, cfg, cs := clustertest.OwnCluster(t, ctx, e.ns)
+	own, cfg, cs := clustertest.OwnCluster(t, t.Context(), e.ns)
 	e.cfg, e.cs = cfg, cs
 	e.start()
 	e.put("before", entry("before", "cm", "{}"))
