@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-MODULES  := shared services/release-manager services/pod-monitor services/resource-monitor testkit tests sdpctl tools
+MODULES  := shared services/release-manager services/pod-monitor services/resource-monitor testkit testkit/etcdtest tests sdpctl tools
 SERVICES := release-manager pod-monitor resource-monitor
 BIN      := $(CURDIR)/bin
 # Slow builds (Kubernetes binaries, etcd, kwok) are cached here, outside the

@@ -94,6 +94,11 @@ require (
 
 replace github.com/ska-telescope/sdp-helmdeploy/shared => ../shared
 
-require github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+require (
+	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest v0.0.0
+)
 
 replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../testkit
+
+replace github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest => ../testkit/etcdtest

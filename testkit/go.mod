@@ -6,7 +6,6 @@ require (
 	github.com/containernetworking/cni v1.3.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
-	github.com/ska-telescope/sdp-helmdeploy/shared v0.0.0
 	go.etcd.io/etcd/server/v3 v3.7.0
 	helm.sh/helm/v3 v3.22.0
 	k8s.io/api v0.37.2
@@ -170,5 +169,3 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0
 )
-
-replace github.com/ska-telescope/sdp-helmdeploy/shared => ../shared

@@ -181,5 +181,8 @@ require github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
 require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest v0.0.0
 	github.com/ska-telescope/sdp-helmdeploy/tools v0.0.0
 )
+
+replace github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest => ../testkit/etcdtest

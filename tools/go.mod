@@ -187,4 +187,9 @@ replace github.com/ska-telescope/sdp-helmdeploy/shared => ../shared
 
 replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../testkit
 
-require github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+require (
+	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest v0.0.0
+)
+
+replace github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest => ../testkit/etcdtest

@@ -108,9 +108,12 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest v0.0.0
 	go.etcd.io/etcd/client/v3 v3.7.0
 	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	golang.org/x/sync v0.25.0
 )
 
 replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../../testkit
+
+replace github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest => ../../testkit/etcdtest

@@ -166,6 +166,7 @@ replace github.com/ska-telescope/sdp-helmdeploy/shared => ../../shared
 require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+	github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest v0.0.0
 	go.etcd.io/etcd/api/v3 v3.7.0
 	go.etcd.io/etcd/client/v3 v3.7.0
 	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
@@ -174,3 +175,5 @@ require (
 )
 
 replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../../testkit
+
+replace github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest => ../../testkit/etcdtest

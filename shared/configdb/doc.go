@@ -22,4 +22,7 @@
 //
 // Services speak in these typed values through Store; no other package builds
 // a key string or a JSON document of the database.
+//
+// It is the bottom of the product: the services and sdpctl reach the config
+// DB only through it. Who writes and reads which key: docs/architecture.md, §3. Who owns which key.
 package configdb

@@ -6,6 +6,11 @@
 // a term's work (sources feeding a rate-limited queue, a first-list Gate,
 // workers draining the queue, level-triggered, failures retried with
 // per-key exponential backoff).
+//
+// It sits under each service's per-term controller (the reconciler, the
+// monitor, the mirror) and knows nothing of what they reconcile. Why
+// terms, level-triggered queues and recovery: docs/architecture.md, §5. Why it is built this way; the work that waits
+// on a dependency: docs/architecture.md, §4. From an entry to a release and a state, step 5.
 package controller
 
 import (

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
 // Dependency names something outside a service that its work may wait on.
@@ -60,6 +63,28 @@ func NewRecovery(q Queue, log *slog.Logger, waitsOn func(error) (Dependency, boo
 		waiting: map[Dependency]map[string]struct{}{},
 		noted:   map[Dependency]chan struct{}{},
 	}
+}
+
+// NewConfigDBRecovery is the recovery of a service whose work waits on the
+// config DB alone (the pod-monitor's and the resource-monitor's writes): a
+// key whose write failed because it was away, or did not answer in time,
+// goes again as soon as store answers. A nil store (unit tests) is not
+// probed.
+func NewConfigDBRecovery(q Queue, log *slog.Logger, store *configdb.Store) *Recovery {
+	rec := NewRecovery(q, log, func(err error) (Dependency, bool) {
+		return ConfigDB, configdb.IsUnavailable(err)
+	})
+	if store != nil {
+		rec.Probe(ConfigDB, store.Ping)
+	}
+	return rec
+}
+
+// NewConfigDBWork is a term's work queue (NewQueue) with its
+// NewConfigDBRecovery: the two monitors build their terms alike.
+func NewConfigDBWork(name string, reg prometheus.Registerer, opts QueueOptions, log *slog.Logger, store *configdb.Store) (Queue, *Recovery) {
+	q := NewQueue(name, reg, opts)
+	return q, NewConfigDBRecovery(q, log, store)
 }
 
 // Probe sets how dep is checked while keys wait on it. Without a probe,

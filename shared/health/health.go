@@ -3,6 +3,8 @@
 // only with SDP_PPROF=true in the environment, Go's profiles on
 // /debug/pprof/ (off by default: a profile shows the process's internals
 // and costs CPU while it is taken).
+//
+// service serves it for every main; docs/architecture.md, §1. The rooms.
 package health
 
 import (

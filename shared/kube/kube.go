@@ -1,5 +1,8 @@
 // Package kube builds the Kubernetes client configuration the services
 // share: in-cluster when running in a pod, else a kubeconfig file.
+//
+// Each service's app builds its informers and the Helm client from it;
+// its write guard is the third fence of docs/architecture.md, §6. Fencing.
 package kube
 
 import (

@@ -1,6 +1,9 @@
 // Package leader runs a function only while this process holds a lease-based
 // leadership in etcd, so that two replicas of a service can run and only one
 // acts.
+//
+// service runs every main's work under it; the term it gives fences
+// that work: docs/architecture.md, §6. Fencing.
 package leader
 
 import (

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,7 +22,7 @@ import (
 // Two replicas campaign; exactly one leads at any time, and when the leader
 // stops, the other takes over.
 func TestOneLeaderAndFailover(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var leading atomic.Int32
 	var maxLeading atomic.Int32
@@ -76,7 +76,7 @@ func TestOneLeaderAndFailover(t *testing.T) {
 // rather than waiting on keys before one it no longer holds; and it takes
 // over when the leader goes.
 func TestStandbyLosesItsLeaseWhileWaiting(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	admin := srv.Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	key := leader.ElectionKey("/t", "svc")
@@ -141,7 +141,7 @@ func TestStandbyLosesItsLeaseWhileWaiting(t *testing.T) {
 // in front of every candidate for a whole TTL more. Its next campaign
 // revokes it first, as soon as etcd answers.
 func TestOldLeaseRevokedWhenEtcdIsBack(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	admin := srv.Client(t)
 	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))

@@ -47,6 +47,8 @@
 //     the text is read back by unquoting it.
 //   - A tag value is quoted as an attribute value is, with ',' and ':' also
 //     calling for quotes and ',' written \x2c within them.
+//
+// service builds every main's logger with it; docs/architecture.md, §1. The rooms.
 package logging
 
 import (

@@ -2,6 +2,9 @@
 // common: the SDP_* environment, logging, the etcd client, metrics and
 // health endpoints, signal handling and leader election. Each main wires its
 // own reconciler on top.
+//
+// Each service's cmd/<name>/main.go is wiring only and hands its app's
+// constructor to Main; docs/architecture.md, §1. The rooms.
 package service
 
 import (

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // readyz answers the runtime's /readyz as a probe would.
@@ -22,7 +23,7 @@ func readyz(rt *Runtime) (int, string) {
 // starts, says the config DB is not reachable, and becomes ready once etcd
 // comes; credentials etcd refuses end Run with an error saying so.
 func TestCredentialsWithEtcdAway(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	srv.EnableAuth(t, "root", "s3cret")
 	tests := []struct {
 		name      string
@@ -58,17 +59,12 @@ func TestCredentialsWithEtcdAway(t *testing.T) {
 				})
 			}()
 			if tt.etcdAway {
-				deadline := time.Now().Add(30 * time.Second)
-				for {
-					code, body := readyz(rt)
-					if code == 503 && strings.Contains(body, "config DB not reachable") {
-						break
+				eventually.Eventually(t, 30*time.Second, func() error {
+					if code, body := readyz(rt); code != 503 || !strings.Contains(body, "config DB not reachable") {
+						return fmt.Errorf("/readyz %d %q, want 503 saying the config DB is not reachable", code, body)
 					}
-					if time.Now().After(deadline) {
-						t.Fatalf("/readyz %d %q, want 503 saying the config DB is not reachable", code, body)
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
+					return nil
+				})
 				srv.Restart()
 			}
 			if tt.wantError != "" {
@@ -89,17 +85,12 @@ func TestCredentialsWithEtcdAway(t *testing.T) {
 			case <-time.After(60 * time.Second):
 				t.Fatal("never led after etcd came")
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				code, body := readyz(rt)
-				if code == 200 {
-					break
+			eventually.Eventually(t, 30*time.Second, func() error {
+				if code, body := readyz(rt); code != 200 {
+					return fmt.Errorf("/readyz %d %q after etcd came, want 200", code, body)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("/readyz %d %q after etcd came, want 200", code, body)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return nil
+			})
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("run after cancel: %v", err)

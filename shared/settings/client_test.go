@@ -13,7 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 )
 
 func envFor(port int, extra map[string]string) settings.Env {
@@ -37,7 +37,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestClientUserPassword(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	srv.EnableAuth(t, "root", "s3cret")
 	c := ctx(t)
 	good, err := settings.NewClient(envFor(srv.Port, map[string]string{"SDP_CONFIG_USERNAME": "root", "SDP_CONFIG_PASSWORD": "s3cret"}))
@@ -62,7 +62,7 @@ func TestClientUserPassword(t *testing.T) {
 // before NewClientWithin returns; a wrong password or an absent etcd is an
 // error from it, the latter once the bound has passed, not DialTimeout.
 func TestClientWithinAuthentication(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	srv.EnableAuth(t, "root", "s3cret")
 	c := ctx(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,10 +106,10 @@ func TestClientWithinAuthentication(t *testing.T) {
 }
 
 func TestClientTLS(t *testing.T) {
-	p := etcdtest.NewPKI(t)
+	p := etcdserver.NewPKI(t)
 	dir := t.TempDir()
 	caFile, keyFile := p.CA, p.ClientKeyOnly
-	srv := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey))
+	srv := etcdserver.Start(t, etcdserver.WithClientTLS(p.ServerCert, p.ServerKey))
 	if !strings.HasPrefix(srv.Endpoint, "https://") {
 		t.Fatalf("endpoint %s", srv.Endpoint)
 	}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // TestClusterLosesAMember: a Store over a 3-member cluster named by
@@ -17,7 +18,7 @@ import (
 // is down. Each member is stopped in turn (and brought back before the
 // next), so the one the watch stream is on is among them.
 func TestClusterLosesAMember(t *testing.T) {
-	cl := etcdtest.StartCluster(t, 3)
+	cl := etcdserver.StartCluster(t, 3)
 	env := envFor(2379, map[string]string{"SDP_CONFIG_HOST": cl.Hosts})
 	if got, want := strings.Join(env.Endpoints(), ","), strings.Join(cl.Endpoints, ","); got != want {
 		t.Fatalf("SDP_CONFIG_HOST=%s: endpoints %s, want %s", cl.Hosts, got, want)
@@ -72,17 +73,13 @@ func TestClusterLosesAMember(t *testing.T) {
 	// that the cluster stays unusable.
 	write := func(id string) {
 		t.Helper()
-		var err error
-		for range 20 {
-			cctx, ccancel := context.WithTimeout(c, 3*time.Second)
-			err = store.PutDeployment(cctx, configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: "c"})
-			ccancel()
-			if err == nil {
-				return
-			}
-			time.Sleep(250 * time.Millisecond)
+		if err := eventually.Poll(c, time.Minute, 250*time.Millisecond, func(ctx context.Context) error {
+			cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+			defer ccancel()
+			return store.PutDeployment(cctx, configdb.Deployment{ID: id, Kind: configdb.KindHelm, Chart: "c"})
+		}); err != nil {
+			t.Fatalf("write %s with a member down: %v", id, err)
 		}
-		t.Fatalf("write %s with a member down: %v", id, err)
 	}
 	write("before")
 	waitSeen("before")

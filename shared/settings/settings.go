@@ -3,6 +3,8 @@
 // it. The config DB contract itself (keys, JSON shapes, Store) is in
 // configdb; this package only says where that database is and how to reach
 // it.
+//
+// service and sdpctl read it once at start; why once: docs/architecture.md, §5. Why it is built this way.
 package settings
 
 import (

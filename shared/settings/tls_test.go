@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 )
 
 func tlsEnv(t *testing.T, port int, extra map[string]string) settings.Env {
@@ -23,7 +23,7 @@ func tlsEnv(t *testing.T, port int, extra map[string]string) settings.Env {
 // TestTLSConfig: what each kind of file becomes, and what is wrong with
 // the ones that cannot be used.
 func TestTLSConfig(t *testing.T) {
-	p := etcdtest.NewPKI(t)
+	p := etcdserver.NewPKI(t)
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	tests := []struct {
 		name     string
@@ -88,12 +88,12 @@ func TestTLSConfig(t *testing.T) {
 // TestClientCertAuth runs against an etcd serving https that requires a
 // client certificate signed by its CA, and one that does not.
 func TestClientCertAuth(t *testing.T) {
-	p := etcdtest.NewPKI(t)
-	mtls := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey), etcdtest.WithClientCertAuth(p.CA))
-	plain := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey))
+	p := etcdserver.NewPKI(t)
+	mtls := etcdserver.Start(t, etcdserver.WithClientTLS(p.ServerCert, p.ServerKey), etcdserver.WithClientCertAuth(p.CA))
+	plain := etcdserver.Start(t, etcdserver.WithClientTLS(p.ServerCert, p.ServerKey))
 	tests := []struct {
 		name    string
-		srv     *etcdtest.Server
+		srv     *etcdserver.Server
 		env     map[string]string
 		wantMsg string // "" connects
 	}{

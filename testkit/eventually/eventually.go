@@ -2,6 +2,9 @@
 // until it holds, and say what it last was when it never did. It is built
 // on k8s.io/apimachinery/pkg/util/wait, so the ticker, deadline and context
 // handling are the library's, not each test's.
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package eventually
 
 import (

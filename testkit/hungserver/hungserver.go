@@ -2,6 +2,9 @@
 // it is sent, never answering: how a frozen server (SIGSTOPped, or cut off
 // after the handshake) looks to its clients, for tests of request
 // timeouts.
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package hungserver
 
 import (

@@ -1,6 +1,9 @@
 // Package logtest holds what tests need to read the logs of code they run
 // in-process: a buffer that the code under test writes from its own
 // goroutines while the test reads it.
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package logtest
 
 import (

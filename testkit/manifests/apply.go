@@ -1,3 +1,8 @@
+// Package manifests applies the manifests of a folder (deploy/, a chart's
+// rendering) to a test cluster, namespaces and CRDs first, as a cluster
+// admin would before the services are installed. It is part of the test
+// kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package manifests
 
 import (

@@ -1,6 +1,9 @@
 // Package metrics is the one reader of a /metrics page in tests: it parses
 // the Prometheus text format with prometheus/common/expfmt and answers "what
 // is this counter, gauge or histogram count" by name and labels.
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package metrics
 
 import (

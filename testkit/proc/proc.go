@@ -5,6 +5,9 @@
 // file, in its own process group and (on Linux) killed by the kernel if its
 // parent dies, so that nothing outlives a test; stopped by its PID only,
 // SIGTERM first and SIGKILL after a grace period.
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package proc
 
 import (

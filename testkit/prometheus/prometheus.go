@@ -3,6 +3,9 @@
 // and evaluation interval, a TSDB in a directory of its own; and queries it
 // through its HTTP API. The binary is Debian's prometheus package, installed
 // pinned by scripts/install-prometheus.sh (make prometheus-binaries).
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package prometheus
 
 import (

@@ -14,6 +14,7 @@ import (
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/model"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // start starts a server or skips when the binary is missing, unless
@@ -83,15 +84,15 @@ func TestScrapeQueryAlertStop(t *testing.T) {
 
 	// The alert fires on the first evaluation after the scrape (no "for").
 	var firing []string
-	for ctx.Err() == nil {
+	_ = eventually.Poll(ctx, 0, 200*time.Millisecond, func(ctx context.Context) error {
 		if firing, err = s.Firing(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if len(firing) > 0 {
-			break
+		if len(firing) == 0 {
+			return errors.New("no alert firing yet")
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if len(firing) != 1 || firing[0] != "ValueHigh" {
 		t.Fatalf("firing %v, want [ValueHigh]", firing)
 	}

@@ -3,36 +3,40 @@ package servicetest
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
 )
 
 // GoldenTime is the time of every record in the log golden files.
 var GoldenTime = time.Date(2026, 12, 1, 21, 6, 51, 123456789, time.UTC)
 
+// ForService builds a service's logger from its settings, as
+// logging.ForService does; taken as a function so that the test kit
+// requires nothing of the product.
+type ForService func(w io.Writer, service, level string, lookup func(string) (string, bool)) *slog.Logger
+
 // CheckLogGolden makes calls through the logger a service builds for
-// itself (logging.ForService, with the service's name, at DEBUG) in each
-// format, with every record's time set to GoldenTime, and compares what
-// was written with testdata/log.<format>.golden beside the test. With
-// SDP_UPDATE_GOLDEN=1 it writes the files instead.
-func CheckLogGolden(t *testing.T, service string, calls func(log *slog.Logger)) {
+// itself (forService, with the service's name, at DEBUG) in each format
+// SDP_LOG_FORMAT names, with every record's time set to GoldenTime, and
+// compares what was written with testdata/log.<format>.golden beside the
+// test. With SDP_UPDATE_GOLDEN=1 it writes the files instead.
+func CheckLogGolden(t *testing.T, forService ForService, service string, calls func(log *slog.Logger)) {
 	t.Helper()
-	for _, format := range []logging.Format{logging.FormatSKA, logging.FormatJSON} {
-		t.Run(string(format), func(t *testing.T) {
+	for _, format := range []string{"ska", "json"} {
+		t.Run(format, func(t *testing.T) {
 			var buf bytes.Buffer
-			log := logging.ForService(&buf, service, "DEBUG", func(k string) (string, bool) {
-				if k == logging.FormatEnv {
-					return string(format), true
+			log := forService(&buf, service, "DEBUG", func(k string) (string, bool) {
+				if k == "SDP_LOG_FORMAT" {
+					return format, true
 				}
 				return "", false
 			})
 			calls(slog.New(fixedTime{log.Handler()}))
-			path := filepath.Join("testdata", "log."+string(format)+".golden")
+			path := filepath.Join("testdata", "log."+format+".golden")
 			if os.Getenv("SDP_UPDATE_GOLDEN") == "1" {
 				if err := os.MkdirAll("testdata", 0o755); err != nil {
 					t.Fatal(err)

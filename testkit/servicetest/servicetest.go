@@ -1,5 +1,8 @@
 // Package servicetest builds a service binary and runs it as a process
 // against a real etcd, the way a pod runs it, for the services' own tests.
+//
+// It is part of the test kit, which requires nothing of the product:
+// what it needs of a service (its logger) it is given; docs/architecture.md, §1. The rooms.
 package servicetest
 
 import (

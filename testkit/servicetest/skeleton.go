@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 )
 
 // CheckLifecycle is the test every service binary passes: against a real
@@ -20,7 +20,7 @@ func CheckLifecycle(t *testing.T, dir, service string, extraEnv ...string) {
 
 // CheckBinary is CheckLifecycle for a binary already built.
 func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
-	srv := etcdtest.Start(t)
+	srv := etcdserver.Start(t)
 	env := append([]string{
 		"SDP_CONFIG_HOST=127.0.0.1",
 		fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port),
@@ -92,7 +92,7 @@ func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 	// With a user set, the etcd client logs in as it is built; an absent
 	// etcd must not make the start fail for that.
 	t.Run("etcd with credentials away: up, not ready, then ready", func(t *testing.T) {
-		authSrv := etcdtest.Start(t)
+		authSrv := etcdserver.Start(t)
 		authSrv.EnableAuth(t, "root", "s3cret")
 		authSrv.Stop()
 		authEnv := append(append([]string{}, env...), fmt.Sprintf("SDP_CONFIG_PORT=%d", authSrv.Port),
@@ -109,7 +109,7 @@ func CheckBinary(t *testing.T, bin, service string, extraEnv ...string) {
 	})
 
 	t.Run("credentials refused: exit 1 with the reason", func(t *testing.T) {
-		authSrv := etcdtest.Start(t)
+		authSrv := etcdserver.Start(t)
 		authSrv.EnableAuth(t, "root", "s3cret")
 		p := Start(t, bin, append(append([]string{}, env...), fmt.Sprintf("SDP_CONFIG_PORT=%d", authSrv.Port),
 			"SDP_CONFIG_USERNAME=root", "SDP_CONFIG_PASSWORD=wrong"))

@@ -2,6 +2,9 @@
 // Helm chart repository over HTTP (an index.yaml and packaged charts, from
 // charts made in the test or from a directory of chart sources) and an OCI
 // registry (go-containerregistry's in-memory registry), all on loopback.
+//
+// It is part of the test kit, which requires nothing of the product;
+// docs/architecture.md, §1. The rooms.
 package testrepo
 
 import (

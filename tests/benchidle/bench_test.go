@@ -136,7 +136,7 @@ func BenchmarkIdle(b *testing.B) {
 		}
 	})
 
-	ops := servicetest.DeploymentPuts(b, store.Layout(), "d", "idle", nDeps)
+	ops := etcdtest.DeploymentPuts(b, store.Layout(), "d", "idle", nDeps)
 	start := time.Now()
 	if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package chartcheck
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/helmtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
@@ -165,14 +167,13 @@ func TestPrometheusRuleInstalled(t *testing.T) {
 			t.Errorf("delete the PrometheusRule CRD: %v", err)
 			return
 		}
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-			if _, err := dyn.Resource(crds).Get(context.Background(), name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				return
+		if err := eventually.Poll(context.Background(), time.Minute, 200*time.Millisecond, func(ctx context.Context) error {
+			if _, err := dyn.Resource(crds).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("the PrometheusRule CRD is still there after its deletion (%v)", err)
 			}
-			if time.Now().After(deadline) {
-				t.Errorf("the PrometheusRule CRD is still there a minute after its deletion")
-				return
-			}
+			return nil
+		}); err != nil {
+			t.Error(err)
 		}
 	})
 	const ns, rel = "chartcheck-rules", "rules"

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
@@ -358,8 +359,8 @@ func TestValuesRefused(t *testing.T) {
 // the CA, etcd's certificate is refused ("unknown authority"), as it was
 // when the chart could only point SDP_CONFIG_CERT at one file.
 func TestRenderedTLSReachesEtcd(t *testing.T) {
-	pki := etcdtest.NewPKI(t)
-	etcd := etcdtest.Start(t, etcdtest.WithClientTLS(pki.ServerCert, pki.ServerKey), etcdtest.WithClientCertAuth(pki.CA))
+	pki := etcdserver.NewPKI(t)
+	etcd := etcdtest.Start(t, etcdserver.WithClientTLS(pki.ServerCert, pki.ServerKey), etcdserver.WithClientCertAuth(pki.CA))
 	// The Secret's files as the kubelet mounts them: one file per key.
 	secret := t.TempDir()
 	for key, from := range map[string]string{"client.pem": pki.ClientPair, "ca.crt": pki.CA} {

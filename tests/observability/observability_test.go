@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/prometheus"
 )
 
@@ -193,11 +194,11 @@ func TestRulesLoadAndEvaluate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv := startPrometheus(t, ctx, prometheus.Options{RuleFiles: []string{RulesPath()}})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var loaded int
+	err := eventually.Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
 		groups, err := srv.Rules(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return eventually.Stop(err)
 		}
 		n, evaluated, bad := 0, 0, []string{}
 		for _, g := range groups {
@@ -215,18 +216,19 @@ func TestRulesLoadAndEvaluate(t *testing.T) {
 				}
 			}
 		}
-		if n > 0 && evaluated == n {
-			if len(bad) > 0 {
-				t.Fatalf("rules not healthy: %v", bad)
-			}
-			t.Logf("%d alerting rules loaded and evaluated", n)
-			return
+		if n == 0 || evaluated < n {
+			return fmt.Errorf("%d of %d alerting rules evaluated", evaluated, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rules not evaluated within 30s: %d of %d alerting rules evaluated", evaluated, n)
+		if len(bad) > 0 {
+			return eventually.Stop(fmt.Errorf("rules not healthy: %v", bad))
 		}
-		time.Sleep(200 * time.Millisecond)
+		loaded = n
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("%d alerting rules loaded and evaluated", loaded)
 }
 
 // Every panel query of the dashboard parses, as the real Prometheus reads

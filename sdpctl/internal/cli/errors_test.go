@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sdpctl "github.com/ska-telescope/sdp-helmdeploy/sdpctl/internal/cli"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdserver"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 )
 
@@ -224,8 +225,8 @@ func TestCredentials(t *testing.T) {
 // certificate is named as the cause, with what to set, instead of a
 // timeout; the right CA, or skipping verification, connects.
 func TestTLSErrors(t *testing.T) {
-	p := etcdtest.NewPKI(t)
-	srv := etcdtest.Start(t, etcdtest.WithClientTLS(p.ServerCert, p.ServerKey))
+	p := etcdserver.NewPKI(t)
+	srv := etcdtest.Start(t, etcdserver.WithClientTLS(p.ServerCert, p.ServerKey))
 	c := &cli{t: t, env: map[string]string{}}
 	base := []string{"--protocol", "https", "--port", strconv.Itoa(srv.Port), "--timeout", "2s"}
 	tests := []struct {

@@ -20,9 +20,10 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -42,50 +43,17 @@ import (
 // nothing the map shows, and the monitor process's VmRSS / VmHWM.
 //
 //	go test -run '^$' -bench PodStatusToState -benchtime 500x ./cmd/pod-monitor
-var benchRuns atomic.Int32
-
 func BenchmarkPodStatusToState(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_PODS", 5000), servicetest.EnvInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 2000, 4000
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
-	// -count runs share the control plane: a namespace each, emptied after.
-	ns := fmt.Sprintf("pm-bench-%d", benchRuns.Add(1))
-	cptest.Namespace(b, cs, ns)
+	ns := clustertest.BenchNamespace(b, cs, "pm-bench")
 	srv := etcdtest.Start(b)
 	client, store := srv.Store(b)
 	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
 	podName := func(pod int) string { return fmt.Sprintf("p%d", pod) }
-	for d := range nDeps {
-		if err := store.PutDeployment(ctx, configdb.Deployment{ID: dep(d), Kind: "helm", Chart: "c"}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	created := time.Now()
-	var g errgroup.Group
-	g.SetLimit(16)
-	for i := range nPods {
-		g.Go(func() error {
-			_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{podstatus.LabelInstance: dep(i), "app": "bench"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}},
-			}, metav1.CreateOptions{})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("%d pods created in %v", nPods, time.Since(created).Round(time.Millisecond))
-
-	mon := startMonitor(b, servicetest.Build(b, "."), "KUBECONFIG="+cp.KubeconfigPath, "SDP_HELM_NAMESPACE="+ns,
-		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port))
-	started := time.Now()
-	states := newStateWatch(ctx, b, client, store.Layout())
-	states.waitTotal(b, nPods, 5*time.Minute)
-	b.Logf("every pod reported %v after the monitor started", time.Since(started).Round(time.Millisecond))
+	createPods(ctx, b, cs, ns, store, nPods, nDeps, 16, nil)
+	mon, states := startWatched(ctx, b, cp, ns, srv, client, store, nPods, 5*time.Minute)
 
 	// Nothing changes: nothing is written.
 	time.Sleep(time.Second)
@@ -193,6 +161,49 @@ func BenchmarkPodStatusToState(b *testing.B) {
 func quantile(ds []time.Duration, q float64) float64 {
 	slices.Sort(ds)
 	return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) / 1000
+}
+
+// createPods puts nDeps deployment entries d<j> and creates nPods pods
+// p<i> of deployment d<i mod nDeps>, limit at a time, each then given
+// status by setStatus unless it is nil.
+func createPods(ctx context.Context, b *testing.B, cs kubernetes.Interface, ns string, store *configdb.Store, nPods, nDeps, limit int, setStatus func(*corev1.Pod)) {
+	for d := range nDeps {
+		if err := store.PutDeployment(ctx, configdb.Deployment{ID: fmt.Sprintf("d%d", d), Kind: "helm", Chart: "c"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	created := time.Now()
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for i := range nPods {
+		g.Go(func() error {
+			name := fmt.Sprintf("p%d", i)
+			if _, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{podstatus.LabelInstance: fmt.Sprintf("d%d", i%nDeps), "app": "bench"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}},
+			}, metav1.CreateOptions{}); err != nil || setStatus == nil {
+				return err
+			}
+			return updateStatus(cs, ns, name, setStatus)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d pods created in %v", nPods, time.Since(created).Round(time.Millisecond))
+}
+
+// startWatched starts the built monitor over ns and srv and waits, up to
+// timeout, until the state entries hold every pod.
+func startWatched(ctx context.Context, b *testing.B, cp *localcp.ControlPlane, ns string, srv *etcdtest.Server,
+	client *clientv3.Client, store *configdb.Store, nPods int, timeout time.Duration) (*servicetest.Proc, *stateWatch) {
+	mon := startMonitor(b, servicetest.Build(b, "."), "KUBECONFIG="+cp.KubeconfigPath, "SDP_HELM_NAMESPACE="+ns,
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port))
+	started := time.Now()
+	states := newStateWatch(ctx, b, client, store.Layout())
+	states.waitTotal(b, nPods, timeout)
+	b.Logf("every pod reported %v after the monitor started", time.Since(started).Round(time.Millisecond))
+	return mon, states
 }
 
 // startMonitor runs the binary as its own process, so that its memory is

@@ -36,10 +36,7 @@ func TestBinary(t *testing.T) {
 
 	t.Run("two replicas, one acts, the other takes over", func(t *testing.T) {
 		srv := etcdtest.Start(t)
-		store, err := configdb.NewStore(srv.Client(t), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, store := srv.Store(t)
 		env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=pm-bin",
 			"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)}
 		a := servicetest.Start(t, bin, env, "--leader-ttl=2s")

@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/pod-monitor/internal/podstatus"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
@@ -31,50 +25,17 @@ import (
 func BenchmarkPodMemory(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_POD_DEPLOYMENTS", 2000)
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 2000, 4000
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
 	for b.Loop() {
-		ns := fmt.Sprintf("pm-memory-%d", benchRuns.Add(1))
-		cptest.Namespace(b, cs, ns)
+		ns := clustertest.BenchNamespace(b, cs, "pm-memory")
 		srv := etcdtest.Start(b)
 		client, store := srv.Store(b)
-		dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
-		for d := range nDeps {
-			if err := store.PutDeployment(ctx, configdb.Deployment{ID: dep(d), Kind: "helm", Chart: "c"}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		created := time.Now()
-		var g errgroup.Group
-		g.SetLimit(32)
-		for i := range nPods {
-			g.Go(func() error {
-				name := fmt.Sprintf("p%d", i)
-				if _, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{podstatus.LabelInstance: dep(i), "app": "bench"}},
-					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/x"}}},
-				}, metav1.CreateOptions{}); err != nil {
-					return err
-				}
-				return updateStatus(cs, ns, name, func(p *corev1.Pod) {
-					p.Status.Phase = corev1.PodRunning
-					p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, corev1.ConditionTrue)
-				})
-			})
-		}
-		if err := g.Wait(); err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("%d running pods created in %v", nPods, time.Since(created).Round(time.Millisecond))
-		mon := startMonitor(b, servicetest.Build(b, "."), "KUBECONFIG="+cp.KubeconfigPath, "SDP_HELM_NAMESPACE="+ns,
-			"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port))
-		started := time.Now()
-		states := newStateWatch(ctx, b, client, store.Layout())
-		states.waitTotal(b, nPods, 10*time.Minute)
-		b.Logf("every pod reported %v after the monitor started", time.Since(started).Round(time.Millisecond))
+		createPods(ctx, b, cs, ns, store, nPods, nDeps, 32, func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, corev1.ConditionTrue)
+		})
+		mon, _ := startWatched(ctx, b, cp, ns, srv, client, store, nPods, 10*time.Minute)
 		time.Sleep(settle)
 		mem := proc.MemoryOf(b, mon.PID())
 		rss, hwm, anon := mem.RSS, mem.HWM, mem.RSSAnon

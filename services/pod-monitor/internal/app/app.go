@@ -1,6 +1,8 @@
 // Package app wires the pod-monitor: the pod cache runs for the life of
 // the process (a standby replica stays warm), and a monitor with its work
 // queue is built for each term of leadership.
+//
+// It sits between main and the monitor; docs/architecture.md, §1. The rooms.
 package app
 
 import (

@@ -21,6 +21,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -55,10 +56,7 @@ func newEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	e := &testEnv{t: t, cfg: cfg, cs: cs, etcd: etcdtest.Start(t), ns: ns}
-	store, err := configdb.NewStore(e.etcd.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := e.etcd.Store(t)
 	e.store = store
 	e.env = settings.Default()
 	e.env.HelmNamespace, e.env.HelmPrefix = ns, "sdp"
@@ -70,7 +68,7 @@ func newEnv(t testing.TB) *testEnv {
 func (e *testEnv) start() (stop func()) {
 	e.t.Helper()
 	store, _ := configdb.NewStore(e.etcd.Client(e.t), "")
-	rt := servicetest.Runtime(e.t, "pod-monitor", e.env, store)
+	rt := etcdtest.Runtime(e.t, "pod-monitor", e.env, store)
 	e.reg = rt.Registry
 	lead, err := New(rt, e.cfg, Options{Workers: 4, Resync: time.Minute})
 	if err != nil {
@@ -122,18 +120,13 @@ func (e *testEnv) setStatus(name string, phase corev1.PodPhase, ready *bool) {
 
 func (e *testEnv) waitPods(id, what string, cond func(pods map[string]configdb.PodStatus, found bool) bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var st configdb.DeploymentState
-	var found bool
-	for time.Now().Before(deadline) {
-		var err error
-		st, found, err = e.store.GetState(context.Background(), id)
-		if err == nil && cond(st.Pods, found) {
-			return
+	eventually.Eventually(e.t, 20*time.Second, func() error {
+		st, found, err := e.store.GetState(context.Background(), id)
+		if err != nil || !cond(st.Pods, found) {
+			return fmt.Errorf("%s: waiting for %s; last: found %v pods %v (error %v)", id, what, found, st.Pods, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: timed out waiting for %s; last: found %v pods %v", id, what, found, st.Pods)
+		return nil
+	})
 }
 
 func is(pod string, want configdb.PodStatus) func(map[string]configdb.PodStatus, bool) bool {

@@ -6,11 +6,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
@@ -21,15 +20,9 @@ import (
 // that already exist. When the server answers again, pod changes flow as
 // before.
 func TestAPIServerAway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	own := cptest.Start(t, ctx, localcp.Options{})
 	e := newEnv(t)
-	e.cfg = own.RESTConfig()
-	e.cs = kubernetes.NewForConfigOrDie(e.cfg)
-	if _, err := e.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	own, cfg, cs := clustertest.OwnCluster(t, t.Context(), e.ns)
+	e.cfg, e.cs = cfg, cs
 	e.deployment("before")
 	e.pod("a", instance("sdp-before"))
 	e.pod("b", instance("sdp-during"))
@@ -55,7 +48,7 @@ func TestAPIServerAway(t *testing.T) {
 func TestSecondTermOfLeadership(t *testing.T) {
 	e := newEnv(t)
 	store, _ := configdb.NewStore(e.etcd.Client(t), "")
-	rt := servicetest.Runtime(t, "pod-monitor", e.env, store)
+	rt := etcdtest.Runtime(t, "pod-monitor", e.env, store)
 	lead, err := New(rt, e.cfg, Options{Workers: 2, Resync: time.Minute})
 	if err != nil {
 		t.Fatal(err)

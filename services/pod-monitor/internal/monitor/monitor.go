@@ -4,6 +4,9 @@
 // when it differs; pod events and config DB events only say which
 // deployment to look at again. A burst of pod changes for one deployment
 // waits in the work queue as one key, so it becomes one write.
+//
+// It is the pod-monitor's controller, the only writer of the "pods" part:
+// docs/architecture.md, §4. From an entry to a release and a state, step 6; docs/architecture.md, §3. Who owns which key.
 package monitor
 
 import (
@@ -100,7 +103,6 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 	}
 	c := &Monitor{
 		cfg:      cfg,
-		queue:    controller.NewQueue("pod-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}),
 		metrics:  m,
 		known:    map[string]bool{},
 		orphans:  map[string]uint64{},
@@ -109,7 +111,8 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		intended: map[string]configdb.PodReport{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
-	c.recovery = newRecovery(c.queue, cfg)
+	c.queue, c.recovery = controller.NewConfigDBWork("pod-monitor", reg,
+		controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}, cfg.Log, cfg.Store)
 	return c
 }
 
@@ -281,18 +284,9 @@ func (m *Monitor) sweep(ctx context.Context) error {
 	return nil
 }
 
-// work is a worker's reconcile within the term: one whose write was
-// fenced out is dropped, since the term is over and the other replica
-// writes now.
+// work is a worker's reconcile within the term (controller.InTerm).
 func (m *Monitor) work(ctx context.Context, id string) error {
-	if ctx.Err() != nil {
-		return ctx.Err() // the term has ended: what is left in the queue is not worked
-	}
-	err := m.reconcile(ctx, id)
-	if m.cfg.Term.Over(err) {
-		return nil
-	}
-	return err
+	return controller.InTerm(m.cfg.Term.Over, m.reconcile)(ctx, id)
 }
 
 func (m *Monitor) reconcile(ctx context.Context, id string) error {

@@ -2,9 +2,11 @@ package monitor
 
 import (
 	"context"
-	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 )
 
 // The pods and reasons parts of a state entry deleted or overwritten by
@@ -17,29 +19,19 @@ import (
 
 // watchStates is the term's source of state entry changes.
 func (m *Monitor) watchStates(ctx context.Context) error {
-	if err := m.cfg.Store.WatchStates(ctx, configdb.StateWatch{OnResync: m.onStateResync, OnChange: m.onStateChange}); err != nil {
-		return fmt.Errorf("watch state entries: %w", err)
-	}
-	return nil
+	return controller.WatchStates(ctx, m.cfg.Store, configdb.StateWatch{OnResync: m.onStateResync, OnChange: m.onStateChange})
 }
 
 // onStateResync: after a gap in the watch any part may have changed
 // unseen, so every deployment's part is written again where it differs. At
 // the start the deployments' first list does that.
 func (m *Monitor) onStateResync(reason string) {
-	if reason == configdb.ResyncStart {
-		return
-	}
-	m.mu.Lock()
-	ids := make([]string, 0, len(m.known))
-	for id := range m.known {
-		ids = append(ids, id)
-	}
-	m.written = map[string]configdb.PodReport{}
-	m.mu.Unlock()
-	for _, id := range ids {
-		m.queue.Add(id)
-	}
+	controller.RequeueAfterGap(reason, m.queue, func() []string {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.written = map[string]configdb.PodReport{}
+		return slices.Collect(maps.Keys(m.known))
+	})
 }
 
 func (m *Monitor) onStateChange(ch configdb.StateChange) {

@@ -2,6 +2,8 @@
 // informer cache, trimmed to what a pod status needs and indexed by the
 // deployment they belong to, so that the pod-monitor computes a
 // deployment's whole pods map from memory.
+//
+// The monitor reads it: docs/architecture.md, §4. From an entry to a release and a state, step 6.
 package podcache
 
 import (

@@ -3,6 +3,9 @@
 // which status the state entry reports for it (its phase and conditions).
 // The status values themselves are part of the config DB contract
 // (configdb.PodStatus); how a Kubernetes pod maps to them is decided here.
+//
+// The pod cache classifies every pod with it; the statuses and the
+// labels are those of docs/architecture.md, §3. Who owns which key.
 package podstatus
 
 import (

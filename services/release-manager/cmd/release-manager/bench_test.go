@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,13 +13,41 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
+
+// benchService is what the release-manager's benchmarks run the built
+// binary over: a namespace of their own, a chart repository serving one
+// small chart (a ConfigMap and a Pod, as in the install benchmark), a
+// config DB, and the service's environment for them.
+type benchService struct {
+	cs     kubernetes.Interface
+	ns     string
+	srv    *etcdtest.Server
+	client *clientv3.Client
+	store  *configdb.Store
+	bin    string
+	env    []string
+}
+
+func newBenchService(b *testing.B, prefix string, extraEnv ...string) (s benchService) {
+	cp, _, cs := clustertest.BenchCluster(b, 1000, 2000)
+	s.cs = cs
+	s.ns = clustertest.BenchNamespace(b, cs, prefix)
+	repo := testrepo.NewRepo(b)
+	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
+	s.srv = etcdtest.Start(b)
+	s.client, s.store = s.srv.Store(b)
+	s.bin = servicetest.Build(b, ".")
+	s.env = append([]string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + s.ns, "SDP_HELM_PREFIX=sdp",
+		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", s.srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}, extraEnv...)
+	return s
+}
 
 // BenchmarkRestartInSync restarts the release-manager binary with
 // SDP_BENCH_RESTART_DEPLOYMENTS (default 5,000) deployments whose
@@ -47,28 +74,14 @@ import (
 //	go test -run '^$' -bench RestartInSync -benchtime 3x ./cmd/release-manager
 func BenchmarkRestartInSync(b *testing.B) {
 	n := servicetest.EnvInt(b, "SDP_BENCH_RESTART_DEPLOYMENTS", 5000)
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 1000, 2000
-	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	// -count runs share the control plane: a namespace each.
-	ns := fmt.Sprintf("rm-restart-%d", restartRuns.Add(1))
-	cptest.Namespace(b, cs, ns)
-
-	repo := testrepo.NewRepo(b)
-	// One ConfigMap and one Pod, as in the install benchmark.
-	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
-	srv := etcdtest.Start(b)
-	client, store := srv.Store(b)
-	bin := servicetest.Build(b, ".")
-	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + ns, "SDP_HELM_PREFIX=sdp",
-		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
+	s := newBenchService(b, "rm-restart")
+	client, store, bin, env := s.client, s.store, s.bin, s.env
 	args := []string{"--cache-dir=" + b.TempDir()}
 
 	// Install: every entry in one transaction, deployed by the service.
 	p := servicetest.Start(b, bin, env, args...)
-	ops := servicetest.DeploymentPuts(b, store.Layout(), "r", "bench", n)
+	ops := etcdtest.DeploymentPuts(b, store.Layout(), "r", "bench", n)
 	installStart := time.Now()
 	if _, err := client.Txn(ctx).Then(ops...).Commit(); err != nil {
 		b.Fatal(err)
@@ -120,8 +133,6 @@ func BenchmarkRestartInSync(b *testing.B) {
 	b.ReportMetric(float64(restarts), "restarts")
 	b.ReportMetric(0, "ns/op")
 }
-
-var restartRuns atomic.Int32
 
 func mean(xs []float64) float64 {
 	s := 0.0

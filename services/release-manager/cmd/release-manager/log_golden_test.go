@@ -13,7 +13,7 @@ import (
 // JSON, as its logger writes them: lines of the kinds it logs, with values
 // that must not break a line.
 func TestLogGolden(t *testing.T) {
-	servicetest.CheckLogGolden(t, "release-manager", func(log *slog.Logger) {
+	servicetest.CheckLogGolden(t, logging.ForService, "release-manager", func(log *slog.Logger) {
 		log.Info("starting", "version", "0123456789ab", "config_db", "http://127.0.0.1:2379", "config_prefix", "",
 			"namespace", "sdp", "release_prefix", "", "identity", "rm-0")
 		log.Debug("helm", "detail", "preparing install for proc-pb-1-receive")

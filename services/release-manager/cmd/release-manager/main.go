@@ -5,6 +5,9 @@
 // It reads the SDP_* environment (see the configdb package), serves
 // /metrics, /healthz and /readyz, and acts only while it holds the
 // leadership elected through etcd.
+//
+// It is wiring only: options, then service.Main with the app's
+// constructor; docs/architecture.md, §1. The rooms.
 package main
 
 import (

@@ -54,10 +54,7 @@ func TestBinary(t *testing.T) {
 			"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
 		}))
 		srv := etcdtest.Start(t)
-		store, err := configdb.NewStore(srv.Client(t), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, store := srv.Store(t)
 		env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=rm-kill", "SDP_HELM_PREFIX=sdp",
 			"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL, "SDP_HELM_TIMEOUT=120"}
 		ctx := context.Background()
@@ -105,10 +102,7 @@ func TestTwoReplicas(t *testing.T) {
 		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
 	}))
 	srv := etcdtest.Start(t)
-	store, err := configdb.NewStore(srv.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := srv.Store(t)
 	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=rm-replicas",
 		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
 	a := servicetest.Start(t, bin, env, "--leader-ttl=2s")

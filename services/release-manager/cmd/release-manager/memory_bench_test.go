@@ -14,15 +14,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
 // BenchmarkMemoryInSync measures the release-manager binary's memory with
@@ -53,23 +49,11 @@ func BenchmarkMemoryInSync(b *testing.B) {
 	}
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
 	heapAt := servicetest.EnvInt(b, "SDP_BENCH_HEAP_AT", 1000)
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 1000, 2000
-	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	ns := fmt.Sprintf("rm-memory-%d", restartRuns.Add(1))
-	cptest.Namespace(b, cs, ns)
-	repo := testrepo.NewRepo(b)
-	// One ConfigMap and one Pod, as in the install benchmark.
-	repo.Add(testrepo.SmallChart("bench", "0.1.0"))
-	srv := etcdtest.Start(b)
-	client, store := srv.Store(b)
-	bin := servicetest.Build(b, ".")
 	// The heap is sampled every 4 KiB rather than every 512 KiB, so that a
 	// profile of a heap of a few MiB shows more than a dozen samples.
-	env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_HELM_NAMESPACE=" + ns, "SDP_HELM_PREFIX=sdp", "SDP_PPROF=true", "GODEBUG=memprofilerate=4096",
-		"SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port), "SDP_CHART_REPO_URL=" + repo.URL}
+	s := newBenchService(b, "rm-memory", "SDP_PPROF=true", "GODEBUG=memprofilerate=4096")
+	client, store, bin, env := s.client, s.store, s.bin, s.env
 	args := []string{"--cache-dir=" + b.TempDir()}
 	p := servicetest.Start(b, bin, env, args...)
 	waitReady(b, p, time.Now(), time.Minute)

@@ -3,6 +3,8 @@
 // chart source run for the life of the process, so a standby replica is
 // ready to take over at once; a reconciler (with its work queue) is built
 // for each term of leadership.
+//
+// It sits between main and the reconciler; docs/architecture.md, §1. The rooms.
 package app
 
 import (

@@ -6,24 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/settings"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
@@ -36,155 +30,6 @@ import (
 // a processing script writes them.
 
 func TestMain(m *testing.M) { os.Exit(cptest.Main(m, localcp.Options{})) }
-
-type testEnv struct {
-	t     testing.TB
-	cs    kubernetes.Interface
-	etcd  *etcdtest.Server
-	store *configdb.Store
-	repo  *testrepo.Repo
-	oci   *testrepo.Registry
-	ns    string
-	env   settings.Env
-	rt    *service.Runtime
-	cfg   *rest.Config // of the control plane the release-manager talks to
-}
-
-var nsCounter atomic.Int32
-
-var cmChart = testrepo.New("cm", "0.1.0", map[string]any{"replicas": 1, "worker": map[string]any{"threads": 1}}, map[string]string{
-	"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n  threads: {{ .Values.worker.threads | quote }}\n",
-})
-
-func newEnv(t testing.TB) *testEnv {
-	t.Helper()
-	cp := cptest.Get(t)
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(t.Name()))
-	if len(ns) > 45 {
-		ns = ns[:45]
-	}
-	ns = fmt.Sprintf("%s-%d", strings.Trim(ns, "-"), nsCounter.Add(1))
-	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e := &testEnv{t: t, cs: cs, etcd: etcdtest.Start(t), repo: testrepo.NewRepo(t), oci: testrepo.NewRegistry(t), ns: ns, cfg: cp.RESTConfig()}
-	e.repo.Add(cmChart)
-	e.repo.Add(testrepo.LoadDir(t, "../../../../charts/examples/demo-receive"))
-	e.repo.Add(testrepo.New("cluster", "0.1.0", nil, map[string]string{
-		"cr.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {{ .Release.Name }}\n",
-	}))
-	e.repo.Add(testrepo.New("elsewhere", "0.1.0", nil, map[string]string{
-		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: default\n",
-	}))
-	e.repo.Add(testrepo.New("named", "0.1.0", map[string]any{"name": "x"}, map[string]string{
-		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n",
-	}))
-	strict := testrepo.New("strict", "0.1.0", map[string]any{"replicas": 1}, map[string]string{
-		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
-	})
-	strict.Schema = []byte(`{"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1}}}`)
-	e.repo.Add(strict)
-	e.env = settings.Default()
-	e.env.HelmNamespace, e.env.HelmPrefix, e.env.ChartRepoURL = ns, "sdp", e.repo.URL
-	e.env.HelmTimeout = 30 * time.Second
-	e.env.ChartRepoRefresh = time.Second
-	e.store = e.newStore()
-	return e
-}
-
-func (e *testEnv) newStore() *configdb.Store {
-	s, err := configdb.NewStore(e.etcd.Client(e.t), "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return s
-}
-
-// start runs a release-manager as the leader; stop it with the returned
-// function (also called at the end of the test).
-func (e *testEnv) start() (stop func()) {
-	e.t.Helper()
-	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
-	e.rt = rt
-	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
-	cfg := rest.CopyConfig(e.cfg)
-	// As kube.Options sets it for the service.
-	cfg.QPS, cfg.Burst = 1000, 2000
-	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
-		Reconciler: reconciler.Options{Workers: workers}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return servicetest.RunLead(e.t, rt.Context(), lead)
-}
-
-func (e *testEnv) put(id, body string) {
-	e.t.Helper()
-	if _, err := e.store.Client().Put(context.Background(), e.store.Layout().DeploymentKey(id), body); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func (e *testEnv) del(id string) {
-	e.t.Helper()
-	if _, err := e.store.Client().Delete(context.Background(), e.store.Layout().DeploymentKey(id)); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func (e *testEnv) waitState(id string, what string, cond func(st configdb.DeploymentState, found bool) bool) configdb.DeploymentState {
-	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var st configdb.DeploymentState
-	var found bool
-	for time.Now().Before(deadline) {
-		var err error
-		st, found, err = e.store.GetState(context.Background(), id)
-		if err == nil && cond(st, found) {
-			return st
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: timed out waiting for %s; last: found %v release %+v", id, what, found, st.Release)
-	return st
-}
-
-func deployedAt(rev int) func(configdb.DeploymentState, bool) bool {
-	return func(st configdb.DeploymentState, _ bool) bool {
-		return st.Release != nil && st.Release.Status == "deployed" && st.Release.Revision == rev && st.Release.Error == ""
-	}
-}
-
-func hasError(st configdb.DeploymentState, _ bool) bool {
-	return st.Release != nil && st.Release.Error != ""
-}
-
-// revisions counts a release's revisions as Helm stores them: Secrets.
-func (e *testEnv) revisions(name string) int {
-	e.t.Helper()
-	list, err := e.cs.CoreV1().Secrets(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return len(list.Items)
-}
-
-func (e *testEnv) configMap(name string) (*corev1.ConfigMap, error) {
-	return e.cs.CoreV1().ConfigMaps(e.ns).Get(context.Background(), name, metav1.GetOptions{})
-}
-
-func entry(id, chartRef, values string) string {
-	return fmt.Sprintf(`{"key": %q, "kind": "helm", "args": {"chart": %q, "values": %s}}`, id, chartRef, values)
-}
 
 func TestLifecycleOfReleases(t *testing.T) {
 	e := newEnv(t)
@@ -242,13 +87,12 @@ func TestLifecycleOfReleases(t *testing.T) {
 	// Uninstall, and no state left.
 	e.del("before")
 	e.waitState("before", "state removed", func(_ configdb.DeploymentState, found bool) bool { return !found })
-	deadline := time.Now().Add(30 * time.Second)
-	for e.revisions("sdp-before") > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := e.revisions("sdp-before"); n != 0 {
-		t.Errorf("uninstalled release has %d revisions", n)
-	}
+	eventually.Eventually(t, 30*time.Second, func() error {
+		if n := e.revisions("sdp-before"); n != 0 {
+			return fmt.Errorf("uninstalled release has %d revisions", n)
+		}
+		return nil
+	})
 	if _, err := e.configMap("sdp-before"); err == nil {
 		t.Error("the release's ConfigMap is still there")
 	}
@@ -349,13 +193,12 @@ func TestUnownedReleasesAndEtcdAway(t *testing.T) {
 	}
 	e.del("foreign")
 	e.waitState("foreign", "state gone", func(_ configdb.DeploymentState, found bool) bool { return !found })
-	deadline := time.Now().Add(30 * time.Second)
-	for e.revisions("sdp-foreign") > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := e.revisions("sdp-foreign"); n != 0 {
-		t.Errorf("adopted release: %d revisions after its entry went, want 0", n)
-	}
+	eventually.Eventually(t, 30*time.Second, func() error {
+		if n := e.revisions("sdp-foreign"); n != 0 {
+			return fmt.Errorf("adopted release: %d revisions after its entry went, want 0", n)
+		}
+		return nil
+	})
 	if n := e.revisions("not-ours"); n != 1 {
 		t.Errorf("unowned release not-ours: %d revisions, want it untouched (1)", n)
 	}
@@ -393,15 +236,9 @@ func (e *testEnv) helmInstallForeign(name string) {
 // partitioned server looks from the client); entries written meanwhile are
 // deployed once it answers again, and nothing crashes.
 func TestAPIServerAway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	own := cptest.Start(t, ctx, localcp.Options{})
 	e := newEnv(t)
-	e.cfg = own.RESTConfig()
-	e.cs = kubernetes.NewForConfigOrDie(e.cfg)
-	if _, err := e.cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	own, cfg, cs := clustertest.OwnCluster(t, t.Context(), e.ns)
+	e.cfg, e.cs = cfg, cs
 	e.start()
 	e.put("before", entry("before", "cm", "{}"))
 	e.waitState("before", "installed", deployedAt(1))
@@ -418,7 +255,7 @@ func TestAPIServerAway(t *testing.T) {
 // (it must not reuse the first term's stopped work queue).
 func TestSecondTermOfLeadership(t *testing.T) {
 	e := newEnv(t)
-	rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
+	rt := etcdtest.Runtime(t, "release-manager", e.env, e.newStore())
 	process := rt.Context()
 	lead, err := New(rt, e.cfg, Options{CacheDir: t.TempDir(), Resync: time.Minute})
 	if err != nil {

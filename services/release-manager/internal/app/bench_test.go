@@ -19,9 +19,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
@@ -68,13 +68,8 @@ func benchSDK(b *testing.B, n int) {
 	var calls apiCounter
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e := newEnv(b)
-		e.repo.Add(benchChart)
-		stop := e.startCounting(&calls)
-		// Warm: one release first, so the figure is the steady rate.
-		e.put("warm", entry("warm", "bench", "{}"))
-		e.waitState("warm", "warm-up", deployedAt(1))
-		ops := servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)
+		e, stop := warmEnv(b, &calls)
+		ops := etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)
 		calls.resume()
 		b.StartTimer()
 		start := time.Now()
@@ -192,12 +187,18 @@ func floorClient(b *testing.B, calls *apiCounter) kubernetes.Interface {
 	return kubernetes.NewForConfigOrDie(cfg)
 }
 
-// benchCLI installs the same chart with the helm CLI, one after another.
-func benchCLI(b *testing.B, n int) {
+// helmCLI is the helm binary the benchmarks compare with.
+func helmCLI(b *testing.B) string {
 	helm := filepath.Join(localcp.DefaultBinDir(), "helm")
 	if _, err := os.Stat(helm); err != nil {
 		b.Fatalf("helm CLI not built (make bench-release-manager builds it): %v", err)
 	}
+	return helm
+}
+
+// benchCLI installs the same chart with the helm CLI, one after another.
+func benchCLI(b *testing.B, n int) {
+	helm := helmCLI(b)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/repo"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -26,7 +27,7 @@ import (
 // set, as start does with the defaults.
 func (e *testEnv) startWith(set func(*Options)) (stop func()) {
 	e.t.Helper()
-	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
+	rt := etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	e.rt = rt
 	opts := Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
 		RepositoryConfig: filepath.Join(e.t.TempDir(), "no-repositories.yaml")}
@@ -167,7 +168,7 @@ func TestBadChartRepositorySettings(t *testing.T) {
 		{"repositories.yaml", Options{RepositoryConfig: garbled}, garbled},
 	} {
 		tt.opts.CacheDir = t.TempDir()
-		rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
+		rt := etcdtest.Runtime(t, "release-manager", e.env, e.newStore())
 		if _, err := New(rt, e.cfg, tt.opts); err == nil || !strings.Contains(err.Error(), tt.says) {
 			t.Errorf("%s: %v, want an error saying %q", tt.name, err, tt.says)
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
@@ -20,7 +23,7 @@ import (
 // cluster-scoped kinds allowed, as --allowed-cluster-kinds sets them.
 func (e *testEnv) startAllowing(kinds string) {
 	e.t.Helper()
-	e.rt = servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
+	e.rt = etcdtest.Runtime(e.t, "release-manager", e.env, e.newStore())
 	lead, err := New(e.rt, e.cfg, Options{CacheDir: e.t.TempDir(), Resync: time.Minute, ClusterKinds: kinds})
 	if err != nil {
 		e.t.Fatal(err)
@@ -109,17 +112,12 @@ func TestClusterScopedKinds(t *testing.T) {
 // waitGone waits until get says not found (or nil: going).
 func waitGone(t *testing.T, what string, get func() error) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := get()
-		if err == nil || apierrors.IsNotFound(err) {
-			return
+	eventually.Eventually(t, 60*time.Second, func() error {
+		if err := get(); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("waiting for %s to go: %w", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s to go: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // With no cluster-scoped kind allowed, the PersistentVolume is refused too.

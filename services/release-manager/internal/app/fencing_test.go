@@ -14,9 +14,9 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/leader"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/leader/leadertest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest/leadertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // pauseOnce holds the first request that creates a ConfigMap (a chart's
@@ -74,7 +74,7 @@ func fenced(t *testing.T, reg prometheus.Gatherer, what string) float64 {
 // deployment is not marked failed, and the term's work stops.
 func TestPausedInAnInstall(t *testing.T) {
 	e := newEnv(t)
-	rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
+	rt := etcdtest.Runtime(t, "release-manager", e.env, e.newStore())
 	rt.Fencing = leader.NewMetrics(rt.Registry)
 	pause := &pauseOnce{paused: make(chan struct{}), resumed: make(chan struct{})}
 	cfg := rest.CopyConfig(e.cfg)

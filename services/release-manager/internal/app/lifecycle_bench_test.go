@@ -3,16 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
-	"math"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,14 +16,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/testrepo"
 )
 
@@ -87,13 +78,9 @@ func benchLifecycleSDK(b *testing.B, n int, step lifecycleStep) {
 	var calls apiCounter
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e := newEnv(b)
-		e.repo.Add(benchChart)
-		stop := e.startCounting(&calls)
-		e.put("warm", entry("warm", "bench", "{}"))
-		e.waitState("warm", "warm-up", deployedAt(1))
+		e, stop := warmEnv(b, &calls)
 		w := watchStates(b, e)
-		if _, err := e.store.Client().Txn(context.Background()).Then(servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
+		if _, err := e.store.Client().Txn(context.Background()).Then(etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
 			b.Fatal(err)
 		}
 		keys := make([]string, n)
@@ -253,10 +240,7 @@ func benchLifecycleFloor(b *testing.B, n int, step lifecycleStep) {
 // timed) and stops it, then times `helm upgrade` (or `helm uninstall`) of
 // each, one after another, as the Python deployer would.
 func benchLifecycleCLI(b *testing.B, n int, step lifecycleStep) {
-	helm := filepath.Join(localcp.DefaultBinDir(), "helm")
-	if _, err := os.Stat(helm); err != nil {
-		b.Fatalf("helm CLI not built (make bench-release-manager builds it): %v", err)
-	}
+	helm := helmCLI(b)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -264,7 +248,7 @@ func benchLifecycleCLI(b *testing.B, n int, step lifecycleStep) {
 		e.repo.Add(benchChart)
 		stop := e.start()
 		w := watchStates(b, e)
-		if _, err := e.store.Client().Txn(context.Background()).Then(servicetest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
+		if _, err := e.store.Client().Txn(context.Background()).Then(etcdtest.DeploymentPuts(b, e.store.Layout(), "b", "bench", n)...).Commit(); err != nil {
 			b.Fatal(err)
 		}
 		keys := make([]string, n)
@@ -299,418 +283,4 @@ func benchLifecycleCLI(b *testing.B, n int, step lifecycleStep) {
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "releases/s")
 	b.ReportMetric(0, "ns/op")
-}
-
-// BenchmarkScriptWait times what a processing script waits for, with the
-// release-manager (in-process) and the built pod-monitor binary on the
-// local control plane, whose kwok moves the pods to Running:
-//
-//   - one entry written into an idle deployer, SDP_BENCH_WAIT_SINGLES
-//     (50) times, one after another: from the write to its state entry
-//     saying deployed (deployed-p50-ms, deployed-p99-ms) and to every pod
-//     of it RUNNING in the state entry's pods part (running-p50-ms, ...);
-//   - a burst of 60 entries in one transaction, SDP_BENCH_WAIT_BURSTS (3)
-//     times: from the write to the last of them deployed
-//     (burst-last-deployed-ms, its worst as burst-max-deployed-ms) and
-//     the last with every pod RUNNING.
-//
-// The clock starts just before the etcd write and stops at the etcd watch
-// event of the state entry: what a script watching the entry sees.
-func BenchmarkScriptWait(b *testing.B) {
-	singles := servicetest.EnvInt(b, "SDP_BENCH_WAIT_SINGLES", 50)
-	bursts := servicetest.EnvInt(b, "SDP_BENCH_WAIT_BURSTS", 3)
-	const burst = 60
-	for b.Loop() {
-		// A control plane of its own, with kwok playing the kubelet so
-		// that the pods run.
-		ctx, cancel := context.WithCancel(context.Background())
-		own := cptest.Start(b, ctx, localcp.Options{Kwok: true})
-		e := newEnv(b)
-		e.cfg = own.RESTConfig()
-		e.cs = kubernetes.NewForConfigOrDie(e.cfg)
-		if _, err := e.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		e.repo.Add(waitChart)
-		stop := e.start()
-		startPodMonitor(b, e, own.KubeconfigPath)
-		w := watchStates(b, e)
-		layout := e.store.Layout()
-		e.put("warm", entry("warm", "wait", "{}"))
-		warm := layout.StateKey("warm")
-		w.waitFor(b, time.Minute, "warm-up deployed and running", func() bool { return w.running[warm] != (time.Time{}) })
-
-		var deployed, running []float64
-		for i := range singles {
-			id := fmt.Sprintf("s%d", i)
-			key := layout.StateKey(id)
-			body := entry(id, "wait", "{}")
-			start := time.Now()
-			if _, err := e.store.Client().Put(context.Background(), layout.DeploymentKey(id), body); err != nil {
-				b.Fatal(err)
-			}
-			w.waitFor(b, time.Minute, id+" deployed and running", func() bool {
-				return w.deployed[key] != (time.Time{}) && w.running[key] != (time.Time{})
-			})
-			deployed = append(deployed, ms(w.deployedAt(key).Sub(start)))
-			running = append(running, ms(w.runningAt(key).Sub(start)))
-			// Idle again: the pod-monitor's last write and the release
-			// index's events are done before the next entry.
-			time.Sleep(100 * time.Millisecond)
-		}
-		var lastDeployed, lastRunning []float64
-		for r := range bursts {
-			prefix := fmt.Sprintf("burst%d-", r)
-			ops := servicetest.DeploymentPuts(b, layout, prefix, "wait", burst)
-			keys := make([]string, burst)
-			for j := range burst {
-				keys[j] = layout.StateKey(fmt.Sprintf("%s%d", prefix, j))
-			}
-			start := time.Now()
-			if _, err := e.store.Client().Txn(context.Background()).Then(ops...).Commit(); err != nil {
-				b.Fatal(err)
-			}
-			w.waitFor(b, 5*time.Minute, "burst deployed and running", func() bool {
-				for _, k := range keys {
-					if w.deployed[k] == (time.Time{}) || w.running[k] == (time.Time{}) {
-						return false
-					}
-				}
-				return true
-			})
-			var ld, lr time.Time
-			for _, k := range keys {
-				ld, lr = later(ld, w.deployedAt(k)), later(lr, w.runningAt(k))
-			}
-			lastDeployed = append(lastDeployed, ms(ld.Sub(start)))
-			lastRunning = append(lastRunning, ms(lr.Sub(start)))
-			time.Sleep(time.Second)
-		}
-		stop()
-		cancel()
-		b.ReportMetric(percentile(deployed, 50), "deployed-p50-ms")
-		b.ReportMetric(percentile(deployed, 99), "deployed-p99-ms")
-		b.ReportMetric(percentile(running, 50), "running-p50-ms")
-		b.ReportMetric(percentile(running, 99), "running-p99-ms")
-		b.ReportMetric(float64(singles), "singles")
-		if bursts > 0 {
-			b.ReportMetric(percentile(lastDeployed, 50), "burst-last-deployed-ms")
-			b.ReportMetric(slices.Max(lastDeployed), "burst-max-deployed-ms")
-			b.ReportMetric(percentile(lastRunning, 50), "burst-last-running-ms")
-			b.ReportMetric(slices.Max(lastRunning), "burst-max-running-ms")
-			b.ReportMetric(float64(burst), "burst-size")
-			b.ReportMetric(float64(bursts), "bursts")
-		}
-	}
-	b.ReportMetric(0, "ns/op")
-}
-
-func truncated(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
-// waitChart is benchChart with its Pod on kwok's node, so that it runs
-// without a scheduler.
-var waitChart = testrepo.New("wait", "0.1.0", map[string]any{"image": "registry.invalid/x:1"}, map[string]string{
-	"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n",
-	"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n    app.kubernetes.io/instance: {{ .Release.Name }}\nspec:\n" +
-		"  nodeName: " + localcp.KwokNodeName + "\n  containers:\n  - name: c\n    image: {{ .Values.image }}\n",
-})
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// percentile is the nearest-rank percentile p of xs.
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	rank := int(math.Ceil(p / 100 * float64(len(s))))
-	return s[max(rank, 1)-1]
-}
-
-// startPodMonitor runs the built pod-monitor binary on the environment's
-// namespace and config DB.
-func startPodMonitor(b *testing.B, e *testEnv, kubeconfig string) *servicetest.Proc {
-	bin := servicetest.Build(b, "../../../pod-monitor/cmd/pod-monitor")
-	return servicetest.Start(b, bin, []string{"KUBECONFIG=" + kubeconfig, "SDP_HELM_NAMESPACE=" + e.ns,
-		"SDP_HELM_PREFIX=" + e.env.HelmPrefix, "SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", e.etcd.Port)}, "--leader-elect=false")
-}
-
-// stateWatch follows the state entries through one etcd watch and notes
-// when each first said deployed and when each first had every pod RUNNING.
-type stateWatch struct {
-	mu       sync.Mutex
-	states   map[string]configdb.DeploymentState
-	deployed map[string]time.Time
-	running  map[string]time.Time
-	notify   chan struct{}
-	err      error
-}
-
-func watchStates(b *testing.B, e *testEnv) *stateWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	w := &stateWatch{states: map[string]configdb.DeploymentState{}, deployed: map[string]time.Time{}, running: map[string]time.Time{}, notify: make(chan struct{})}
-	prefix := e.store.Layout().StatesPrefix()
-	resp, err := e.store.Client().Get(ctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, kv := range resp.Kvs {
-		w.note(string(kv.Key), kv.Value, false, time.Now())
-	}
-	wc := e.store.Client().Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
-	go func() {
-		for r := range wc {
-			at := time.Now()
-			for _, ev := range r.Events {
-				w.note(string(ev.Kv.Key), ev.Kv.Value, ev.Type == clientv3.EventTypeDelete, at)
-			}
-			if err := r.Err(); err != nil {
-				w.fail(err)
-			}
-		}
-	}()
-	return w
-}
-
-func (w *stateWatch) note(key string, value []byte, deleted bool, at time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	defer func() { close(w.notify); w.notify = make(chan struct{}) }()
-	if deleted {
-		delete(w.states, key)
-		return
-	}
-	st, err := configdb.DecodeState(value)
-	if err != nil {
-		w.err = fmt.Errorf("state entry %s: %w", key, err)
-		return
-	}
-	w.states[key] = st
-	if st.Release != nil && st.Release.Status == configdb.ReleaseDeployed && w.deployed[key].IsZero() {
-		w.deployed[key] = at
-	}
-	if len(st.Pods) > 0 && w.running[key].IsZero() {
-		for _, p := range st.Pods {
-			if p != configdb.PodRunning {
-				return
-			}
-		}
-		w.running[key] = at
-	}
-}
-
-func (w *stateWatch) fail(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.err = err
-	close(w.notify)
-	w.notify = make(chan struct{})
-}
-
-// waitFor waits until cond, called with the watch's lock held, holds.
-func (w *stateWatch) waitFor(b *testing.B, timeout time.Duration, what string, cond func() bool) {
-	b.Helper()
-	deadline := time.After(timeout)
-	for {
-		w.mu.Lock()
-		ok, ch, err := cond(), w.notify, w.err
-		w.mu.Unlock()
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			w.mu.Lock()
-			b.Fatalf("%s: not after %v; %d state entries: %v", what, timeout, len(w.states), truncated(fmt.Sprint(w.states), 2000))
-		}
-	}
-}
-
-// countAt counts the keys whose state says deployed at revision rev
-// (called under the lock, from waitFor).
-func (w *stateWatch) countAt(keys []string, rev int) int {
-	c := 0
-	for _, k := range keys {
-		if st, ok := w.states[k]; ok && st.Release != nil && st.Release.Status == configdb.ReleaseDeployed && st.Release.Revision == rev && st.Release.Error == "" {
-			c++
-		}
-	}
-	return c
-}
-
-func (w *stateWatch) countPresent(keys []string) int {
-	c := 0
-	for _, k := range keys {
-		if _, ok := w.states[k]; ok {
-			c++
-		}
-	}
-	return c
-}
-
-func (w *stateWatch) deployedAt(key string) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.deployed[key]
-}
-
-func (w *stateWatch) runningAt(key string) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.running[key]
-}
-
-// startCounting runs a release-manager as start does, every API call it
-// makes counted by calls.
-func (e *testEnv) startCounting(calls *apiCounter) (stop func()) {
-	e.t.Helper()
-	rt := servicetest.Runtime(e.t, "release-manager", e.env, e.newStore())
-	e.rt = rt
-	workers, _ := strconv.Atoi(os.Getenv("SDP_BENCH_WORKERS"))
-	cfg := rest.CopyConfig(e.cfg)
-	cfg.QPS, cfg.Burst = 1000, 2000
-	calls.wrap(cfg)
-	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
-		Reconciler: reconciler.Options{Workers: workers}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return servicetest.RunLead(e.t, rt.Context(), lead)
-}
-
-// apiCounter counts Kubernetes API calls by verb while resumed: the
-// per-release cost of a method, set beside the floor's.
-type apiCounter struct {
-	mu     sync.Mutex
-	on     bool
-	byVerb map[string]int
-}
-
-// apiVerbs are the verbs reported, in order; a verb with no call is
-// reported as 0, so that every run has the same units.
-var apiVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "discovery"}
-
-func (c *apiCounter) wrap(cfg *rest.Config) {
-	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			c.count(apiVerb(req.Method, req.URL))
-			return next.RoundTrip(req)
-		})
-	})
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
-func (c *apiCounter) count(verb string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.on {
-		return
-	}
-	if c.byVerb == nil {
-		c.byVerb = map[string]int{}
-	}
-	c.byVerb[verb]++
-}
-
-func (c *apiCounter) resume() { c.mu.Lock(); c.on = true; c.mu.Unlock() }
-func (c *apiCounter) pause()  { c.mu.Lock(); c.on = false; c.mu.Unlock() }
-
-// report adds "<verb>-calls/rel" for each verb and "api-calls/rel".
-func (c *apiCounter) report(b *testing.B, releases int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	total := 0
-	for _, v := range apiVerbs {
-		total += c.byVerb[v]
-		b.ReportMetric(float64(c.byVerb[v])/float64(releases), v+"-calls/rel")
-	}
-	b.ReportMetric(float64(total)/float64(releases), "api-calls/rel")
-}
-
-// apiVerb names a request as the API server's audit log would: a GET of
-// one object is get, of a collection list, with watch=true watch; the
-// discovery and OpenAPI documents are discovery.
-func apiVerb(method string, u *url.URL) string {
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	var rest []string
-	switch {
-	case len(parts) >= 2 && parts[0] == "api":
-		rest = parts[2:]
-	case len(parts) >= 3 && parts[0] == "apis":
-		rest = parts[3:]
-	}
-	if len(rest) == 0 {
-		return "discovery"
-	}
-	if rest[0] == "namespaces" && len(rest) >= 3 {
-		rest = rest[2:]
-	}
-	collection := len(rest) == 1
-	switch method {
-	case http.MethodGet:
-		switch {
-		case u.Query().Get("watch") == "true" || u.Query().Get("watch") == "1":
-			return "watch"
-		case collection:
-			return "list"
-		}
-		return "get"
-	case http.MethodPost:
-		return "create"
-	case http.MethodPut:
-		return "update"
-	case http.MethodPatch:
-		return "patch"
-	case http.MethodDelete:
-		return "delete"
-	}
-	return strings.ToLower(method)
-}
-
-func TestAPIVerb(t *testing.T) {
-	for _, c := range []struct{ method, url, want string }{
-		{"GET", "/api/v1/namespaces/ns/secrets?labelSelector=owner%3Dhelm", "list"},
-		{"GET", "/api/v1/namespaces/ns/secrets?watch=true&resourceVersion=1", "watch"},
-		{"GET", "/api/v1/namespaces/ns/pods/p", "get"},
-		{"GET", "/api/v1/namespaces/ns/pods/p/status", "get"},
-		{"GET", "/api/v1/namespaces/ns", "get"},
-		{"GET", "/apis/apps/v1/namespaces/ns/deployments", "list"},
-		{"GET", "/api", "discovery"},
-		{"GET", "/apis/apps/v1", "discovery"},
-		{"GET", "/openapi/v3", "discovery"},
-		{"GET", "/version", "discovery"},
-		{"POST", "/api/v1/namespaces/ns/secrets", "create"},
-		{"PUT", "/api/v1/namespaces/ns/secrets/s", "update"},
-		{"PATCH", "/api/v1/namespaces/ns/pods/p", "patch"},
-		{"DELETE", "/api/v1/namespaces/ns/pods/p", "delete"},
-	} {
-		u, err := url.Parse(c.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := apiVerb(c.method, u); got != c.want {
-			t.Errorf("%s %s: %q, want %q", c.method, c.url, got, c.want)
-		}
-	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/helmtest"
@@ -75,7 +76,7 @@ func TestTakeoverOfPythonReleases(t *testing.T) {
 			e.put("changed", entry("changed", "receive", `{"message": "new", "port": 9002}`))
 
 			var logs logtest.Buffer
-			rt := servicetest.Runtime(t, "release-manager", e.env, e.newStore())
+			rt := etcdtest.Runtime(t, "release-manager", e.env, e.newStore())
 			rt.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 			rcfg := rest.CopyConfig(e.cfg)
 			rcfg.QPS, rcfg.Burst = 1000, 2000

@@ -9,6 +9,9 @@
 // hooks, so Client, around the Kubernetes client the Helm actions use,
 // checks every object list before it is created, updated or deleted,
 // hooks included.
+//
+// Every Helm action goes through it (the reconciler's post-renderer,
+// helmexec's Kubernetes client): docs/architecture.md, §4. From an entry to a release and a state, step 4.
 package confine
 
 import (

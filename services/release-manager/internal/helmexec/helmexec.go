@@ -5,15 +5,15 @@
 // storage driver, Capabilities computed once — and runs install, upgrade and
 // uninstall in-process. Tests swap the configuration for Helm's in-memory
 // storage and fake kube client.
+//
+// app builds it and the reconciler acts through it (its Helm interface);
+// why one seam: docs/architecture.md, §5. Why it is built this way.
 package helmexec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,9 +26,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -38,18 +36,6 @@ import (
 // MaxHistory bounds the revisions Helm keeps per release: enough to see
 // what happened, few enough that Secrets do not pile up.
 const MaxHistory = 5
-
-// ErrNotFound is returned by Last when a release has no revision.
-var ErrNotFound = driver.ErrReleaseNotFound
-
-// ErrNameInUse is returned by Install when the release name already has a
-// revision that the caller did not know of (the release index lagged).
-var ErrNameInUse = errors.New("release name in use")
-
-// helmNameInUse is the text of Helm's own refusal: Helm returns it as an
-// untyped error (action.Install's availableName), so this seam is the one
-// place that recognises it by text and turns it into ErrNameInUse.
-const helmNameInUse = "cannot re-use a name that is still in use"
 
 // Spec is what an install or upgrade applies.
 type Spec struct {
@@ -92,17 +78,6 @@ type Runner struct {
 	// Helm's memory driver).
 	deleteSecret func(name string) error
 }
-
-// historyRead is a release's history as a live read found it.
-type historyRead struct {
-	revs []*release.Release
-	at   time.Time
-}
-
-// readFresh bounds how old a live read may be for an action to start
-// from it: the reconciler reads, decides and acts within milliseconds;
-// anything older is read again.
-const readFresh = time.Second
 
 // New returns a Runner for namespace on the cluster cfg points at, with
 // releases stored as Secrets in that namespace.
@@ -167,270 +142,6 @@ func NewWith(namespace string, kc kube.Interface, store *storage.Storage, caps *
 	return r
 }
 
-func helmLog(log *slog.Logger) func(string, ...any) {
-	return func(format string, args ...any) {
-		if log.Enabled(context.Background(), slog.LevelDebug) {
-			log.Debug("helm", "detail", fmt.Sprintf(format, args...))
-		}
-	}
-}
-
 // SetConfine sets what the Kubernetes client of every Helm action refuses;
 // without a Mapper, the runner's own is used.
 func (r *Runner) SetConfine(c confine.Confiner) { r.confine.Store(&c) }
-
-// RESTMapper is the shared mapper, for checks of rendered manifests.
-func (r *Runner) RESTMapper() (meta.RESTMapper, error) {
-	if r.getter == nil {
-		return nil, errors.New("no REST client getter")
-	}
-	return r.getter.ToRESTMapper()
-}
-
-// WarmUp fills the discovery cache, computes the capabilities and builds
-// the validator, so that the first installs do not pay for them; the
-// service says it is ready only after this.
-func (r *Runner) WarmUp(ctx context.Context) error {
-	if err := r.RefreshCapabilities(); err != nil {
-		return err
-	}
-	if r.getter == nil {
-		return nil
-	}
-	mapper, err := r.getter.ToRESTMapper()
-	if err != nil {
-		return err
-	}
-	// One lookup loads the mapper's discovery data.
-	if _, err := mapper.RESTMapping(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "v1"); err != nil {
-		return fmt.Errorf("warm up REST mapper: %w", err)
-	}
-	kc, ok := r.kube.(*kubeClient)
-	if !ok {
-		return nil // a test's kube client has no validator to warm up
-	}
-	if _, err := kc.Factory.Validator("Strict"); err != nil {
-		return fmt.Errorf("warm up validator: %w", err)
-	}
-	return ctx.Err()
-}
-
-// RefreshCapabilities reads the cluster's version and API versions again,
-// for charts that test .Capabilities. Helm would do this (and throw away the
-// discovery cache) before every action.
-func (r *Runner) RefreshCapabilities() error {
-	if r.getter == nil {
-		return nil
-	}
-	dc, err := r.getter.ToDiscoveryClient()
-	if err != nil {
-		return fmt.Errorf("discovery: %w", err)
-	}
-	dc.Invalidate()
-	kv, err := dc.ServerVersion()
-	if err != nil {
-		return fmt.Errorf("kubernetes server version: %w", err)
-	}
-	vs, err := action.GetVersionSet(dc)
-	if err != nil {
-		return fmt.Errorf("kubernetes API versions: %w", err)
-	}
-	r.caps.Store(&chartutil.Capabilities{
-		APIVersions: vs,
-		KubeVersion: chartutil.KubeVersion{Version: kv.GitVersion, Major: kv.Major, Minor: kv.Minor},
-		HelmVersion: chartutil.DefaultCapabilities.HelmVersion,
-	})
-	return nil
-}
-
-// config is a fresh Configuration over the shared parts: actions keep
-// state in their Configuration, so each gets its own, which measured as
-// fast as sharing one. Only Install may use the storage that answers "no
-// such release" from the release index: the index can lag (its watch is
-// re-established only after a backoff when the API server comes back), and
-// an upgrade or uninstall told that an existing release is absent fails
-// ("has no deployed releases") or, worse, succeeds without removing it.
-//
-// Its Kubernetes client is confined, and the action's own: Explain the
-// action's error with it.
-func (r *Runner) config(name string) (*action.Configuration, *confine.Client) {
-	return r.configWith(r.live, name, r.kube)
-}
-
-// configWith gives the action on release name its own storage over the
-// driver of shared, which reads the release's history once per action
-// (actionHistory), or not at all when Last has just read it, and a
-// confined client over base.
-func (r *Runner) configWith(shared *storage.Storage, name string, base kube.Interface) (*action.Configuration, *confine.Client) {
-	h := newActionHistory(shared.Driver)
-	h.deleteSecret = r.deleteSecret
-	if revs, ok := r.takeRead(name); ok {
-		h.seed(name, revs)
-	}
-	releases := storage.Init(h)
-	releases.Log = shared.Log
-	c := confine.Confiner{Namespace: r.namespace}
-	if set := r.confine.Load(); set != nil {
-		c = *set
-	}
-	if c.Mapper == nil && r.getter != nil {
-		// Hooks are built by the action: the mapper names the APIs the
-		// cluster does not serve before Helm's validator fails on them.
-		if m, err := r.getter.ToRESTMapper(); err == nil {
-			c.Mapper = m
-		}
-	}
-	kc := c.Client(base)
-	return &action.Configuration{
-		RESTClientGetter: r.getter,
-		Releases:         releases,
-		KubeClient:       kc,
-		Capabilities:     r.caps.Load(),
-		Log:              helmLog(r.log),
-	}, kc
-}
-
-// Install installs a new release.
-func (r *Runner) Install(ctx context.Context, s Spec) (*release.Release, error) {
-	cfg, kc := r.configWith(r.releases, s.Name, r.kube)
-	in := action.NewInstall(cfg)
-	in.ReleaseName = s.Name
-	in.Namespace = r.namespace
-	in.Timeout = s.Timeout
-	in.Labels = s.Labels
-	in.PostRenderer = s.PostRenderer
-	rel, err := in.RunWithContext(ctx, s.Chart, s.Values)
-	if err != nil && (errors.Is(err, driver.ErrReleaseExists) || strings.Contains(err.Error(), helmNameInUse)) {
-		return rel, fmt.Errorf("helm install %s: %w: %w", s.Name, ErrNameInUse, err)
-	}
-	if err != nil {
-		return rel, fmt.Errorf("helm install %s: %w", s.Name, kc.Explain(err))
-	}
-	return rel, nil
-}
-
-// Upgrade upgrades a release, from a deployed or a failed revision; values
-// are the deployment's, not merged with the previous revision's.
-func (r *Runner) Upgrade(ctx context.Context, s Spec) (*release.Release, error) {
-	// Only an upgrade's Update reads objects again and again; the other
-	// actions share one client.
-	base := r.kube
-	if r.actionKube != nil {
-		base = r.actionKube()
-	}
-	cfg, kc := r.configWith(r.live, s.Name, base)
-	up := action.NewUpgrade(cfg)
-	up.Namespace = r.namespace
-	up.Timeout = s.Timeout
-	up.Labels = s.Labels
-	up.PostRenderer = s.PostRenderer
-	up.MaxHistory = MaxHistory
-	up.ResetValues = true
-	rel, err := up.RunWithContext(ctx, s.Name, s.Chart, s.Values)
-	if err != nil {
-		return rel, fmt.Errorf("helm upgrade %s: %w", s.Name, kc.Explain(err))
-	}
-	return rel, nil
-}
-
-// Uninstall removes a release and its history.
-func (r *Runner) Uninstall(ctx context.Context, name string, timeout time.Duration) error {
-	cfg, kc := r.config(name)
-	un := action.NewUninstall(cfg)
-	un.Timeout = timeout
-	un.IgnoreNotFound = true
-	done := make(chan error, 1)
-	// Uninstall has no context; run it aside so that shutdown is not held
-	// up (the next leader sees a release left "uninstalling" and finishes).
-	go func() {
-		_, err := un.Run(name)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("helm uninstall %s: %w", name, kc.Explain(err))
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("helm uninstall %s: %w", name, ctx.Err())
-	}
-}
-
-// Last returns the latest revision of a release, read from storage (not a
-// cache), or ErrNotFound. The history it read is what the next action on
-// the release starts from, if it follows within readFresh.
-func (r *Runner) Last(name string) (*release.Release, error) {
-	revs, err := r.live.History(name)
-	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
-		r.forgetRead(name)
-		return nil, fmt.Errorf("read release %s: %w", name, err)
-	}
-	r.keepRead(name, revs)
-	var last *release.Release
-	for _, rel := range revs {
-		if last == nil || rel.Version > last.Version {
-			last = rel
-		}
-	}
-	if last == nil {
-		return nil, ErrNotFound
-	}
-	return last, nil
-}
-
-func (r *Runner) keepRead(name string, revs []*release.Release) {
-	kept := make([]*release.Release, len(revs))
-	for i, rel := range revs {
-		kept[i] = copyRelease(rel)
-	}
-	r.readsMu.Lock()
-	defer r.readsMu.Unlock()
-	if r.reads == nil {
-		r.reads = map[string]historyRead{}
-	}
-	r.reads[name] = historyRead{revs: kept, at: time.Now()}
-}
-
-// takeRead hands a fresh live read of name to one action, once.
-func (r *Runner) takeRead(name string) ([]*release.Release, bool) {
-	r.readsMu.Lock()
-	defer r.readsMu.Unlock()
-	read, ok := r.reads[name]
-	delete(r.reads, name)
-	return read.revs, ok && time.Since(read.at) < readFresh
-}
-
-// forgetRead drops a read that a write outside an action made stale.
-func (r *Runner) forgetRead(name string) {
-	r.readsMu.Lock()
-	defer r.readsMu.Unlock()
-	delete(r.reads, name)
-}
-
-// MarkFailed records a revision left pending by a crash as failed, as
-// Flux's helm-controller unlocks one, so that an upgrade may follow.
-func (r *Runner) MarkFailed(rel *release.Release, why string) error {
-	rel.SetStatus(release.StatusFailed, why)
-	r.forgetRead(rel.Name)
-	if err := r.live.Update(rel); err != nil {
-		return fmt.Errorf("unlock release %s: %w", rel.Name, err)
-	}
-	return nil
-}
-
-// Relabel sets labels on the stored latest revision of a release, in
-// place: no new revision, nothing applied to the cluster, so its pods do
-// not restart. It is how a release installed without our labels (by the
-// Python deployer) is adopted when it already holds what its entry asks.
-func (r *Runner) Relabel(rel *release.Release, labels map[string]string) error {
-	if rel.Labels == nil {
-		rel.Labels = map[string]string{}
-	}
-	maps.Copy(rel.Labels, labels)
-	r.forgetRead(rel.Name)
-	if err := r.live.Update(rel); err != nil {
-		return fmt.Errorf("relabel release %s: %w", rel.Name, err)
-	}
-	return nil
-}

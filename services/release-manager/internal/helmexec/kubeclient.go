@@ -1,14 +1,11 @@
 package helmexec
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
 	"helm.sh/helm/v3/pkg/kube"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/kubectl/pkg/validation"
 )
@@ -72,21 +69,6 @@ func newKubeClient(g genericclioptions.RESTClientGetter, namespace string, vs *v
 }
 
 const reachableFor = 2 * time.Second
-
-// ErrUnreachable marks an action that failed because the Kubernetes API
-// did not answer.
-var ErrUnreachable = errors.New("kubernetes API unreachable")
-
-// IsUnreachable reports whether err says the Kubernetes API was away
-// (refused, timed out, unavailable, throttling) rather than anything
-// about what was asked of it: such a failure is nobody's fault in the
-// deployment entry and is retried for as long as it takes.
-func IsUnreachable(err error) bool {
-	var opErr *net.OpError
-	return errors.Is(err, ErrUnreachable) || errors.As(err, &opErr) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err)
-}
 
 func (c *kubeClient) IsReachable() error {
 	r := c.reach

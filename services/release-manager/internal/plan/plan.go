@@ -2,6 +2,8 @@
 // stored for it, which single action brings them together. It knows nothing
 // of clients: the reconciler observes, asks Decide, acts, and asks again
 // until the answer is None, so each step is small and table-tested.
+//
+// The reconciler asks it at each step: docs/architecture.md, §4. From an entry to a release and a state, step 3.
 package plan
 
 import (

@@ -1,34 +1,21 @@
 package reconciler
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
 )
 
@@ -36,179 +23,6 @@ import (
 // storage and fake kube client, and charts built in memory. The same
 // behaviour against a real API server and chart repository is in the
 // integration tests.
-
-type memCharts map[string]*chart.Chart
-
-func (m memCharts) Fetch(ctx context.Context, ref, version string) (charts.Loaded, error) {
-	ch, err := m.Load(ctx, ref, version)
-	return charts.Loaded{Chart: ch}, err
-}
-
-func (m memCharts) Load(_ context.Context, ref, version string) (*chart.Chart, error) {
-	c, ok := m[ref]
-	if !ok {
-		return nil, fmt.Errorf("%w: no chart %q", charts.ErrNotFound, ref)
-	}
-	copied := *c
-	return &copied, nil
-}
-
-func testChart(name string, templates map[string]string) *chart.Chart {
-	c := &chart.Chart{Metadata: &chart.Metadata{APIVersion: "v2", Name: name, Version: "1.2.3"}, Values: map[string]any{"replicas": 1}}
-	for n, body := range templates {
-		c.Templates = append(c.Templates, &chart.File{Name: "templates/" + n, Data: []byte(body)})
-	}
-	return c
-}
-
-// storageIndex answers the index's questions from Helm's storage itself.
-type storageIndex struct{ store *storage.Storage }
-
-func (s storageIndex) Latest(name string) (plan.Observed, bool) {
-	rel, err := s.store.Last(name)
-	if err != nil {
-		return plan.Observed{}, false
-	}
-	return plan.ObservedFrom(rel), true
-}
-
-func (s storageIndex) Names() []string {
-	rels, _ := s.store.ListReleases()
-	var names []string
-	for _, r := range rels {
-		names = append(names, r.Name)
-	}
-	return names
-}
-
-func (s storageIndex) CountByStatus() map[string]int {
-	counts := map[string]int{}
-	for _, n := range s.Names() {
-		if o, ok := s.Latest(n); ok && o.Owned {
-			counts[string(o.Status)]++
-		}
-	}
-	return counts
-}
-
-type harness struct {
-	t      *testing.T
-	store  *configdb.Store
-	helm   *storage.Storage
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan error
-	rec    *Reconciler
-}
-
-const ns = "sdp"
-
-func testMapper() meta.RESTMapper {
-	m := meta.NewDefaultRESTMapper(nil)
-	m.Add(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, meta.RESTScopeNamespace)
-	m.Add(schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"}, meta.RESTScopeRoot)
-	return m
-}
-
-var testCharts = memCharts{
-	"cm":      testChart("cm", map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n"}),
-	"cluster": testChart("cluster", map[string]string{"cr.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {{ .Release.Name }}\n"}),
-}
-
-func newHarness(t *testing.T, srv *etcdtest.Server, helmStore *storage.Storage) *harness {
-	t.Helper()
-	store, err := configdb.NewStore(srv.Client(t), "/rm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if helmStore == nil {
-		mem := driver.NewMemory()
-		mem.SetNamespace(ns)
-		helmStore = storage.Init(mem)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runner := helmexec.NewWith(ns, &kubefake.PrintingKubeClient{Out: io.Discard}, helmStore, chartutil.DefaultCapabilities.Copy(), log)
-	h := &harness{t: t, store: store, helm: helmStore, reg: prometheus.NewRegistry()}
-	idx := storageIndex{helmStore}
-	h.rec = New(Config{
-		Store: store, Helm: runner, Charts: testCharts, Index: storageIndex{helmStore},
-		Confine: confine.Confiner{Namespace: ns, Mapper: testMapper()},
-		Prefix:  "sdp", Timeout: time.Minute, Options: Options{Workers: 4, MaxAttempts: 3}, Log: log,
-	}, NewMetrics(h.reg, idx.CountByStatus), h.reg)
-	return h
-}
-
-func (h *harness) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.rec.Run(ctx) }()
-	h.t.Cleanup(h.stop)
-}
-
-func (h *harness) stop() {
-	if h.cancel == nil {
-		return
-	}
-	h.cancel()
-	if err := <-h.done; err != nil {
-		h.t.Errorf("Run: %v", err)
-	}
-	h.cancel = nil
-}
-
-func (h *harness) put(id, body string) {
-	h.t.Helper()
-	ctx := context.Background()
-	if _, err := h.store.Client().Put(ctx, h.store.Layout().DeploymentKey(id), body); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-func (h *harness) del(id string) {
-	h.t.Helper()
-	if _, err := h.store.Client().Delete(context.Background(), h.store.Layout().DeploymentKey(id)); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-func (h *harness) waitState(what string, cond func(st configdb.DeploymentState, found bool) bool) configdb.DeploymentState {
-	h.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var st configdb.DeploymentState
-	var found bool
-	for time.Now().Before(deadline) {
-		var err error
-		st, found, err = h.getState(what)
-		if err == nil && cond(st, found) {
-			return st
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	h.t.Fatalf("timed out waiting for state of %s; last: found %v %+v %+v", what, found, st, st.Release)
-	return st
-}
-
-func (h *harness) getState(id string) (configdb.DeploymentState, bool, error) {
-	return h.store.GetState(context.Background(), id)
-}
-
-func (h *harness) revisions(name string) []*release.Release {
-	rels, err := h.helm.History(name)
-	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
-		h.t.Fatal(err)
-	}
-	return rels
-}
-
-func entryJSON(id, chartName, values string) string {
-	return fmt.Sprintf(`{"key": %q, "kind": "helm", "args": {"chart": %q, "values": %s}}`, id, chartName, values)
-}
-
-func deployed(rev int) func(configdb.DeploymentState, bool) bool {
-	return func(st configdb.DeploymentState, _ bool) bool {
-		return st.Release != nil && st.Release.Status == "deployed" && st.Release.Revision == rev && st.Release.Error == ""
-	}
-}
 
 func TestInstallUpgradeUninstall(t *testing.T) {
 	srv := etcdtest.Start(t)
@@ -244,13 +58,12 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	// Deleting the entry uninstalls and leaves no state.
 	h.del("before")
 	h.waitState("before", func(_ configdb.DeploymentState, found bool) bool { return !found })
-	deadline := time.Now().Add(10 * time.Second)
-	for len(h.revisions("sdp-before")) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := len(h.revisions("sdp-before")); n != 0 {
-		t.Errorf("release still has %d revisions after its entry was deleted", n)
-	}
+	eventually.Eventually(t, 10*time.Second, func() error {
+		if n := len(h.revisions("sdp-before")); n != 0 {
+			return fmt.Errorf("release still has %d revisions after its entry was deleted", n)
+		}
+		return nil
+	})
 
 	// A restart over the same storage changes nothing.
 	h.stop()
@@ -348,18 +161,16 @@ func TestTakeover(t *testing.T) {
 			wantOrphans := 2.0
 			if uninstall {
 				wantOrphans = 1 // not-sdp stays: its name is not <prefix>-<id>
-				deadline := time.Now().Add(10 * time.Second)
-				for len(h.revisions("sdp-orphan")) > 0 && time.Now().Before(deadline) {
-					time.Sleep(10 * time.Millisecond)
+				eventually.True(t, 10*time.Second, "unowned release sdp-orphan uninstalled", func() bool {
+					return len(h.revisions("sdp-orphan")) == 0
+				})
+			}
+			eventually.Eventually(t, 10*time.Second, func() error {
+				if got := testutil.ToFloat64(h.rec.metrics.unownedReleases); got != wantOrphans {
+					return fmt.Errorf("unowned_releases = %v, want %v", got, wantOrphans)
 				}
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for testutil.ToFloat64(h.rec.metrics.unownedReleases) != wantOrphans && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if got := testutil.ToFloat64(h.rec.metrics.unownedReleases); got != wantOrphans {
-				t.Errorf("unowned_releases = %v, want %v", got, wantOrphans)
-			}
+				return nil
+			})
 			if n := len(h.revisions("sdp-orphan")); uninstall && n != 0 || !uninstall && n != 1 {
 				t.Errorf("unowned release with no entry: %d revisions left", n)
 			}
@@ -445,13 +256,12 @@ func TestOtherKindsLogged(t *testing.T) {
 	h.waitState("good", deployed(1))
 	for _, tt := range tests {
 		want := fmt.Sprintf(`"msg":"deployment entry left to other deployers: not of kind helm","deployment":%q,"kind":%q`, tt.id, tt.kind)
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(logs.String(), want) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("%s: no log line %s in:\n%s", tt.id, want, logs.String())
-		}
+		eventually.Eventually(t, 5*time.Second, func() error {
+			if !strings.Contains(logs.String(), want) {
+				return fmt.Errorf("%s: no log line %s in:\n%s", tt.id, want, logs.String())
+			}
+			return nil
+		})
 		if _, found, err := h.getState(tt.id); err != nil || found {
 			t.Errorf("%s: state entry written for another deployer's entry (%v)", tt.id, err)
 		}

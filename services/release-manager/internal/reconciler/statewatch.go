@@ -2,10 +2,12 @@ package reconciler
 
 import (
 	"context"
-	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 )
 
 // The release part of a state entry deleted or overwritten by someone else
@@ -18,29 +20,19 @@ import (
 
 // watchStates is the term's source of state entry changes.
 func (r *Reconciler) watchStates(ctx context.Context) error {
-	if err := r.cfg.Store.WatchStates(ctx, configdb.StateWatch{OnResync: r.onStateResync, OnChange: r.onStateChange}); err != nil {
-		return fmt.Errorf("watch state entries: %w", err)
-	}
-	return nil
+	return controller.WatchStates(ctx, r.cfg.Store, configdb.StateWatch{OnResync: r.onStateResync, OnChange: r.onStateChange})
 }
 
 // onStateResync: after a gap in the watch any part may have changed
 // unseen, so every deployment's part is written again where it differs. At
 // the start the deployments' first list does that.
 func (r *Reconciler) onStateResync(reason string) {
-	if reason == configdb.ResyncStart {
-		return
-	}
-	r.mu.Lock()
-	ids := make([]string, 0, len(r.desired))
-	for id := range r.desired {
-		ids = append(ids, id)
-	}
-	r.written = map[string]plan.Observed{}
-	r.mu.Unlock()
-	for _, id := range ids {
-		r.queue.Add(id)
-	}
+	controller.RequeueAfterGap(reason, r.queue, func() []string {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.written = map[string]plan.Observed{}
+		return slices.Collect(maps.Keys(r.desired))
+	})
 }
 
 func (r *Reconciler) onStateChange(ch configdb.StateChange) {

@@ -6,6 +6,8 @@
 // memory. Reading the index costs no API call; the reconciler confirms with
 // a live read before it acts, so a lagging cache can delay work but never
 // cause a wrong action.
+//
+// The reconciler reads it before any live read; why labels only: docs/architecture.md, §5. Why it is built this way.
 package releaseindex
 
 import (

@@ -4,24 +4,23 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
-	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/metrics"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -34,7 +33,18 @@ const (
 	benchCIDRRounds = 5
 )
 
-var benchRuns atomic.Int32
+// runNamespace creates the namespace of one run of a benchmark and gives its
+// NADs, all deleted at the end of the run.
+func runNamespace(b *testing.B, cfg *rest.Config, prefix string) (string, dynamic.ResourceInterface) {
+	ns := clustertest.BenchNamespace(b, kubernetes.NewForConfigOrDie(cfg), prefix)
+	nads := dynamic.NewForConfigOrDie(cfg).Resource(nadcache.GVR).Namespace(ns)
+	b.Cleanup(func() {
+		if err := nads.DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			b.Errorf("delete the benchmark's NADs: %v", err)
+		}
+	})
+	return ns, nads
+}
 
 // BenchmarkNADChangeToEntry runs the built resource-monitor binary against
 // the local control plane with 200 labelled whereabouts NADs in 20
@@ -51,26 +61,13 @@ var benchRuns atomic.Int32
 //
 //	go test -run '^$' -bench NADChangeToEntry -benchtime 300x ./cmd/resource-monitor
 func BenchmarkNADChangeToEntry(b *testing.B) {
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 1000, 2000
+	cp, cfg, _ := clustertest.BenchCluster(b, 1000, 2000)
 	nadtest.InstallCRD(b, cfg)
 	ctx := context.Background()
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
 
 	// Each run (b.N=1 first, then the real one) has its own namespace and
 	// config DB; its NADs go with it, so the next run sees only its own.
-	ns := fmt.Sprintf("rm-bench-%d", benchRuns.Add(1))
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	nads := dyn.Resource(nadcache.GVR).Namespace(ns)
-	b.Cleanup(func() {
-		if err := nads.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-			b.Errorf("delete the benchmark's NADs: %v", err)
-		}
-	})
+	ns, nads := runNamespace(b, cfg, "rm-bench")
 	// configIn puts NAD i's /24 in 10.<second>.0.0/16.
 	configIn := func(i, second, end int) string {
 		return fmt.Sprintf(`{"cniVersion":"0.3.1","name":"bench-%d","type":"macvlan","master":"eth1","ipam":{"type":"whereabouts","range":"10.%d.%d.0/24","range_start":"10.%d.%d.10","range_end":"10.%d.%d.%d","gateway":"10.%d.%d.1"}}`,

@@ -5,14 +5,14 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/ska-telescope/sdp-helmdeploy/shared/logging"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
-// The resource-monitor's log lines, in the SKA format (its default) and in
-// JSON, as its logger writes them: lines of the kinds it logs, with values
-// that must not break a line.
+// The resource-monitor's log lines, in the SKA format (its default) and in JSON, as its logger
+// writes them: lines of the kinds it logs, with values that must not break a line.
 func TestLogGolden(t *testing.T) {
-	servicetest.CheckLogGolden(t, "resource-monitor", func(log *slog.Logger) {
+	servicetest.CheckLogGolden(t, logging.ForService, "resource-monitor", func(log *slog.Logger) {
 		log.Info("mirroring NetworkAttachmentDefinitions into /resource/", "selector", "sdp.skao.int/mirror=true")
 		log.Info("resource entries in sync", "nads", 2, "supernets", 1, "nads_rejected", 0)
 		log.Info("resource entry written", "entry", "nad:sdp:macvlan")

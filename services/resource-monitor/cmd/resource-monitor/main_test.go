@@ -15,12 +15,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
-	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -51,10 +51,7 @@ func TestBinary(t *testing.T) {
 			}
 		}
 		srv := etcdtest.Start(t)
-		store, err := configdb.NewStore(srv.Client(t), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, store := srv.Store(t)
 		env := []string{"KUBECONFIG=" + cp.KubeconfigPath, "SDP_CONFIG_HOST=127.0.0.1", fmt.Sprintf("SDP_CONFIG_PORT=%d", srv.Port)}
 		a := servicetest.Start(t, bin, env, "--leader-ttl=2s")
 		b := servicetest.Start(t, bin, env, "--leader-ttl=2s")

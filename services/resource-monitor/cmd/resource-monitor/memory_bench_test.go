@@ -7,16 +7,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
-	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
@@ -31,24 +27,11 @@ import (
 func BenchmarkNADMemory(b *testing.B) {
 	nNADs, nSupernets := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_NADS", 2000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SUPERNETS", 100)
 	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
-	cp := cptest.Get(b)
-	cfg := cp.RESTConfig()
-	cfg.QPS, cfg.Burst = 1000, 2000
+	cp, cfg, _ := clustertest.BenchCluster(b, 1000, 2000)
 	nadtest.InstallCRD(b, cfg)
 	ctx := context.Background()
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
 	for b.Loop() {
-		ns := fmt.Sprintf("rm-memory-%d", benchRuns.Add(1))
-		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		nads := dyn.Resource(nadcache.GVR).Namespace(ns)
-		b.Cleanup(func() {
-			if err := nads.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-				b.Errorf("delete the benchmark's NADs: %v", err)
-			}
-		})
+		ns, nads := runNamespace(b, cfg, "rm-memory")
 		var g errgroup.Group
 		g.SetLimit(16)
 		for i := range nNADs {

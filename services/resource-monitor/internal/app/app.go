@@ -1,6 +1,8 @@
 // Package app wires the resource-monitor: the NAD cache runs for the life
 // of the process (a standby replica stays warm), and a mirror with its work
 // queue is built for each term of leadership.
+//
+// It sits between main and the mirror; docs/architecture.md, §1. The rooms.
 package app
 
 import (

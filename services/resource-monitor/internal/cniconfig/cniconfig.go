@@ -30,6 +30,8 @@
 //   - Values are reported as configured, not completed with the plugins'
 //     defaults (a host-local range without rangeStart reports none): what
 //     the defaults are is the plugin's business and differs between them.
+//
+// The mirror parses each NAD with it (the NADs it mirrors: docs/architecture.md, §4. From an entry to a release and a state).
 package cniconfig
 
 import (

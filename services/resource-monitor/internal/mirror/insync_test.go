@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/resources"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // Ready (readiness of a leader) turns true only once a reconcile has
@@ -21,10 +21,7 @@ import (
 // term, and as soon as it can.
 func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
 	srv := etcdtest.Start(t)
-	store, err := configdb.NewStore(srv.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := srv.Store(t)
 	nads := &fakeNADs{}
 	nads.set(nad("a", "1", cfgA))
 	srv.Stop()
@@ -35,15 +32,7 @@ func TestInSyncAfterFirstSuccessfulReconcile(t *testing.T) {
 	if m.Ready(context.Background()) == nil {
 		t.Fatal("in sync before running")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	defer servicetest.RunLead(t, context.Background(), m.Run)()
 
 	eventually.True(t, 20*time.Second, "a failed read of the config DB", func() bool {
 		return testutil.ToFloat64(m.metrics.dbErrors.WithLabelValues("list")) >= 1

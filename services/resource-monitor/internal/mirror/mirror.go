@@ -3,6 +3,9 @@
 // computes the whole desired set of owned entries from the informer cache,
 // compares it with a view of the owned entries in the config DB, and writes
 // or deletes only the differences. NAD events only say when to look again.
+//
+// It is the resource-monitor's controller, the only writer of /resource/:
+// docs/architecture.md, §3. Who owns which key; which NADs it mirrors: docs/architecture.md, §4. From an entry to a release and a state.
 package mirror
 
 import (
@@ -126,14 +129,14 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Mirror {
 	}
 	c := &Mirror{
 		cfg:            cfg,
-		queue:          controller.NewQueue("resource-monitor", reg, controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}),
 		metrics:        m,
 		parsed:         map[string]parseResult{},
 		supernetErrors: map[string]string{},
 		notSelected:    map[string]string{},
 		inSync:         controller.NewGate("resource entries not reconciled yet in this term"),
 	}
-	c.recovery = newRecovery(c.queue, cfg)
+	c.queue, c.recovery = controller.NewConfigDBWork("resource-monitor", reg,
+		controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 30 * time.Second}, cfg.Log, cfg.Store)
 	return c
 }
 
@@ -200,18 +203,9 @@ func (m *Mirror) clearGauges() {
 	}
 }
 
-// work is the worker's reconcile within the term: one whose write was
-// fenced out is dropped, since the term is over and the other replica
-// writes now.
+// work is the worker's reconcile within the term (controller.InTerm).
 func (m *Mirror) work(ctx context.Context, k string) error {
-	if ctx.Err() != nil {
-		return ctx.Err() // the term has ended: what is left in the queue is not worked
-	}
-	err := m.reconcile(ctx, k)
-	if m.cfg.Term.Over(err) {
-		return nil
-	}
-	return err
+	return controller.InTerm(m.cfg.Term.Over, m.reconcile)(ctx, k)
 }
 
 func (m *Mirror) reconcile(ctx context.Context, _ string) error {
@@ -346,75 +340,4 @@ func kindOf(id string) string {
 		return "supernet"
 	}
 	return "network"
-}
-
-// parse returns the NADs whose config is usable, and how many are not.
-// Each NAD version is parsed, and a bad one reported, once.
-func (m *Mirror) parse(list []nadcache.NAD) ([]resources.NAD, int) {
-	next := make(map[string]parseResult, len(list))
-	out := make([]resources.NAD, 0, len(list))
-	rejected := 0
-	for _, n := range list {
-		k := n.Key()
-		prev, seen := m.parsed[k]
-		r := prev
-		if !seen || prev.resourceVersion != n.ResourceVersion {
-			r = parseResult{resourceVersion: n.ResourceVersion}
-			if n.HasConfig {
-				r.network, r.err = cniconfig.Parse([]byte(n.Config), n.Name)
-			} else {
-				r.err = fmt.Errorf("%w: spec.config missing or not a string", cniconfig.ErrInvalidConfig)
-			}
-			switch {
-			case r.err != nil:
-				m.metrics.parseErrors.WithLabelValues(cniconfig.Reason(r.err)).Inc()
-				m.cfg.Log.Warn("NAD config unusable; the NAD gets no resource entry", "namespace", n.Namespace, "nad", n.Name,
-					"reason", cniconfig.Reason(r.err), "error", r.err)
-			case seen && prev.err != nil:
-				m.cfg.Log.Info("NAD config usable again", "namespace", n.Namespace, "nad", n.Name)
-			}
-		}
-		next[k] = r
-		if r.err != nil {
-			rejected++
-			continue
-		}
-		out = append(out, resources.NAD{Namespace: n.Namespace, Name: n.Name, Supernet: n.Supernet, Network: r.network})
-	}
-	m.parsed = next
-	return out, rejected
-}
-
-// reportSupernets logs supernet problems when they appear, change or go.
-func (m *Mirror) reportSupernets(errs map[string]error) {
-	for name, err := range errs {
-		if m.supernetErrors[name] != err.Error() {
-			m.supernetErrors[name] = err.Error()
-			m.cfg.Log.Warn("supernet has no covering CIDR; it gets no resource entry, its members keep theirs", "supernet", name, "error", err)
-		}
-	}
-	for name := range m.supernetErrors {
-		if errs[name] == nil {
-			delete(m.supernetErrors, name)
-			m.cfg.Log.Info("supernet problem resolved", "supernet", name)
-		}
-	}
-}
-
-// reportNotSelected logs, once per NAD and label value, the NADs whose
-// available-for-allocation label is there but not "true": a NAD labelled
-// "True" or "yes" was most likely meant to be mirrored, and would otherwise
-// get no entry and no word.
-func (m *Mirror) reportNotSelected(nads []nadcache.NAD) {
-	seen := make(map[string]string, len(nads))
-	for _, n := range nads {
-		k := n.Key()
-		seen[k] = n.Available
-		if v, reported := m.notSelected[k]; reported && v == n.Available {
-			continue
-		}
-		m.cfg.Log.Warn("NAD not selected for allocation; it gets no resource entry", "namespace", n.Namespace, "nad", n.Name,
-			"label", nadcache.LabelAvailable, "value", n.Available, "reason", nadcache.NotSelectedReason(n.Available))
-	}
-	m.notSelected = seen
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // Fast tests of the mirror on a real etcd, with the NAD cache replaced by
@@ -70,10 +71,7 @@ type fixture struct {
 func start(t *testing.T, nads ...nadcache.NAD) *fixture {
 	t.Helper()
 	srv := etcdtest.Start(t)
-	store, err := configdb.NewStore(srv.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := srv.Store(t)
 	f := &fixture{t: t, store: store, nads: &fakeNADs{}, reg: prometheus.NewRegistry()}
 	f.nads.set(nads...)
 	return f
@@ -83,15 +81,7 @@ func (f *fixture) run(resync time.Duration) {
 	f.t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	f.m = New(Config{Store: f.store, NADs: f.nads, Log: log, Resync: resync, Timeout: 5 * time.Second}, NewMetrics(f.reg), f.reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.m.Run(ctx) }()
-	f.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			f.t.Error(err)
-		}
-	})
+	servicetest.RunLead(f.t, context.Background(), f.m.Run)
 }
 
 func (f *fixture) waitEntries(what string, want ...configdb.Resource) {

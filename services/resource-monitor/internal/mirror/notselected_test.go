@@ -11,20 +11,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/logtest"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // A NAD labelled "True" or "yes" gets no entry, and one log line per NAD
 // and label value saying why; a NAD labelled "false" none.
 func TestNotSelectedLoggedOnce(t *testing.T) {
 	srv := etcdtest.Start(t)
-	store, err := configdb.NewStore(srv.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := srv.Store(t)
 	nads := &fakeNADs{}
 	nads.set(nad("a", "1", cfgA))
 	notSel := func(name, value string) nadcache.NAD {
@@ -36,15 +33,7 @@ func TestNotSelectedLoggedOnce(t *testing.T) {
 	var logs logtest.Buffer
 	reg := prometheus.NewRegistry()
 	m := New(Config{Store: store, NADs: nads, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Timeout: 5 * time.Second}, NewMetrics(reg), reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	servicetest.RunLead(t, context.Background(), m.Run)
 	f := &fixture{t: t, store: store, nads: nads, m: m, reg: reg}
 	f.waitEntries("selected NAD mirrored", entryA, snA)
 

@@ -11,20 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/controller"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
 // A reconcile that failed while the config DB was away runs again as soon
 // as it answers, not when its backoff ends: the backoff here is a minute.
 func TestConfigDBBackRetriesAtOnce(t *testing.T) {
 	srv := etcdtest.Start(t)
-	store, err := configdb.NewStore(srv.Client(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := srv.Store(t)
 	f := &fixture{t: t, store: store, nads: &fakeNADs{}, reg: prometheus.NewRegistry()}
 	f.nads.set(nad("a", "1", cfgA))
 	srv.Stop()
@@ -32,7 +29,7 @@ func TestConfigDBBackRetriesAtOnce(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := New(Config{Store: store, NADs: f.nads, Log: log, Timeout: 200 * time.Millisecond}, NewMetrics(f.reg), f.reg)
 	m.queue = controller.NewQueue("slow", prometheus.NewRegistry(), controller.QueueOptions{BaseDelay: time.Minute, MaxDelay: time.Minute})
-	m.recovery = newRecovery(m.queue, m.cfg)
+	m.recovery = controller.NewConfigDBRecovery(m.queue, m.cfg.Log, m.cfg.Store)
 	m.recovery.Every = 50 * time.Millisecond
 	// Through the store's own probe, noting that it has seen etcd away: a
 	// dependency counts as back only after its probe saw it gone.
@@ -44,15 +41,7 @@ func TestConfigDBBackRetriesAtOnce(t *testing.T) {
 		}
 		return err
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	servicetest.RunLead(t, context.Background(), m.Run)
 
 	eventually.Eventually(t, 10*time.Second, func() error {
 		if m.recovery.Waiting(controller.ConfigDB) != 1 || !sawAway.Load() {

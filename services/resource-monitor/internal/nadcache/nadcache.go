@@ -4,6 +4,8 @@
 //
 // The typed NAD client library cannot be had here, so the informer is
 // client-go's dynamic one; the objects are unstructured.
+//
+// The mirror reads it; which NADs it follows: docs/architecture.md, §4. From an entry to a release and a state.
 package nadcache
 
 import (

@@ -2,6 +2,8 @@
 // owns from the labelled NADs, and the difference between those and what
 // the config DB holds. It knows no clients: the mirror reads its input from
 // the informer cache and writes its output through the configdb Store.
+//
+// The mirror computes with it the entries of docs/architecture.md, §3. Who owns which key.
 package resources
 
 import (

@@ -1,5 +1,8 @@
 // Package supernet computes a supernet's CIDR: the smallest prefix that
 // covers all of its member networks.
+//
+// resources uses it for the /resource/supernet:<name> entries of
+// docs/architecture.md, §3. Who owns which key.
 package supernet
 
 import (

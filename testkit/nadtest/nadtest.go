@@ -1,5 +1,7 @@
 // Package nadtest helps the resource-monitor's tests against a real API
-// server: it installs the NAD CRD from deploy/ and writes NADs.
+// server: it installs the NAD CRD from deploy/ and writes NADs labelled as
+// the resource-monitor's contract with their owners says
+// (docs/architecture.md, §4. From an entry to a release and a state).
 package nadtest
 
 import (
@@ -20,13 +22,24 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/manifests"
 )
 
 // CRDFile is the CRD's manifest, relative to the repository root.
 const CRDFile = "deploy/crds/network-attachment-definition.yaml"
+
+// GVR names the NAD resource the CRD serves.
+var GVR = schema.GroupVersionResource{Group: "k8s.cni.cncf.io", Version: "v1", Resource: "network-attachment-definitions"}
+
+// The labels are spelt here rather than taken from the service, so that a
+// test fails when the service's spelling drifts from the contract.
+const (
+	// LabelAvailable marks a NAD for mirroring when "true".
+	LabelAvailable = "sdp.skao.int/available-for-allocation"
+	// LabelSupernet names the NAD's supernet.
+	LabelSupernet = "sdp.skao.int/supernet"
+)
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
@@ -85,12 +98,12 @@ func InstallCRD(tb testing.TB, cfg *rest.Config) {
 			tb.Fatalf("create CRD %s: %v", crd.GetName(), err)
 		}
 	}
-	if err := manifests.WaitEstablished(ctx, dyn, nadcache.GVR.GroupResource().String()); err != nil {
+	if err := manifests.WaitEstablished(ctx, dyn, GVR.GroupResource().String()); err != nil {
 		tb.Fatalf("NAD CRD: %v", err)
 	}
 	// Established can come a moment before the resource is served.
 	eventually.Eventually(tb, 30*time.Second, func() error {
-		_, err := dyn.Resource(nadcache.GVR).List(ctx, metav1.ListOptions{Limit: 1})
+		_, err := dyn.Resource(GVR).List(ctx, metav1.ListOptions{Limit: 1})
 		return err
 	})
 }
@@ -109,9 +122,9 @@ func NAD(namespace, name string, labels map[string]string, config string) *unstr
 
 // Labels are a mirrored NAD's labels; supernet "" leaves that label off.
 func Labels(supernet string) map[string]string {
-	l := map[string]string{nadcache.LabelAvailable: "true"}
+	l := map[string]string{LabelAvailable: "true"}
 	if supernet != "" {
-		l[nadcache.LabelSupernet] = supernet
+		l[LabelSupernet] = supernet
 	}
 	return l
 }

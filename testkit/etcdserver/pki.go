@@ -1,4 +1,4 @@
-package etcdtest
+package etcdserver
 
 import (
 	"crypto/ecdsa"

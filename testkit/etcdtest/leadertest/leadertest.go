@@ -1,5 +1,8 @@
 // Package leadertest gives tests a real term of leadership on a test etcd,
 // and a way to end it in etcd as a lease expiring during a pause would.
+//
+// It lives in the etcdtest module, the one part of the test kit that
+// requires shared, and only the services' tests import it; docs/architecture.md, §1. The rooms.
 package leadertest
 
 import (
@@ -63,4 +66,18 @@ func Term(t testing.TB, client *clientv3.Client, key string) (term *leader.Term,
 		}
 	}
 	return l.term, l.ctx, lose
+}
+
+// CheckEnded fails t unless term has ended, as a fenced write ends it: no
+// longer valid, and its lead context done within 10 s.
+func CheckEnded(t testing.TB, term *leader.Term, leadCtx context.Context) {
+	t.Helper()
+	if term.Valid() {
+		t.Error("term still valid after a fenced write")
+	}
+	select {
+	case <-leadCtx.Done():
+	case <-time.After(10 * time.Second):
+		t.Error("term's context not ended")
+	}
 }
