@@ -31,24 +31,8 @@ if [[ ${#missing[@]} -eq 0 ]] && command -v containerd >/dev/null && command -v 
   exit 0
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  sudo="sudo"
-fi
-
-policy=/usr/sbin/policy-rc.d
-restore_policy=""
-if [[ ! -e $policy ]]; then
-  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-  $sudo chmod 0755 "$policy"
-  restore_policy=1
-fi
-cleanup() {
-  if [[ -n $restore_policy ]]; then $sudo rm -f "$policy"; fi
-}
-trap cleanup EXIT
-
-$sudo apt-get update -qq
+# shellcheck source=scripts/apt-no-services.sh
+source "$(dirname "$0")/apt-no-services.sh"
 args=()
 for pkg in "${missing[@]}"; do
   v=$(apt-cache madison "$pkg" | awk -F' *[|] *' '{print $2}' | grep -E "^${want[$pkg]//./\\.}[+~]ds" | head -1 || true)

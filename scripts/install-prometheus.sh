@@ -22,24 +22,8 @@ if [[ $installed == "install ok installed $PROMETHEUS_VERSION+ds-"* ]] && comman
   exit 0
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  sudo="sudo"
-fi
-
-policy=/usr/sbin/policy-rc.d
-restore_policy=""
-if [[ ! -e $policy ]]; then
-  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-  $sudo chmod 0755 "$policy"
-  restore_policy=1
-fi
-cleanup() {
-  if [[ -n $restore_policy ]]; then $sudo rm -f "$policy"; fi
-}
-trap cleanup EXIT
-
-$sudo apt-get update -qq
+# shellcheck source=scripts/apt-no-services.sh
+source "$(dirname "$0")/apt-no-services.sh"
 version=$PROMETHEUS_DEB_VERSION
 if ! apt-cache madison prometheus | awk -F' *[|] *' '{print $2}' | grep -qxF "$version"; then
   version=$(apt-cache madison prometheus | awk -F' *[|] *' '{print $2}' | grep -F "$PROMETHEUS_VERSION+ds-" | head -1 || true)

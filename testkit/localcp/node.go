@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/nodespec"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 )
 
@@ -169,7 +170,7 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 	}
 
 	imported := filepath.Join(dir, "images-imported")
-	spec := nodeSpec{
+	spec := nodespec.Spec{
 		Tmpfs: []string{"/run/containerd", "/run/netns", "/var/lib/cni", "/var/log/containers", "/var/log/pods"},
 		// What the kubelet would otherwise set host-wide (its
 		// setupKernelTunables); see sdp-node-init.
@@ -181,7 +182,7 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 			"kernel/keys/root_maxkeys":  "1000000",
 			"kernel/keys/root_maxbytes": "25000000",
 		},
-		Procs: []nodeProc{
+		Procs: []nodespec.Proc{
 			{
 				Name: "containerd", Path: containerdBin,
 				Args: []string{"--config", filepath.Join(dir, "containerd.toml")},
@@ -280,22 +281,6 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 	}
 	cp.log.Debug("real node ready", "node", name, "ip", n.IP, "took", time.Since(t).Round(time.Millisecond))
 	return n, nil
-}
-
-// nodeSpec and nodeProc are sdp-node-init's input.
-type nodeSpec struct {
-	Tmpfs   []string          `json:"tmpfs"`
-	Sysctls map[string]string `json:"sysctls,omitempty"`
-	Procs   []nodeProc        `json:"procs"`
-}
-
-type nodeProc struct {
-	Name     string   `json:"name"`
-	Path     string   `json:"path"`
-	Args     []string `json:"args"`
-	Env      []string `json:"env"`
-	Log      string   `json:"log"`
-	WaitFile string   `json:"waitFile,omitempty"`
 }
 
 func portOf(url string) int {

@@ -29,41 +29,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/nodespec"
 )
-
-// Spec is what localcp writes for the node (see testkit/localcp/node.go).
-type Spec struct {
-	// Tmpfs are directories that the daemons write to at fixed places (the
-	// kubelet's /var/log/containers, CNI's /var/lib/cni cache, containerd's
-	// shim sockets under /run/containerd, network namespaces under
-	// /run/netns): each gets a tmpfs of its own in the node's mount
-	// namespace, so that two nodes do not share them and nothing is left on
-	// the host's disk.
-	Tmpfs []string `json:"tmpfs"`
-	// Sysctls are kernel settings as the node's daemons must read them,
-	// by path under /proc/sys. The kubelet sets a few host-wide ones
-	// (vm.overcommit_memory, kernel.panic, ...) unless they already hold
-	// its values; they are not namespaced, and this machine is not the
-	// node's to change. So each is shown to the node, and only to it, as
-	// a file with the value the kubelet wants, bound over the real one in
-	// the node's mount namespace; nothing is written to the kernel.
-	Sysctls map[string]string `json:"sysctls,omitempty"`
-	// Procs are started in order.
-	Procs []Proc `json:"procs"`
-}
-
-// Proc is one daemon of the node.
-type Proc struct {
-	Name string   `json:"name"`
-	Path string   `json:"path"`
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Log  string   `json:"log"`
-	// WaitFile, when set, holds back this process until the file exists:
-	// containerd's socket before the kubelet, or the mark localcp writes
-	// once the node's images are imported.
-	WaitFile string `json:"waitFile,omitempty"`
-}
 
 const stopGrace = 10 * time.Second
 
@@ -76,7 +44,7 @@ func main() {
 	if os.Getpid() != 1 {
 		log.Fatal("must run as PID 1 of a new PID namespace (localcp starts it with CLONE_NEWPID)")
 	}
-	var spec Spec
+	var spec nodespec.Spec
 	b, err := os.ReadFile(os.Args[1])
 	if err == nil {
 		err = json.Unmarshal(b, &spec)
@@ -130,7 +98,7 @@ func main() {
 	}
 }
 
-func setup(spec Spec) error {
+func setup(spec nodespec.Spec) error {
 	// Nothing mounted here may reach the host's mount table.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
@@ -201,7 +169,7 @@ func loopbackUp() error {
 	return nil
 }
 
-func startProc(p Proc) (int, error) {
+func startProc(p nodespec.Proc) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
 		return 0, err
 	}
