@@ -7,7 +7,8 @@
 #                        (scripts/install-node-packages.sh)
 #   make e2e-node        the umbrella chart on two real nodes: probes,
 #                        in-cluster configuration, leader election across
-#                        pods, real containers and their failures
+#                        pods, real containers and their failures; figures in
+#                        docs/e2e-node.md
 #                        [SDP_NODE_DIR=<dir to keep the images, logs and state in>]
 
 .PHONY: node-packages e2e-node run-cluster
@@ -16,7 +17,8 @@ node-packages: ## containerd, runc and the CNI plugins for the real nodes (Debia
 	"$(CURDIR)/scripts/install-node-packages.sh"
 
 e2e-node: node-packages controlplane-binaries $(GOTESTSUM) ## the umbrella chart from the project's images on two real nodes (kubelet, containerd): probes, leader election, real containers and their failures
-	cd "$(CURDIR)/tests" && SDP_NODE=1 SDP_REQUIRE_CONTROLPLANE=1 \
+	cd "$(CURDIR)/tests" && SDP_NODE=1 SDP_REQUIRE_CONTROLPLANE=1 SDP_NODE_REPORT="$(CURDIR)/docs/e2e-node.md" \
+		SDP_NODE_COMMIT="$$(git -C "$(CURDIR)" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)" \
 		"$(GOTESTSUM)" --format standard-verbose -- -count=1 -timeout 25m ./node/...
 
 CLUSTER_DIR ?= $(SDP_CACHE_DIR)/cluster

@@ -61,7 +61,8 @@ func (r Report) Markdown() []byte {
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	p("# End-to-end and chaos run\n\n")
 	p("Written by `make e2e` (`tests/e2e`, `SDP_E2E_REPORT=docs/e2e.md`) from the run itself; ")
-	p("figures vary between runs and with what else the machine is doing.\n\n")
+	p("figures vary between runs and with what else the machine is doing. The services here run as host processes ")
+	p("and the processing pods on a kwok node; the chart on real nodes, services and processing as pods: docs/e2e-node.md (`make e2e-node`).\n\n")
 	p("- Date: %s\n", r.Date.UTC().Format(time.RFC3339))
 	p("- Machine: %s (shared with other jobs)\n", Machine())
 	p("- Service settings: %s; two replicas of each service, `--leader-elect`\n", r.Settings)

@@ -40,6 +40,7 @@ type suite struct {
 	cp    *localcp.ControlPlane
 	cs    kubernetes.Interface
 	store *configdb.Store
+	rep   *Report
 }
 
 func TestNode(t *testing.T) {
@@ -69,7 +70,10 @@ func TestNode(t *testing.T) {
 	}
 	defer stop()
 	t.Logf("images, control plane, %d real nodes and the umbrella chart's pods Ready in %s", len(c.CP.Nodes()), time.Since(t0).Round(time.Millisecond))
-	s := &suite{t: t, root: root, c: c, cp: c.CP, cs: c.Client, store: c.Store}
+	s := &suite{t: t, root: root, c: c, cp: c.CP, cs: c.Client, store: c.Store, rep: &Report{}}
+	s.rep.Add("images built (3 services, pause, receiver)", c.Took.Images)
+	s.rep.Add("control plane and 2 real nodes Ready, images imported", c.Took.ControlPlane)
+	s.rep.Add("umbrella chart installed → 6 service pods Ready (real probes)", c.Took.Umbrella)
 
 	ok := t.Run("loopback only", s.loopbackOnly) &&
 		t.Run("services ready", s.servicesReady) &&
@@ -83,9 +87,17 @@ func TestNode(t *testing.T) {
 		s.dumpLogs(t)
 	}
 	cp := c.CP
+	t2 := time.Now()
 	stop()
+	s.rep.Add("stop: nodes by their inits' PIDs, then the control plane", time.Since(t2))
 	t.Run("nothing left", func(t *testing.T) { nothingLeft(t, cp) })
-	t.Logf("suite took %s", time.Since(t0).Round(time.Second))
+	total := time.Since(t0)
+	t.Logf("suite took %s", total.Round(time.Second))
+	if path := os.Getenv(ReportEnv); path != "" && !t.Failed() {
+		if err := os.WriteFile(path, s.rep.Markdown(t0, os.Getenv("SDP_NODE_COMMIT"), total), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // loopbackOnly: each node's network namespace holds lo and nothing else,

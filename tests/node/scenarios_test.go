@@ -124,6 +124,7 @@ func (s *suite) happyPath(t *testing.T) {
 	s.create(t, id, "demo-receive", receiverValues(nil))
 	st := s.waitState(t, id, 2*time.Minute, "deployed, 1 pod RUNNING", deployed(1, configdb.PodRunning))
 	t.Logf("entry to pod RUNNING in its state entry: %s", time.Since(t0).Round(time.Millisecond))
+	s.rep.Add("happy path: entry written → release deployed, pod RUNNING (real container) in the state entry", time.Since(t0))
 	if len(st.Reasons) != 0 {
 		t.Errorf("reasons %+v for a RUNNING pod, want none", st.Reasons)
 	}
@@ -147,6 +148,7 @@ func (s *suite) happyPath(t *testing.T) {
 	t1 := time.Now()
 	s.remove(t, id)
 	t.Logf("entry deleted to release, pod and state gone: %s", time.Since(t1).Round(time.Millisecond))
+	s.rep.Add("happy path: entry deleted → release, pod and state entry gone", time.Since(t1))
 }
 
 // leaderDeleted: the leader pod of each service deleted → the other
@@ -183,9 +185,12 @@ func (s *suite) leaderDeleted(t *testing.T) {
 		}
 	}
 	t.Logf("every service led by another pod %s after the deletes", time.Since(t0).Round(time.Millisecond))
+	s.rep.Add("failover: each service's leader pod deleted → the other pod of each leads", time.Since(t0))
 	const id = "node-failover"
+	t1 := time.Now()
 	s.create(t, id, "demo-receive", receiverValues(nil))
 	s.waitState(t, id, 2*time.Minute, "deployed, 1 pod RUNNING", deployed(1, configdb.PodRunning))
+	s.rep.Add("failover: a new entry, under the new leaders → pod RUNNING", time.Since(t1))
 	s.remove(t, id)
 }
 
@@ -195,6 +200,7 @@ func (s *suite) leaderDeleted(t *testing.T) {
 func (s *suite) realFailures(t *testing.T) {
 	cases := []struct {
 		id, chart string
+		what      string
 		values    map[string]any
 		want      configdb.PodStatus
 		// kube checks what the kubelet said of the pod's container.
@@ -204,7 +210,7 @@ func (s *suite) realFailures(t *testing.T) {
 		reason func(configdb.PodReason) error
 	}{
 		{
-			id: "node-noimage", chart: "demo-receive",
+			id: "node-noimage", what: "an image that is not there", chart: "demo-receive",
 			values: func() map[string]any {
 				v := receiverValues(nil)
 				v["image"] = "sdp-helmdeploy/not-there:none"
@@ -225,7 +231,7 @@ func (s *suite) realFailures(t *testing.T) {
 			},
 		},
 		{
-			id: "node-crashloop", chart: "demo-receive",
+			id: "node-crashloop", what: "a crash loop", chart: "demo-receive",
 			values: receiverValues(map[string]any{"exitAfter": "500ms", "exitCode": 2}),
 			want:   configdb.PodPending,
 			kube: func(c corev1.ContainerStatus) error {
@@ -242,7 +248,7 @@ func (s *suite) realFailures(t *testing.T) {
 			},
 		},
 		{
-			id: "node-exit", chart: "demo-task",
+			id: "node-exit", what: "a container exits 3", chart: "demo-task",
 			values: taskValues(map[string]any{"exitAfter": "1s", "exitCode": 3}, nil),
 			want:   configdb.PodFailed,
 			kube: func(c corev1.ContainerStatus) error {
@@ -259,7 +265,7 @@ func (s *suite) realFailures(t *testing.T) {
 			},
 		},
 		{
-			id: "node-oom", chart: "demo-task",
+			id: "node-oom", what: "an OOM kill", chart: "demo-task",
 			values: taskValues(map[string]any{"exitAfter": "30s", "allocMiB": 256},
 				map[string]any{"limits": map[string]any{"memory": "64Mi"}}),
 			want: configdb.PodFailed,
@@ -277,7 +283,7 @@ func (s *suite) realFailures(t *testing.T) {
 			},
 		},
 		{
-			id: "node-task-done", chart: "demo-task",
+			id: "node-task-done", what: "a Job that ends well", chart: "demo-task",
 			values: taskValues(map[string]any{"exitAfter": "1s", "exitCode": 0}, nil),
 			want:   configdb.PodFinished,
 			kube: func(c corev1.ContainerStatus) error {
@@ -288,6 +294,7 @@ func (s *suite) realFailures(t *testing.T) {
 			},
 		},
 	}
+	t0 := time.Now()
 	for _, tc := range cases {
 		s.create(t, tc.id, tc.chart, tc.values)
 	}
@@ -324,10 +331,11 @@ func (s *suite) realFailures(t *testing.T) {
 					if err := tc.reason(r); err != nil {
 						return err
 					}
-					t.Logf("%s: %s %s: %+v", pod, st.Pods[pod], r.Reason, r)
+					t.Logf("%s: %s %s: %s", pod, st.Pods[pod], r.Reason, r.Message)
 				}
 				return nil
 			})
+			s.rep.Add(fmt.Sprintf("failure %s (%s): entries written → %s and its reason in the state entry", tc.id, tc.what, tc.want), time.Since(t0))
 		})
 	}
 	for _, tc := range cases {

@@ -86,6 +86,8 @@ type Cluster struct {
 	RepoURL string
 	// Images are the tarballs imported into the nodes.
 	Images []string
+	// Took says how long each step of Start took.
+	Took struct{ Images, ControlPlane, Umbrella time.Duration }
 
 	closers []func()
 }
@@ -116,7 +118,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.Images, err = BuildImages(ctx, o.Root, filepath.Join(o.Dir, "images")); err != nil {
 		return nil, err
 	}
-	o.Log.Info("images built", "images", len(c.Images), "took", time.Since(t).Round(time.Millisecond))
+	c.Took.Images = time.Since(t)
+	o.Log.Info("images built", "images", len(c.Images), "took", c.Took.Images.Round(time.Millisecond))
 
 	// The control plane outlives ctx until Stop, so that the services are
 	// stopped with their nodes while the API server still answers.
@@ -133,6 +136,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			o.Log.Warn("stop the control plane", "error", err)
 		}
 	})
+	c.Took.ControlPlane = c.CP.StartupDuration
 	o.Log.Info("control plane and real nodes ready", "nodes", o.Nodes, "took", c.CP.StartupDuration.Round(time.Millisecond))
 	if c.Client, err = kubernetes.NewForConfig(c.CP.RESTConfig()); err != nil {
 		return nil, err
@@ -187,7 +191,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.WaitServicesReady(ctx, o.Replicas, 3*time.Minute); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, c.Describe(ctx))
 	}
-	o.Log.Info("umbrella chart installed, every service pod Ready", "took", time.Since(t).Round(time.Millisecond))
+	c.Took.Umbrella = time.Since(t)
+	o.Log.Info("umbrella chart installed, every service pod Ready", "took", c.Took.Umbrella.Round(time.Millisecond))
 	return c, nil
 }
 
