@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/nadcache"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
@@ -44,15 +46,20 @@ func TestTwoNamespacesOneSupernet(t *testing.T) {
 		netEntry(e.ns1, "solo", "solo", "172.16.4.0/22"),
 		snEntry("solo", "172.16.4.0/22", e.ns1+"/solo"),
 	))
-	if got := e.metric("sdp_helmdeploy_resource_monitor_nads_mirrored"); got != 3 {
-		t.Errorf("nads_mirrored %v, want 3", got)
-	}
-	if got := e.metric("sdp_helmdeploy_resource_monitor_supernets_mirrored"); got != 2 {
-		t.Errorf("supernets_mirrored %v, want 2", got)
-	}
-	if got := e.metric("sdp_helmdeploy_resource_monitor_writes_total", "kind", "network", "op", "put"); got != 3 {
-		t.Errorf("network puts %v, want 3", got)
-	}
+	// The gauges and counters follow the writes that made the entries: a
+	// reader may see the entries a moment before them.
+	eventually.Eventually(t, 10*time.Second, func() error {
+		if got := e.metric("sdp_helmdeploy_resource_monitor_nads_mirrored"); got != 3 {
+			return fmt.Errorf("nads_mirrored %v, want 3", got)
+		}
+		if got := e.metric("sdp_helmdeploy_resource_monitor_supernets_mirrored"); got != 2 {
+			return fmt.Errorf("supernets_mirrored %v, want 2", got)
+		}
+		if got := e.metric("sdp_helmdeploy_resource_monitor_writes_total", "kind", "network", "op", "put"); got != 3 {
+			return fmt.Errorf("network puts %v, want 3", got)
+		}
+		return nil
+	})
 	if problems, err := testutil.GatherAndLint(e.reg); err != nil || len(problems) > 0 {
 		t.Errorf("promlint: %v %v", problems, err)
 	}
@@ -89,12 +96,16 @@ func TestBrokenConfigs(t *testing.T) {
 			t.Errorf("parse errors %s: %v, want %v", reason, got, want)
 		}
 	}
-	if got := e.metric("sdp_helmdeploy_resource_monitor_nads_rejected"); got != 5 {
-		t.Errorf("nads_rejected %v, want 5", got)
-	}
-	if got := e.metric("sdp_helmdeploy_resource_monitor_supernets_rejected"); got != 1 {
-		t.Errorf("supernets_rejected %v, want 1", got)
-	}
+	// The gauges are set once the reconcile's writes are done.
+	eventually.Eventually(t, 10*time.Second, func() error {
+		if got := e.metric("sdp_helmdeploy_resource_monitor_nads_rejected"); got != 5 {
+			return fmt.Errorf("nads_rejected %v, want 5", got)
+		}
+		if got := e.metric("sdp_helmdeploy_resource_monitor_supernets_rejected"); got != 1 {
+			return fmt.Errorf("supernets_rejected %v, want 1", got)
+		}
+		return nil
+	})
 
 	// Fixed: its entry appears. Broken: the good one's goes.
 	e.setConfig(e.ns1, "not-json", simple("10.70.4.0/24"))
