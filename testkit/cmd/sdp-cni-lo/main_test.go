@@ -48,3 +48,32 @@ func TestRename(t *testing.T) {
 		})
 	}
 }
+
+// Whatever the plugin before it printed, rename never panics, and what it
+// returns names the runtime's interface and keeps its addresses on it.
+func FuzzRename(f *testing.F) {
+	f.Add([]byte(loopbackResult))
+	f.Add([]byte(`{"cniVersion":"1.0.0","interfaces":[{"name":"lo"},{"name":"lo"}],"ips":[{"interface":1,"address":"127.0.0.1/8"}]}`))
+	f.Add([]byte(`{"cniVersion":"0.4.0","interfaces":[{"name":"lo"}],"ips":[{"version":"4","interface":0,"address":"127.0.0.1/8"}]}`))
+	f.Fuzz(func(t *testing.T, prev []byte) {
+		var raw map[string]any
+		if json.Unmarshal(prev, &raw) != nil {
+			return
+		}
+		conf := &types.PluginConf{CNIVersion: "1.0.0", Name: "sdp-loopback", Type: "sdp-cni-lo", RawPrevResult: raw}
+		res, err := rename(conf, "eth0", "/var/run/netns/cni-1")
+		if err != nil {
+			return
+		}
+		named := false
+		for _, iface := range res.Interfaces {
+			if iface.Name == "lo" {
+				t.Fatalf("an interface still named lo: %+v", res.Interfaces)
+			}
+			named = named || iface.Name == "eth0"
+		}
+		if !named {
+			t.Fatalf("no eth0 in %+v", res.Interfaces)
+		}
+	})
+}
