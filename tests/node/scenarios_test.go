@@ -335,7 +335,11 @@ func (s *suite) realFailures(t *testing.T) {
 				}
 				return nil
 			})
-			s.rep.Add(fmt.Sprintf("failure %s (%s): entries written → %s and its reason in the state entry", tc.id, tc.what, tc.want), time.Since(t0))
+			said := "and its reason"
+			if tc.reason == nil {
+				said = "and no reason"
+			}
+			s.rep.Add(fmt.Sprintf("failure %s (%s): entries written → %s %s in the state entry", tc.id, tc.what, tc.want, said), time.Since(t0))
 		})
 	}
 	for _, tc := range cases {
