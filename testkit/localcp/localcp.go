@@ -548,6 +548,15 @@ func (cp *ControlPlane) Stop() error {
 	return cp.stopErr
 }
 
+// nodeNames are the names of n real nodes.
+func nodeNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("sdp-node-%d", i+1)
+	}
+	return names
+}
+
 // Nodes are the real nodes, in start order.
 func (cp *ControlPlane) Nodes() []*RealNode { return cp.nodes }
 

@@ -106,15 +106,6 @@ func checkNodePackages() error {
 	return nil
 }
 
-// nodeNames are the names of n real nodes.
-func nodeNames(n int) []string {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("sdp-node-%d", i+1)
-	}
-	return names
-}
-
 // buildNodeHelpers builds the node's init and CNI plugin from this module's
 // source into dir: they change with the repository, so they are not cached
 // with the pinned binaries.

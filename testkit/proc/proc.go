@@ -74,8 +74,7 @@ func Start(o Options) (*Process, error) {
 		cmd.Stdout = o.Stdout
 	}
 	cmd.Stderr = lf
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.SysProcAttr.Cloneflags = o.Cloneflags
+	cmd.SysProcAttr = sysProcAttr(o.Cloneflags)
 	cmd.Env = o.Env
 	if err := cmd.Start(); err != nil {
 		lf.Close()

@@ -4,7 +4,8 @@ package proc
 
 import "syscall"
 
-// sysProcAttr puts a child in its own process group.
-func sysProcAttr() *syscall.SysProcAttr {
+// sysProcAttr puts a child in its own process group. Namespaces are
+// Linux's: cloneflags are not used here.
+func sysProcAttr(uintptr) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
