@@ -110,10 +110,6 @@ type Options struct {
 	// every pod, must be one of them.
 	NodeImages   []string
 	SandboxImage string
-	// NodeForwardPorts are ports of the host's loopback that every real
-	// node reaches at its own 127.0.0.1 (the API server's and etcd's
-	// always are); RealNode.ForwardIn adds more later.
-	NodeForwardPorts []int
 
 	// AuditLog makes the kube-apiserver write an audit log of every request
 	// that changes something (AuditPolicy) to logs/audit.log in the work
@@ -555,6 +551,13 @@ func nodeNames(n int) []string {
 		names[i] = fmt.Sprintf("sdp-node-%d", i+1)
 	}
 	return names
+}
+
+// PortOf is the port of one of the control plane's URLs
+// (https://127.0.0.1:6443, http://127.0.0.1:2379).
+func PortOf(url string) int {
+	p, _ := strconv.Atoi(strings.TrimRight(url[strings.LastIndex(url, ":")+1:], "/"))
+	return p
 }
 
 // Nodes are the real nodes, in start order.

@@ -224,12 +224,7 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 
 	// The node's way out: its 127.0.0.1 to the API server and etcd.
 	for _, url := range []string{cp.APIServerURL, cp.EtcdEndpoint} {
-		if err := n.ForwardIn(portOf(url)); err != nil {
-			return nil, err
-		}
-	}
-	for _, p := range cp.opts.NodeForwardPorts {
-		if err := n.ForwardIn(p); err != nil {
+		if err := n.ForwardIn(PortOf(url)); err != nil {
 			return nil, err
 		}
 	}
@@ -272,12 +267,6 @@ func (cp *ControlPlane) startRealNode(ctx context.Context, i int, kubeletBin, he
 	}
 	cp.log.Debug("real node ready", "node", name, "ip", n.IP, "took", time.Since(t).Round(time.Millisecond))
 	return n, nil
-}
-
-func portOf(url string) int {
-	i := strings.LastIndex(url, ":")
-	p, _ := strconv.Atoi(url[i+1:])
-	return p
 }
 
 // ForwardIn makes port on the host's loopback reachable at 127.0.0.1:port

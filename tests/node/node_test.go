@@ -182,7 +182,7 @@ func (s *suite) servicesReady(t *testing.T) {
 			if _, ok := f.Env["KUBECONFIG"]; ok {
 				t.Errorf("%s: KUBECONFIG=%s set, want in-cluster configuration", p.Name, f.Env["KUBECONFIG"])
 			}
-			if f.Env["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" || f.Env["KUBERNETES_SERVICE_PORT"] != fmt.Sprint(portOf(s.cp.APIServerURL)) {
+			if f.Env["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" || f.Env["KUBERNETES_SERVICE_PORT"] != fmt.Sprint(localcp.PortOf(s.cp.APIServerURL)) {
 				t.Errorf("%s: API server %s:%s in its environment, want the loopback address", p.Name, f.Env["KUBERNETES_SERVICE_HOST"], f.Env["KUBERNETES_SERVICE_PORT"])
 			}
 			token, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/var/run/secrets/kubernetes.io/serviceaccount/token", pid))

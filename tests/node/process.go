@@ -89,8 +89,3 @@ func ReadProcess(pid int) (ProcessFacts, error) {
 	return f, nil
 }
 
-// portOf is the port of a URL (http://127.0.0.1:2379, https://127.0.0.1:6443).
-func portOf(url string) int {
-	p, _ := strconv.Atoi(url[strings.LastIndex(url, ":")+1:])
-	return p
-}

@@ -164,7 +164,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	c.RepoURL = url
 	c.closers = append(c.closers, stopRepo)
 	for _, n := range c.CP.Nodes() {
-		if err := n.ForwardIn(portOf(url)); err != nil {
+		if err := n.ForwardIn(localcp.PortOf(url)); err != nil {
 			return nil, err
 		}
 		for _, s := range Services {
@@ -236,9 +236,9 @@ func helmConfig(kubeconfig, ns, cacheDir string, log *slog.Logger) (*action.Conf
 func UmbrellaValues(cp *localcp.ControlPlane, chartRepo string, replicas int) map[string]any {
 	v := map[string]any{
 		"global": map[string]any{
-			"configDB":  map[string]any{"host": "127.0.0.1", "port": portOf(cp.EtcdEndpoint)},
+			"configDB":  map[string]any{"host": "127.0.0.1", "port": localcp.PortOf(cp.EtcdEndpoint)},
 			"helm":      map[string]any{"namespace": ProcessingNS},
-			"apiServer": map[string]any{"host": "127.0.0.1", "port": strconv.Itoa(portOf(cp.APIServerURL))},
+			"apiServer": map[string]any{"host": "127.0.0.1", "port": strconv.Itoa(localcp.PortOf(cp.APIServerURL))},
 		},
 	}
 	for _, s := range Services {
@@ -262,11 +262,6 @@ func UmbrellaValues(cp *localcp.ControlPlane, chartRepo string, replicas int) ma
 	return v
 }
 
-func portOf(url string) int {
-	i := strings.LastIndex(url, ":")
-	p, _ := strconv.Atoi(strings.TrimRight(url[i+1:], "/"))
-	return p
-}
 
 // InstallUmbrella installs the umbrella chart from root/charts with Helm's
 // SDK, as a site would with `helm install`.
