@@ -262,7 +262,6 @@ func UmbrellaValues(cp *localcp.ControlPlane, chartRepo string, replicas int) ma
 	return v
 }
 
-
 // InstallUmbrella installs the umbrella chart from root/charts with Helm's
 // SDK, as a site would with `helm install`.
 func InstallUmbrella(ctx context.Context, cfg *action.Configuration, root string, values map[string]any) error {
