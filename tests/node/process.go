@@ -88,4 +88,3 @@ func ReadProcess(pid int) (ProcessFacts, error) {
 	}
 	return f, nil
 }
-
