@@ -3,12 +3,10 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -121,29 +119,5 @@ func InTerm(over func(error) bool, reconcile Reconcile) Reconcile {
 			return nil
 		}
 		return err
-	}
-}
-
-// WatchStates follows the state entries through store until ctx ends: the
-// source, in a term's Loop, through which a service repairs its part of a
-// state entry that someone else changed
-// (docs/architecture.md, §3. Who owns which key).
-func WatchStates(ctx context.Context, store *configdb.Store, w configdb.StateWatch) error {
-	if err := store.WatchStates(ctx, w); err != nil {
-		return fmt.Errorf("watch state entries: %w", err)
-	}
-	return nil
-}
-
-// RequeueAfterGap puts every key that keys gives back on q after a gap in
-// a watch of the state entries (a resync for any reason but
-// configdb.ResyncStart, where the first list does it): any part may have
-// changed unseen. keys also forgets what its service remembers writing.
-func RequeueAfterGap(reason string, q Queue, keys func() []string) {
-	if reason == configdb.ResyncStart {
-		return
-	}
-	for _, k := range keys() {
-		q.Add(k)
 	}
 }

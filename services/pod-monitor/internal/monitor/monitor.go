@@ -78,14 +78,10 @@ type Monitor struct {
 	// since holds, per deployment, when the oldest change not yet written
 	// was seen: the start of the event → write latency.
 	since map[string]time.Time
-	// written is the pods map and reasons last written (or found equal)
-	// per deployment, so that a reconcile with nothing new costs no config
-	// DB read. Cleared at every resync.
-	written map[string]configdb.PodReport
-	// intended is the pods map and reasons this service means each state
-	// entry to hold, set before each write so that its echo is known (see
-	// statewatch.go).
-	intended map[string]configdb.PodReport
+	// part is the pods and reasons part of the state entries as last
+	// written and as meant, and the watch that repairs it: a reconcile with
+	// nothing new costs no config DB read.
+	part *controller.StatePart[configdb.PodReport, configdb.PodReport]
 
 	// listed opens at the first full list of deployment entries.
 	listed *controller.Gate
@@ -107,12 +103,18 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		known:    map[string]bool{},
 		orphans:  map[string]uint64{},
 		since:    map[string]time.Time{},
-		written:  map[string]configdb.PodReport{},
-		intended: map[string]configdb.PodReport{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
 	c.queue, c.recovery = controller.NewConfigDBWork("pod-monitor", reg,
 		controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}, cfg.Log, cfg.Store)
+	c.part = controller.NewStatePart[configdb.PodReport](controller.StatePartConfig[configdb.PodReport]{
+		Name: "pods or reasons part", Log: cfg.Log, Store: cfg.Store, Queue: c.queue,
+		Owned: c.isKnown, Keys: c.knownIDs,
+		Part: func(ch configdb.StateChange) (configdb.PodReport, bool) {
+			return configdb.PodReport{Pods: ch.State.Pods, Reasons: ch.State.Reasons}, true
+		},
+		Same: configdb.PodReport.Equal,
+	})
 	return c
 }
 
@@ -192,7 +194,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		// deployment that has not been listed yet would look like one that
 		// is gone.
 		Gate:     m.listed,
-		Sources:  []controller.Source{m.watchDeployments, m.watchStates},
+		Sources:  []controller.Source{m.watchDeployments, m.part.Watch},
 		Recovery: m.recovery,
 	}.Run(ctx)
 }
@@ -221,7 +223,7 @@ func (m *Monitor) onResync(list configdb.DeploymentList, reason string) {
 	m.mu.Lock()
 	previous := m.known
 	m.known = known
-	m.written = map[string]configdb.PodReport{}
+	m.part.UnwriteAll()
 	for id := range previous {
 		if !known[id] {
 			m.markOrphan(id)
@@ -257,8 +259,8 @@ func (m *Monitor) onEvent(ev configdb.DeploymentEvent) {
 		delete(m.known, ev.ID)
 		m.markOrphan(ev.ID)
 	}
-	delete(m.written, ev.ID)
 	m.mu.Unlock()
+	m.part.Unwrite(ev.ID)
 	m.queue.Add(ev.ID)
 }
 
@@ -298,12 +300,9 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	mark, orphan := m.orphans[id]
 	since, pendingSince := m.since[id]
 	delete(m.since, id)
-	last, haveLast := m.written[id]
-	if !known {
-		delete(m.intended, id)
-	}
 	m.mu.Unlock()
 	if !known {
+		m.part.Forget(id)
 		// No entry (or not a helm one): no pods map to keep, and a state
 		// entry left behind is garbage.
 		if !orphan {
@@ -328,9 +327,8 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	m.intended[id] = report
-	m.mu.Unlock()
+	m.part.Intend(id, report)
+	last, haveLast := m.part.Written(id)
 	// A reason that changes while the pods map does not (an image pull
 	// error becoming a back-off) is a write of its own; the same reason
 	// again is none.
@@ -362,9 +360,7 @@ func (m *Monitor) reconcile(ctx context.Context, id string) error {
 		}
 		return err
 	}
-	m.mu.Lock()
-	m.written[id] = report
-	m.mu.Unlock()
+	m.part.SetWritten(id, report)
 	if !res.Written {
 		m.metrics.writes.WithLabelValues("unchanged").Inc()
 		return nil

@@ -7,7 +7,6 @@ package reconciler
 import (
 	"context"
 
-	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/plan"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
@@ -19,13 +18,7 @@ func (r *Reconciler) Ready(ctx context.Context) error { return r.listed.Ready(ct
 // chart that was missing may now be there.
 func (r *Reconciler) Resync() {
 	r.attempts.forgetAll()
-	r.mu.Lock()
-	ids := make([]string, 0, len(r.desired))
-	for id := range r.desired {
-		ids = append(ids, id)
-	}
-	r.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range r.desiredIDs() {
 		r.queue.Add(id)
 	}
 	r.enqueueReleases()
@@ -91,8 +84,8 @@ func (r *Reconciler) onResync(list configdb.DeploymentList, reason string) {
 	r.mu.Lock()
 	previous := r.desired
 	r.desired = next
-	r.written = map[string]plan.Observed{}
 	r.mu.Unlock()
+	r.part.UnwriteAll()
 	// Everything that is, was, or has a release is looked at: a
 	// deployment deleted during a gap is found through its release.
 	for id := range next {

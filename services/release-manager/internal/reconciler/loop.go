@@ -29,7 +29,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	return controller.Loop{Queue: r.queue, Workers: r.cfg.Options.Workers, Log: r.cfg.Log, Reconcile: r.work,
-		Gate: r.listed, Sources: []controller.Source{watch, r.watchStates}, Recovery: r.recovery}.Run(ctx)
+		Gate: r.listed, Sources: []controller.Source{watch, r.part.Watch}, Recovery: r.recovery}.Run(ctx)
 }
 
 // work is a worker's reconcile within the term (controller.InTerm).

@@ -106,13 +106,11 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	desired map[string]entry
-	// written remembers the release state last written per deployment, so
-	// that the echo of our own action from the release index costs no
-	// config DB read. It is cleared at every resync.
-	written map[string]plan.Observed
-	// intended is the release part this service means each state entry to
-	// hold (see statewatch.go).
-	intended map[string]configdb.ReleaseStatus
+	// part is the release part of the state entries as last written (the
+	// observed release, so that the echo of our own action from the
+	// release index costs no config DB read) and as meant, and the watch
+	// that repairs it (statewatch.go).
+	part *controller.StatePart[plan.Observed, configdb.ReleaseStatus]
 	// unowned holds the releases without our label and with no helm
 	// entry, each reported once.
 	unowned map[string]bool
@@ -160,11 +158,10 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		metrics:  m,
 		desired:  map[string]entry{},
 		attempts: newAttempts(cfg.Options.MaxAttempts),
-		written:  map[string]plan.Observed{},
-		intended: map[string]configdb.ReleaseStatus{},
 		unowned:  map[string]bool{},
 		listed:   controller.NewGate("deployment entries not listed yet"),
 	}
 	r.recovery = r.newRecovery()
+	r.part = r.newStatePart()
 	return r
 }

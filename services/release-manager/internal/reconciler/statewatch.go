@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"context"
 	"maps"
 	"slices"
 
@@ -11,49 +10,38 @@ import (
 )
 
 // The release part of a state entry deleted or overwritten by someone else
-// is repaired within moments: the state entries are watched, and a change
-// whose release part differs from what this service would write puts the
-// deployment on the queue, where the ordinary reconcile writes it again.
-// The service's own writes come back as changes too; they match what it
-// meant to write and are let be, as are the pod-monitor's writes of its
-// own part.
+// is repaired through r.part (controller.StatePart): a change whose release
+// part differs from what this service means it to hold puts the deployment
+// on the queue, where the ordinary reconcile writes it again.
 
-// watchStates is the term's source of state entry changes.
-func (r *Reconciler) watchStates(ctx context.Context) error {
-	return controller.WatchStates(ctx, r.cfg.Store, configdb.StateWatch{OnResync: r.onStateResync, OnChange: r.onStateChange})
-}
-
-// onStateResync: after a gap in the watch any part may have changed
-// unseen, so every deployment's part is written again where it differs. At
-// the start the deployments' first list does that.
-func (r *Reconciler) onStateResync(reason string) {
-	controller.RequeueAfterGap(reason, r.queue, func() []string {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.written = map[string]plan.Observed{}
-		return slices.Collect(maps.Keys(r.desired))
+func (r *Reconciler) newStatePart() *controller.StatePart[plan.Observed, configdb.ReleaseStatus] {
+	return controller.NewStatePart[plan.Observed](controller.StatePartConfig[configdb.ReleaseStatus]{
+		Name: "release part", Log: r.cfg.Log, Store: r.cfg.Store, Queue: r.queue,
+		Owned: r.hasEntry, Keys: r.desiredIDs,
+		Part: func(ch configdb.StateChange) (configdb.ReleaseStatus, bool) {
+			if !ch.Found || ch.State.Release == nil {
+				return configdb.ReleaseStatus{}, false
+			}
+			return *ch.State.Release, true
+		},
+		Same: sameRelease,
 	})
 }
 
-func (r *Reconciler) onStateChange(ch configdb.StateChange) {
+// hasEntry reports whether id has a helm deployment entry (or one that
+// does not decode).
+func (r *Reconciler) hasEntry(id string) bool {
 	r.mu.Lock()
-	_, present := r.desired[ch.ID]
-	want, known := r.intended[ch.ID]
-	var got *configdb.ReleaseStatus
-	if ch.Found && ch.Err == nil {
-		got = ch.State.Release
-	}
-	// A deployment without an entry has its state entry removed by its
-	// own reconcile; one not written yet in this term is on its way.
-	if !present || (known && got != nil && sameRelease(*got, want)) {
-		r.mu.Unlock()
-		return
-	}
-	delete(r.written, ch.ID)
-	r.mu.Unlock()
-	r.cfg.Log.Info("state entry's release part changed by someone else; writing it again", "deployment", ch.ID,
-		"found", ch.Found, "revision", ch.Revision)
-	r.queue.Add(ch.ID)
+	defer r.mu.Unlock()
+	_, ok := r.desired[id]
+	return ok
+}
+
+// desiredIDs lists the deployments with an entry.
+func (r *Reconciler) desiredIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Keys(r.desired))
 }
 
 // sameRelease compares two release parts, their time aside: a part that
@@ -72,9 +60,7 @@ func sameRelease(a, b configdb.ReleaseStatus) bool {
 func (r *Reconciler) intend(id string, fn func(cur configdb.ReleaseStatus, exists bool) configdb.ReleaseStatus) func(configdb.ReleaseStatus, bool) configdb.ReleaseStatus {
 	return func(cur configdb.ReleaseStatus, exists bool) configdb.ReleaseStatus {
 		next := fn(cur, exists)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if before, ok := r.intended[id]; ok && before.Revision == next.Revision && before.Name == next.Name {
+		if before, ok := r.part.Intended(id); ok && before.Revision == next.Revision && before.Name == next.Name {
 			restored := false
 			if next.Version == "" && before.Version != "" {
 				next.Version, restored = before.Version, true
@@ -86,15 +72,7 @@ func (r *Reconciler) intend(id string, fn func(cur configdb.ReleaseStatus, exist
 				next.SetTime(r.cfg.Now())
 			}
 		}
-		r.intended[id] = next
+		r.part.Intend(id, next)
 		return next
 	}
-}
-
-// forgetIntent drops what was meant for a deployment whose state entry is
-// removed.
-func (r *Reconciler) forgetIntent(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.intended, id)
 }

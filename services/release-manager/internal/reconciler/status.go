@@ -35,9 +35,7 @@ func (r *Reconciler) writeState(ctx context.Context, t target, obs plan.Observed
 		revision: obs.Revision, chartVersion: chartVersion, warning: warning}); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.written[t.id] = obs
-	r.mu.Unlock()
+	r.part.SetWritten(t.id, obs)
 	return nil
 }
 
@@ -45,9 +43,7 @@ func (r *Reconciler) writeState(ctx context.Context, t target, obs plan.Observed
 // that the echo of our own action from the release index costs no config
 // DB read.
 func (r *Reconciler) alreadyWritten(id string, obs plan.Observed) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	last, seen := r.written[id]
+	last, seen := r.part.Written(id)
 	return seen && last == obs
 }
 
@@ -71,9 +67,7 @@ func (r *Reconciler) writeError(ctx context.Context, t target, obs plan.Observed
 // time would change. It returns an error wrapping configdb.ErrNoDeployment
 // when the entry is gone.
 func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
-	r.mu.Lock()
-	delete(r.written, u.id)
-	r.mu.Unlock()
+	r.part.Unwrite(u.id)
 	start := time.Now()
 	defer func() { r.metrics.stateWriteTime.Observe(time.Since(start).Seconds()) }()
 	res, err := r.cfg.Store.UpdateRelease(ctx, u.id, r.intend(u.id, func(cur configdb.ReleaseStatus, _ bool) configdb.ReleaseStatus {
@@ -114,10 +108,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 // release are both gone.
 func (r *Reconciler) dropOrphanState(ctx context.Context, id string) error {
 	r.attempts.forget(id)
-	r.forgetIntent(id)
-	r.mu.Lock()
-	delete(r.written, id)
-	r.mu.Unlock()
+	r.part.Forget(id)
 	if _, err := r.cfg.Store.DeleteOrphanState(ctx, id); err != nil {
 		return fmt.Errorf("deployment %s: %w", id, err)
 	}
