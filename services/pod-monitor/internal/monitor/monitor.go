@@ -98,12 +98,12 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Monitor {
 		cfg.Term = (*leader.Term)(nil)
 	}
 	c := &Monitor{
-		cfg:      cfg,
-		metrics:  m,
-		known:    map[string]bool{},
-		orphans:  map[string]uint64{},
-		since:    map[string]time.Time{},
-		listed:   controller.NewGate("deployment entries not listed yet"),
+		cfg:     cfg,
+		metrics: m,
+		known:   map[string]bool{},
+		orphans: map[string]uint64{},
+		since:   map[string]time.Time{},
+		listed:  controller.NewGate("deployment entries not listed yet"),
 	}
 	c.queue, c.recovery = controller.NewConfigDBWork("pod-monitor", reg,
 		controller.QueueOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Minute}, cfg.Log, cfg.Store)
