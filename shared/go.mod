@@ -87,6 +87,7 @@ replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../testkit
 
 require (
 	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	google.golang.org/grpc v1.82.1
 	k8s.io/api v0.37.2
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd

@@ -85,6 +85,7 @@ require (
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -113,7 +114,6 @@ require (
 	github.com/ska-telescope/sdp-helmdeploy/testkit v0.0.0
 	github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest v0.0.0
 	go.etcd.io/etcd/client/v3 v3.7.0
-	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	k8s.io/api v0.37.2
 )
 

@@ -5,21 +5,29 @@ import (
 	"flag"
 
 	"github.com/prometheus/client_golang/prometheus"
+	// Images are built from scratch and carry no CA bundle: every service
+	// binary brings Mozilla's roots, used only when the system has none, so
+	// that HTTPS (chart repositories, OCI registries, the API server) works.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/kube"
 )
 
-// MainKube is Main for a service that talks to Kubernetes: it adds the
-// client flags (--kubeconfig, --kube-qps, --kube-burst, --kube-timeout) and
-// hands newApp the REST configuration they name.
-func MainKube(name string, bind func(fs *flag.FlagSet), newApp func(rt *Runtime, cfg *rest.Config) (func(ctx context.Context) error, error)) {
+// MainKube is Main for a service that talks to Kubernetes: it binds the
+// service's options (O, through *O's Bind) beside the client flags
+// (--kubeconfig, --kube-qps, --kube-burst, --kube-timeout) and hands newApp
+// the parsed options and the REST configuration the flags name. A
+// service's main is then one call: service.MainKube("name", app.New).
+func MainKube[O any, P interface {
+	*O
+	Bind(fs *flag.FlagSet)
+}](name string, newApp func(rt *Runtime, cfg *rest.Config, opts O) (func(ctx context.Context) error, error)) {
+	var opts O
 	var kubeOpts kube.Options
 	Main(name, func(fs *flag.FlagSet) {
 		kubeOpts.Bind(fs)
-		if bind != nil {
-			bind(fs)
-		}
+		P(&opts).Bind(fs)
 	}, func(rt *Runtime) (func(ctx context.Context) error, error) {
 		cfg, err := kubeOpts.RESTConfig()
 		if err != nil {
@@ -34,6 +42,6 @@ func MainKube(name string, bind func(fs *flag.FlagSet), newApp func(rt *Runtime,
 			Namespace: MetricsNamespace, Name: "kube_api_up",
 			Help: "Whether the Kubernetes API server answered /readyz at scrape time (1) or not (0).",
 		}, func() float64 { return probe(readyz) }))
-		return newApp(rt, cfg)
+		return newApp(rt, cfg, opts)
 	})
 }

@@ -11,21 +11,8 @@
 package main
 
 import (
-	"context"
-
-	// Images are built from scratch and carry no CA bundle: the binary
-	// brings Mozilla's roots, used only when the system has none, so that
-	// HTTPS (chart repositories, OCI registries, the API server) works.
-	_ "golang.org/x/crypto/x509roots/fallback"
-	"k8s.io/client-go/rest"
-
 	"github.com/ska-telescope/sdp-helmdeploy/services/resource-monitor/internal/app"
 	"github.com/ska-telescope/sdp-helmdeploy/shared/service"
 )
 
-func main() {
-	var opts app.Options
-	service.MainKube("resource-monitor", opts.Bind, func(rt *service.Runtime, cfg *rest.Config) (func(ctx context.Context) error, error) {
-		return app.New(rt, cfg, opts)
-	})
-}
+func main() { service.MainKube("resource-monitor", app.New) }
