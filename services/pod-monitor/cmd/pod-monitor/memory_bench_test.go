@@ -9,7 +9,6 @@ import (
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -24,7 +23,6 @@ import (
 //	go test -run '^$' -bench PodMemory -benchtime 1x ./cmd/pod-monitor
 func BenchmarkPodMemory(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_POD_DEPLOYMENTS", 2000)
-	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
 	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
 	ctx := context.Background()
 	for b.Loop() {
@@ -36,12 +34,7 @@ func BenchmarkPodMemory(b *testing.B) {
 			p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, corev1.ConditionTrue)
 		})
 		mon, _ := startWatched(ctx, b, cp, ns, srv, client, store, nPods, 10*time.Minute)
-		time.Sleep(settle)
-		mem := proc.MemoryOf(b, mon.PID())
-		rss, hwm, anon := mem.RSS, mem.HWM, mem.RSSAnon
-		b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
-		b.ReportMetric(float64(hwm)/(1<<20), "peak-RSS-MiB")
-		b.ReportMetric(float64(anon)/(1<<20), "anon-RSS-MiB")
+		servicetest.SettledMemory(b, mon.PID())
 		b.ReportMetric(float64(nPods), "pods")
 		b.ReportMetric(float64(nDeps), "deployments")
 		if code := mon.Stop(b, time.Minute); code != 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/nadtest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/proc"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -26,7 +25,6 @@ import (
 //	go test -run '^$' -bench NADMemory -benchtime 1x ./cmd/resource-monitor
 func BenchmarkNADMemory(b *testing.B) {
 	nNADs, nSupernets := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_NADS", 2000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SUPERNETS", 100)
-	settle := time.Duration(servicetest.EnvInt(b, "SDP_BENCH_MEMORY_SETTLE", 10)) * time.Second
 	cp, cfg, _ := clustertest.BenchCluster(b, 1000, 2000)
 	nadtest.InstallCRD(b, cfg)
 	ctx := context.Background()
@@ -61,11 +59,7 @@ func BenchmarkNADMemory(b *testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
-		time.Sleep(settle)
-		mem := proc.MemoryOf(b, p.PID())
-		rss, hwm := mem.RSS, mem.HWM
-		b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
-		b.ReportMetric(float64(hwm)/(1<<20), "peak-RSS-MiB")
+		servicetest.SettledMemory(b, p.PID())
 		b.ReportMetric(float64(nNADs), "nads")
 		if code := p.Stop(b, time.Minute); code != 0 {
 			b.Fatalf("resource-monitor exited %d on SIGTERM", code)
