@@ -80,7 +80,7 @@ func FuzzDecodeState(f *testing.F) {
 		if err != nil || st2.Pods["p"] != PodRunning || len(st2.Pods) != 1 {
 			t.Fatalf("after update: %+v %v (changed %v)", st2, err, changed)
 		}
-		if (st.Release == nil) != (st2.Release == nil) || (st.Release != nil && *st.Release != *st2.Release) {
+		if (st.Release == nil) != (st2.Release == nil) || (st.Release != nil && !st.Release.Equal(*st2.Release)) {
 			t.Fatalf("release part changed: %+v -> %+v", st.Release, st2.Release)
 		}
 		if !maps.EqualFunc(st.Reasons, st2.Reasons, PodReason.Equal) {
@@ -99,7 +99,7 @@ func FuzzDecodeState(f *testing.F) {
 		if err != nil || len(st3.Reasons) != 1 || !st3.Reasons["p"].Equal(why) || st3.Pods["p"] != PodPending {
 			t.Fatalf("after report: %+v %v", st3, err)
 		}
-		if (st.Release == nil) != (st3.Release == nil) || (st.Release != nil && *st.Release != *st3.Release) {
+		if (st.Release == nil) != (st3.Release == nil) || (st.Release != nil && !st.Release.Equal(*st3.Release)) {
 			t.Fatalf("release part changed by a report: %+v -> %+v", st.Release, st3.Release)
 		}
 	})

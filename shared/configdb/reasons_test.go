@@ -171,3 +171,37 @@ func TestPodReasonEqual(t *testing.T) {
 		}
 	}
 }
+
+// A release part with readiness and drift, as the Python golden
+// state_drift.py.json holds it: Go writes its bytes exactly, and reads
+// back what Python wrote.
+func TestEncodeLikePythonStateDrift(t *testing.T) {
+	doc, err := decodeStateDoc(readGolden(t, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReleaseStatus{Chart: "vis-receive", Revision: 2, Status: "deployed",
+		Readiness: ReadinessNotReady, ReadinessReason: "StatefulSet worker: 0 of 1 replicas ready",
+		Drift: []DriftRecord{
+			{Kind: "Deployment", Name: "receive", Change: DriftDeleted, Seen: "2026-12-05T10:00:00Z", Corrected: "2026-12-05T10:00:01Z"},
+			{Kind: "StatefulSet", Name: "worker", Change: DriftChanged, Seen: "2026-12-05T10:00:02Z",
+				Fields: []string{"spec.replicas", "spec.template.spec.containers[name=receiver].image"}},
+		}}
+	changed, err := applyPart(doc, PartRelease, releasePart(func(cur ReleaseStatus, _ bool) ReleaseStatus { return want }))
+	if err != nil || !changed {
+		t.Fatalf("changed %v, %v", changed, err)
+	}
+	got, err := encodeValue(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareGolden(t, "state_drift", got)
+
+	st, err := DecodeState(readGolden(t, "state_drift"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Release == nil || !st.Release.Equal(want) {
+		t.Errorf("decoded %+v, want %+v", st.Release, want)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -74,6 +76,71 @@ type ReleaseStatus struct {
 	Warning string `json:"warning,omitempty"`
 	// Time is when this part last changed, RFC 3339 in UTC.
 	Time string `json:"time,omitempty"`
+	// Readiness says whether the release's workloads are ready
+	// (ReadinessReady, ReadinessNotReady, ReadinessFailed); empty when not
+	// looked at (no release, or one not deployed).
+	Readiness string `json:"readiness,omitempty"`
+	// ReadinessReason says which object is not ready and why, at most
+	// MaxReasonMessage bytes; empty when ready.
+	ReadinessReason string `json:"readiness_reason,omitempty"`
+	// Drift lists the objects of the current revision that someone else
+	// deleted or changed (see DriftRecord), most recent last, at most
+	// MaxDriftRecords; a new revision starts it again.
+	Drift []DriftRecord `json:"drift,omitempty"`
+}
+
+// Readiness values of a release part.
+const (
+	ReadinessReady    = "ready"
+	ReadinessNotReady = "not-ready"
+	ReadinessFailed   = "failed"
+)
+
+// MaxDriftRecords bounds a release part's drift list: the state entry is
+// read by every script that polls it.
+const MaxDriftRecords = 8
+
+// Drift changes.
+const (
+	DriftDeleted = "deleted"
+	DriftChanged = "changed"
+)
+
+// DriftRecord is one object of a release found deleted or changed by
+// someone other than the release-manager.
+type DriftRecord struct {
+	// Kind and Name name the object, in the release's namespace.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Change is DriftDeleted or DriftChanged.
+	Change string `json:"change"`
+	// Fields lists, for a change, the paths of the fields the release sets
+	// that differ (at most a few).
+	Fields []string `json:"fields,omitempty"`
+	// Seen is when the drift was found, RFC 3339 in UTC.
+	Seen string `json:"seen"`
+	// Corrected is when the object was put back as the revision holds it;
+	// empty while it is only reported (drift mode warn).
+	Corrected string `json:"corrected,omitempty"`
+}
+
+// Equal reports whether two release parts say the same, their times
+// included; an empty drift list and none are the same (both are absent
+// once written).
+func (r ReleaseStatus) Equal(o ReleaseStatus) bool {
+	return r.scalars() == o.scalars() && slices.EqualFunc(r.Drift, o.Drift, DriftRecord.Equal)
+}
+
+// scalars is r without its drift list, which == cannot compare.
+func (r ReleaseStatus) scalars() [10]string {
+	return [10]string{r.Name, r.Status, strconv.Itoa(r.Revision), r.Chart, r.Version, r.Error, r.Warning, r.Time,
+		r.Readiness, r.ReadinessReason}
+}
+
+// Equal reports whether two drift records say the same.
+func (d DriftRecord) Equal(o DriftRecord) bool {
+	return d.Kind == o.Kind && d.Name == o.Name && d.Change == o.Change && slices.Equal(d.Fields, o.Fields) &&
+		d.Seen == o.Seen && d.Corrected == o.Corrected
 }
 
 // SetTime records t (UTC, second precision) as the time of the status.

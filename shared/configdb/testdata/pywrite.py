@@ -44,6 +44,25 @@ CASES = {
         "zz_unknown": [],
         "aa_unknown": {},
     },
+    # A state entry whose release part says readiness and drift: the
+    # fields the Python deployer writes are as in "state".
+    "state_drift": {
+        "pods": {"vis-receive-0": "RUNNING", "worker-ab12": "PENDING"},
+        "release": {
+            "chart": "vis-receive",
+            "drift": [
+                {"change": "deleted", "corrected": "2026-12-05T10:00:01Z", "kind": "Deployment", "name": "receive", "seen": "2026-12-05T10:00:00Z"},
+                {"change": "changed", "fields": ["spec.replicas", "spec.template.spec.containers[name=receiver].image"], "kind": "StatefulSet", "name": "worker", "seen": "2026-12-05T10:00:02Z"},
+            ],
+            "readiness": "not-ready",
+            "readiness_reason": "StatefulSet worker: 0 of 1 replicas ready",
+            "revision": 2,
+            "status": "deployed",
+            "x_other_tool": {"k": True},
+        },
+        "zz_unknown": [],
+        "aa_unknown": {},
+    },
     "strings": {
         "quote\"back\\slash": "tab\tnl\ncr\rbs\bff\f",
         "ctrl": "\x00\x01\x1f\x7f",

@@ -48,7 +48,7 @@ func (r *Reconciler) desiredIDs() []string {
 // differs only in when it was written says nothing new.
 func sameRelease(a, b configdb.ReleaseStatus) bool {
 	a.Time, b.Time = "", ""
-	return a == b
+	return a.Equal(b)
 }
 
 // intend wraps a release part update: what it returns is what this service

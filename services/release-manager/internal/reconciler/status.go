@@ -83,7 +83,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 			next.Revision = cur.Revision
 		}
 		next.Time = cur.Time
-		if next == cur {
+		if next.Equal(cur) {
 			return cur
 		}
 		next.SetTime(r.cfg.Now())
