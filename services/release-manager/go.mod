@@ -172,6 +172,7 @@ require (
 	go.etcd.io/etcd/client/v3 v3.7.0
 	k8s.io/api v0.37.2
 	k8s.io/cli-runtime v0.37.2
+	sigs.k8s.io/cli-utils v0.37.2
 )
 
 replace github.com/ska-telescope/sdp-helmdeploy/testkit => ../../testkit

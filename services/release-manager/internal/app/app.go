@@ -16,12 +16,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/charts"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/confine"
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/drift"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/helmexec"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/reconciler"
 	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/releaseindex"
@@ -170,11 +173,16 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 			}
 			rt.Log.Info("release index synced", "releases", len(index.Names()))
 			term := leader.TermFrom(ctx)
-			r := reconciler.New(reconciler.Config{
+			var r *reconciler.Reconciler
+			objects, err := releaseObjects(ctx, rt, cfg, helmCfg, mapper, helm, opts, metrics, func(name string) { r.ObjectsChanged(name) })
+			if err != nil {
+				return nil, err
+			}
+			r = reconciler.New(reconciler.Config{
 				Store: rt.Store.Fenced(term.Fence()), Term: term, Helm: helm, Charts: source, Index: index,
 				Confine: confine.Confiner{Namespace: rt.Env.HelmNamespace, Allowed: allowed, Mapper: mapper},
 				Prefix:  rt.Env.HelmPrefix, Timeout: rt.Env.HelmTimeout, Options: opts.Reconciler, Log: rt.Log,
-				KubeReady: kubeReady,
+				KubeReady: kubeReady, Objects: objects,
 			}, metrics, rt.Registry)
 			go refreshCapabilities(ctx, rt, helm)
 			return r, nil
@@ -188,6 +196,30 @@ func New(rt *service.Runtime, cfg *rest.Config, opts Options) (func(ctx context.
 		guard.Enter(leader.TermFrom(ctx))
 		return terms.Lead(ctx)
 	}, nil
+}
+
+// releaseObjects builds the term's drift checker and readiness reader: its
+// informers stop with the term. Corrections are written through the
+// guarded configuration, like Helm's actions. nil when drift is off.
+func releaseObjects(ctx context.Context, rt *service.Runtime, cfg, writeCfg *rest.Config, mapper meta.RESTMapper, helm *helmexec.Runner,
+	opts Options, metrics *reconciler.Metrics, onChange func(string)) (reconciler.Objects, error) {
+	modes := opts.Reconciler.DriftModes()
+	if modes.Deleted == drift.Off && modes.Changed == drift.Off {
+		rt.Log.Info("drift of releases' objects not watched (drift mode off)")
+		return nil, nil
+	}
+	mc, err := metadata.NewForConfig(kube.ForWatches(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(writeCfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	checker := drift.New(ctx, drift.Config{Namespace: rt.Env.HelmNamespace, Mapper: mapper, Dynamic: dyn, Metadata: mc,
+		Manifest: helm.Manifest, Modes: modes, OnChange: onChange, Events: metrics.Drift, Log: rt.Log})
+	rt.Log.Info("drift of releases' objects watched", "deleted", string(modes.Deleted), "changed", string(modes.Changed))
+	return reconciler.ReleaseObjects{Checker: checker, Dynamic: dyn, Namespace: rt.Env.HelmNamespace}, nil
 }
 
 // refreshCapabilities keeps .Capabilities current for charts that test

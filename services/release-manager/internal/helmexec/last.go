@@ -73,3 +73,13 @@ func (r *Runner) forgetRead(name string) {
 	defer r.readsMu.Unlock()
 	delete(r.reads, name)
 }
+
+// Manifest returns the manifest of one revision of a release, read from
+// storage (one Secret).
+func (r *Runner) Manifest(name string, revision int) (string, error) {
+	rel, err := r.live.Get(name, revision)
+	if err != nil {
+		return "", fmt.Errorf("read release %s revision %d: %w", name, revision, err)
+	}
+	return rel.Manifest, nil
+}

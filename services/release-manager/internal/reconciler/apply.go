@@ -64,7 +64,10 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 		return r.failed(ctx, t, obs, "helm", err)
 	}
 	r.attempts.forget(t.id)
-	return r.writeState(ctx, t, plan.ObservedFrom(rel), ch.Metadata.Version, loaded.Warning)
+	// Its objects are looked at once settled, in a reconcile of their own.
+	r.markObjectsChanged(t.id)
+	r.queue.Add(t.id)
+	return r.writeState(ctx, t, plan.ObservedFrom(rel), ObjectsReport{}, ch.Metadata.Version, loaded.Warning)
 }
 
 // failed records a failed install or upgrade: it counts the attempt,

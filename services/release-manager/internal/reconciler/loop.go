@@ -79,7 +79,7 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) (err error) {
 	// Fast path: the cache says nothing is to be done, so no API call.
 	cached, inCache := r.cfg.Index.Latest(name)
 	if t.want.Err == nil && (inCache || !present) && plan.Decide(t.want, cached) == plan.None {
-		if present && r.alreadyWritten(id, cached) {
+		if present && !r.takeObjectsChanged(id) && r.alreadyWritten(id, cached) {
 			return nil
 		}
 		return r.settled(ctx, t, cached)
@@ -154,7 +154,11 @@ func (r *Reconciler) countReconcile(start time.Time, err error) {
 func (r *Reconciler) settled(ctx context.Context, t target, obs plan.Observed) error {
 	r.noteUnowned(t.name)
 	if t.want.Present {
-		return r.writeState(ctx, t, obs, "", "")
+		objs, lerr := r.lookAtObjects(ctx, t, obs)
+		if err := r.writeState(ctx, t, obs, objs, "", ""); err != nil {
+			return err
+		}
+		return lerr
 	}
 	return r.dropOrphanState(ctx, t.id)
 }

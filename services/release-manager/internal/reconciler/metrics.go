@@ -18,6 +18,9 @@ type Metrics struct {
 	stateWrites      *prometheus.CounterVec
 	stateWriteTime   prometheus.Histogram
 	unownedReleases  prometheus.Gauge
+	// Drift counts objects of releases found deleted or changed by someone
+	// else, by kind, change and action; handed to the drift.Checker.
+	Drift *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg; counts gives releases by status.
@@ -37,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 			Help: "Writes of the release part of state entries, by result (written, unchanged, no-deployment, error)."}, []string{"result"}),
 		stateWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_write_duration_seconds",
 			Help: "Time of one write of the release part of a state entry (read, compare-and-swap, retries on conflict).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		Drift: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "drift_total",
+			Help: "Objects of releases found deleted or changed by someone else, by kind, change (deleted, changed) and action (corrected, warned, failed)."},
+			[]string{"kind", "change", "action"}),
 		unownedReleases: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: subsystem, Name: "unowned_releases",
 			Help: "Helm releases in the namespace without this deployer's label and with no helm entry (kept unless --uninstall-unowned)."}),
 	}
@@ -59,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 	}
 	releases := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "releases"),
 		"Owned Helm releases by the status of their latest revision.", []string{"status"}, nil)
-	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime, m.unownedReleases,
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime, m.unownedReleases, m.Drift,
 		collectorFunc{desc: releases, collect: func(ch chan<- prometheus.Metric) {
 			for status, n := range counts() {
 				ch <- prometheus.MustNewConstMetric(releases, prometheus.GaugeValue, float64(n), status)

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+
+	"github.com/ska-telescope/sdp-helmdeploy/services/release-manager/internal/drift"
 )
 
 // Options are the release-manager's own settings.
@@ -31,11 +33,24 @@ type Options struct {
 	// uninstallUnownedSet: the flag was given, so the environment does not
 	// override it.
 	uninstallUnownedSet bool
+	// DriftMode is what is done about the objects of a release that
+	// someone else deleted (off, warn, correct); changed objects are
+	// warned about at most, unless DriftCorrectChanged.
+	DriftMode           string
+	DriftCorrectChanged bool
+	driftModeSet        bool
+	driftChangedSet     bool
 }
 
 // EnvUninstallUnowned is the environment variable of the
 // --uninstall-unowned setting.
 const EnvUninstallUnowned = "SDP_UNINSTALL_UNOWNED"
+
+// The environment variables of the drift settings.
+const (
+	EnvDriftMode           = "SDP_DRIFT_MODE"
+	EnvDriftCorrectChanged = "SDP_DRIFT_CORRECT_CHANGED"
+)
 
 // Bind registers the options on fs.
 func (o *Options) Bind(fs *flag.FlagSet) {
@@ -47,6 +62,28 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 			o.UninstallUnowned, o.uninstallUnownedSet = v, true
 			return err
 		})
+	o.DriftMode = string(drift.Correct)
+	fs.Func("drift-mode", "what is done about objects of a release deleted or changed by someone else: off, warn or correct (default correct: deleted objects are made again, changed ones reported; env "+EnvDriftMode+")",
+		func(s string) error {
+			m, err := drift.ParseMode(s)
+			o.DriftMode, o.driftModeSet = string(m), true
+			return err
+		})
+	fs.BoolFunc("drift-correct-changed", "with --drift-mode=correct, put changed objects back too, not only report them (env "+EnvDriftCorrectChanged+")",
+		func(s string) error {
+			v, err := strconv.ParseBool(s)
+			o.DriftCorrectChanged, o.driftChangedSet = v, true
+			return err
+		})
+}
+
+// DriftModes returns the drift modes the settings name.
+func (o Options) DriftModes() drift.Modes {
+	m, err := drift.ParseMode(o.DriftMode)
+	if err != nil {
+		m = drift.Correct
+	}
+	return drift.ModesFor(m, o.DriftCorrectChanged)
 }
 
 // FromEnv reads the settings the environment may give, for those not
@@ -58,6 +95,20 @@ func (o *Options) FromEnv(lookup func(string) (string, bool)) error {
 			return fmt.Errorf("%s=%q: want true or false", EnvUninstallUnowned, v)
 		}
 		o.UninstallUnowned = b
+	}
+	if v, ok := lookup(EnvDriftMode); ok && v != "" && !o.driftModeSet {
+		m, err := drift.ParseMode(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", EnvDriftMode, err)
+		}
+		o.DriftMode = string(m)
+	}
+	if v, ok := lookup(EnvDriftCorrectChanged); ok && v != "" && !o.driftChangedSet {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: want true or false", EnvDriftCorrectChanged, v)
+		}
+		o.DriftCorrectChanged = b
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ func TestMetricsLint(t *testing.T) {
 	m.entryErrors.WithLabelValues("chart").Inc()
 	m.stateWrites.WithLabelValues("written").Inc()
 	m.stateWriteTime.Observe(0.003)
+	m.Drift.WithLabelValues("Deployment", "deleted", "corrected").Inc()
 
 	servicetest.LintMetrics(t, reg,
 		"sdp_helmdeploy_release_manager_releases",
@@ -30,5 +31,6 @@ func TestMetricsLint(t *testing.T) {
 		"sdp_helmdeploy_release_manager_reconciles_total",
 		"sdp_helmdeploy_release_manager_deployment_errors_total",
 		"sdp_helmdeploy_release_manager_state_writes_total",
+		"sdp_helmdeploy_release_manager_drift_total",
 	)
 }

@@ -90,6 +90,9 @@ type Config struct {
 	Log     *slog.Logger
 	// Now is the clock for state timestamps (tests fix it).
 	Now func() time.Time
+	// Objects looks after the objects of each release (drift,
+	// readiness); nil: none.
+	Objects Objects
 	// KubeReady, if set, checks that the Kubernetes API answers: the
 	// deployments that failed while it was away go at once when it is back.
 	KubeReady controller.Check
@@ -111,6 +114,9 @@ type Reconciler struct {
 	// release index costs no config DB read) and as meant, and the watch
 	// that repairs it (statewatch.go).
 	part *controller.StatePart[plan.Observed, configdb.ReleaseStatus]
+	// objectsChanged marks the deployments whose release's objects
+	// changed since they were last looked at.
+	objectsChanged map[string]bool
 	// unowned holds the releases without our label and with no helm
 	// entry, each reported once.
 	unowned map[string]bool
@@ -159,7 +165,9 @@ func New(cfg Config, m *Metrics, reg prometheus.Registerer) *Reconciler {
 		desired:  map[string]entry{},
 		attempts: newAttempts(cfg.Options.MaxAttempts),
 		unowned:  map[string]bool{},
-		listed:   controller.NewGate("deployment entries not listed yet"),
+
+		objectsChanged: map[string]bool{},
+		listed:         controller.NewGate("deployment entries not listed yet"),
 	}
 	r.recovery = r.newRecovery()
 	r.part = r.newStatePart()

@@ -68,6 +68,10 @@ func (r *Reconciler) intend(id string, fn func(cur configdb.ReleaseStatus, exist
 			if next.Warning == "" && before.Warning != "" {
 				next.Warning, restored = before.Warning, true
 			}
+			if next.Readiness == "" && before.Readiness != "" && next.Status == configdb.ReleaseDeployed {
+				next.Readiness, next.ReadinessReason, next.Drift = before.Readiness, before.ReadinessReason, before.Drift
+				restored = true
+			}
 			if restored && !sameRelease(next, cur) {
 				next.SetTime(r.cfg.Now())
 			}

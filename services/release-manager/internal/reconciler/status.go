@@ -27,12 +27,15 @@ type statusUpdate struct {
 	// empty keeps the recorded one while the revision is the same, since
 	// most writes (resyncs, the release index's echo) load no chart.
 	warning string
+	// objects is what was found of the release's objects; when nothing
+	// was looked at, a deployed revision keeps what its part says.
+	objects ObjectsReport
 }
 
 // writeState records an observed release in the state entry.
-func (r *Reconciler) writeState(ctx context.Context, t target, obs plan.Observed, chartVersion, warning string) error {
+func (r *Reconciler) writeState(ctx context.Context, t target, obs plan.Observed, objs ObjectsReport, chartVersion, warning string) error {
 	if err := r.writeStatus(ctx, statusUpdate{id: t.id, name: t.name, chart: t.dep.Chart, status: string(obs.Status),
-		revision: obs.Revision, chartVersion: chartVersion, warning: warning}); err != nil {
+		revision: obs.Revision, chartVersion: chartVersion, warning: warning, objects: objs}); err != nil {
 		return err
 	}
 	r.part.SetWritten(t.id, obs)
@@ -81,6 +84,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, u statusUpdate) error {
 		}
 		if next.Revision == 0 && u.errText != "" {
 			next.Revision = cur.Revision
+		}
+		switch {
+		case u.objects.Looked:
+			next.Readiness, next.ReadinessReason, next.Drift = u.objects.Readiness, u.objects.ReadinessReason, u.objects.Drift
+		case cur.Revision == u.revision && u.status == configdb.ReleaseDeployed:
+			next.Readiness, next.ReadinessReason, next.Drift = cur.Readiness, cur.ReadinessReason, cur.Drift
 		}
 		next.Time = cur.Time
 		if next.Equal(cur) {
