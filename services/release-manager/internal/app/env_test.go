@@ -41,6 +41,8 @@ type testEnv struct {
 	env   settings.Env
 	rt    *service.Runtime
 	cfg   *rest.Config // of the control plane the release-manager talks to
+	// driftMode is start's --drift-mode; empty: the default.
+	driftMode string
 }
 
 var nsCounter atomic.Int32
@@ -121,7 +123,7 @@ func (e *testEnv) startKubeWith(change func(*rest.Config)) (stop func()) {
 	cfg.QPS, cfg.Burst = 1000, 2000
 	change(cfg)
 	lead, err := New(rt, cfg, Options{PlainHTTPRegistry: true, CacheDir: e.t.TempDir(), Resync: time.Minute,
-		Reconciler: reconciler.Options{Workers: workers}})
+		Reconciler: reconciler.Options{Workers: workers, DriftMode: e.driftMode}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

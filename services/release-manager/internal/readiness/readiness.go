@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
@@ -58,21 +59,46 @@ func Of(ctx context.Context, client dynamic.Interface, namespace string, objects
 			continue
 		case status.FailedStatus:
 			// A failure outranks anything merely not ready yet.
-			return Result{State: configdb.ReadinessFailed, Reason: reason(o, st)}, nil
+			return Result{State: configdb.ReadinessFailed, Reason: reason(o, st, failedCondition(u))}, nil
 		default:
 			if res.State == configdb.ReadinessReady {
-				res = Result{State: configdb.ReadinessNotReady, Reason: reason(o, st)}
+				res = Result{State: configdb.ReadinessNotReady, Reason: reason(o, st, "")}
 			}
 		}
 	}
 	return res, nil
 }
 
-func reason(o drift.Object, st *status.Result) string {
+func reason(o drift.Object, st *status.Result, why string) string {
 	msg := st.Message
 	if msg == "" {
 		msg = string(st.Status)
 	}
+	if why != "" {
+		msg += " (" + why + ")"
+	}
 	r := configdb.PodReason{Message: fmt.Sprintf("%s %s: %s", o.Kind, o.Name, msg)}.Bounded()
 	return r.Message
+}
+
+// failedCondition is the reason and message of a failed object's Failed
+// condition (a Job's BackoffLimitExceeded, DeadlineExceeded...), which
+// kstatus's summary leaves out.
+func failedCondition(u *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != "Failed" || m["status"] != "True" {
+			continue
+		}
+		reason, _ := m["reason"].(string)
+		msg, _ := m["message"].(string)
+		switch {
+		case reason != "" && msg != "":
+			return reason + ": " + msg
+		default:
+			return reason + msg
+		}
+	}
+	return ""
 }
