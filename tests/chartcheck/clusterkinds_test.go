@@ -76,18 +76,26 @@ func TestAllowedClusterKinds(t *testing.T) {
 	}
 }
 
-// TestUninstallUnowned: the release-manager chart's uninstallUnowned
-// becomes SDP_UNINSTALL_UNOWNED, set only when asked for, so that by default
-// releases the Python deployer left behind are kept.
-func TestUninstallUnowned(t *testing.T) {
+// TestReleaseManagerSettings: the release-manager chart's settings become
+// their environment variables, set only when asked for where the default
+// is the service's own: by default releases the Python deployer left
+// behind are kept, deleted objects of releases made again and changed ones
+// reported.
+func TestReleaseManagerSettings(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		set  []string
+		env  string
 		want string // "" for no variable
 	}{
-		{"default: kept", nil, ""},
-		{"asked for", []string{"uninstallUnowned=true"}, "true"},
-		{"false", []string{"uninstallUnowned=false"}, ""},
+		{"unowned kept by default", nil, "SDP_UNINSTALL_UNOWNED", ""},
+		{"unowned uninstalled when asked", []string{"uninstallUnowned=true"}, "SDP_UNINSTALL_UNOWNED", "true"},
+		{"unowned false", []string{"uninstallUnowned=false"}, "SDP_UNINSTALL_UNOWNED", ""},
+		{"drift corrected by default", nil, "SDP_DRIFT_MODE", "correct"},
+		{"drift warned", []string{"drift.mode=warn"}, "SDP_DRIFT_MODE", "warn"},
+		{"drift off", []string{"drift.mode=off"}, "SDP_DRIFT_MODE", "off"},
+		{"changed objects reported by default", nil, "SDP_DRIFT_CORRECT_CHANGED", ""},
+		{"changed objects corrected when asked", []string{"drift.correctChanged=true"}, "SDP_DRIFT_CORRECT_CHANGED", "true"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := render(t, "release-manager", Options{Release: "rm", Set: c.set})
@@ -95,9 +103,9 @@ func TestUninstallUnowned(t *testing.T) {
 			if d == nil {
 				t.Fatal("no release-manager Deployment")
 			}
-			env, ok := envOf(d.Spec.Template.Spec.Containers[0])["SDP_UNINSTALL_UNOWNED"]
+			env, ok := envOf(d.Spec.Template.Spec.Containers[0])[c.env]
 			if ok != (c.want != "") || env.Value != c.want {
-				t.Errorf("SDP_UNINSTALL_UNOWNED = %q (set %v), want %q", env.Value, ok, c.want)
+				t.Errorf("%s = %q (set %v), want %q", c.env, env.Value, ok, c.want)
 			}
 		})
 	}

@@ -589,6 +589,7 @@ func TestUmbrellaRefuses(t *testing.T) {
 		{"unknown value", []string{"release-manager.replica=2"}, "replica"},
 		{"unknown log format", []string{"pod-monitor.logFormat=xml"}, "logFormat"},
 		{"unknown global log format", []string{"global.logFormat=text"}, "logFormat"},
+		{"unknown drift mode", []string{"release-manager.drift.mode=fix"}, "mode"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
