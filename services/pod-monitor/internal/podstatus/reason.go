@@ -59,10 +59,38 @@ func Reason(pod *corev1.Pod) (configdb.PodReason, bool) {
 		}
 	}
 	if found == 0 {
-		return configdb.PodReason{}, false
+		return initializing(pod)
 	}
 	first.OtherContainers = found - 1
 	return first.Bounded(), true
+}
+
+// initializing says which init container a pod is still waiting for,
+// when nothing is wrong otherwise: one that never ends (a wait for a
+// service that never comes) keeps the pod PENDING with no other word.
+// Sidecars (init containers with restartPolicy Always) run for the pod's
+// life and are not waited for.
+func initializing(pod *corev1.Pod) (configdb.PodReason, bool) {
+	sidecar := map[string]bool{}
+	for _, c := range pod.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sidecar[c.Name] = true
+		}
+	}
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.State.Running == nil || sidecar[cs.Name] {
+			continue
+		}
+		r := configdb.PodReason{Reason: "ContainersNotInitialized", Container: cs.Name, InitContainer: true,
+			Message: "init container " + cs.Name + " has not finished"}
+		for _, c := range pod.Status.Conditions {
+			if c.Type == corev1.PodInitialized && c.Status == corev1.ConditionFalse && c.Message != "" {
+				r.Message = c.Message
+			}
+		}
+		return r.Bounded(), true
+	}
+	return configdb.PodReason{}, false
 }
 
 func containerReason(cs corev1.ContainerStatus) (configdb.PodReason, bool) {
