@@ -35,7 +35,7 @@ BENCH_LOADAVG ?=
 # turns "dirty" by its own doing.
 BENCH_DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 BENCH_COMMIT ?= $(shell git -C "$(CURDIR)" describe --always --dirty --abbrev=12 2>/dev/null)
-BENCH_OUTPUTS := release-manager.txt wait.txt pod-monitor.txt resource-monitor.txt restart.txt memory.txt idle.txt load.txt
+BENCH_OUTPUTS := release-manager.txt wait.txt drift.txt pod-monitor.txt resource-monitor.txt restart.txt memory.txt idle.txt load.txt
 # The heap profile summary bench-memory writes: the code measured is the
 # code after issue 14's memory cuts (the "before" file stays as committed).
 BENCH_HEAP_TOP ?= $(BENCH_OUT)/heap-release-manager-after.txt
@@ -51,7 +51,7 @@ bench: ## every benchmark (three services, script waits, restart with 5,000 in s
 	@# benchmark output.
 	@if [ -n "$(BENCH_DRY_RUN)" ]; then echo "(make -n: bench would run each step above, then bench-report)"; exit 0; fi; \
 	started=$$(date -u +%Y-%m-%dT%H:%M:%SZ); loadavg=$$(cat /proc/loadavg); failed=""; \
-	for t in bench-release-manager bench-wait bench-pod-monitor bench-resource-monitor bench-restart bench-memory bench-idle; do \
+	for t in bench-release-manager bench-wait bench-drift bench-pod-monitor bench-resource-monitor bench-restart bench-memory bench-idle; do \
 		echo "== $$t ($$(date -u +%H:%M:%S), load $$(cut -d' ' -f1-3 /proc/loadavg))"; \
 		echo "$$t $$(date -u +%H:%M:%S) $$(cut -d' ' -f1-3 /proc/loadavg)" >>"$(BENCH_OUT)/load.txt"; \
 		if [ "$$t" = bench-resource-monitor ]; then \

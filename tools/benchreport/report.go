@@ -15,6 +15,7 @@ import (
 var Inputs = []Input{
 	{File: "release-manager.txt", Target: "bench-release-manager", Doc: "release-manager.md"},
 	{File: "wait.txt", Target: "bench-wait"},
+	{File: "drift.txt", Target: "bench-drift"},
 	{File: "pod-monitor.txt", Target: "bench-pod-monitor", Doc: "pod-monitor.md"},
 	{File: "resource-monitor.txt", Target: "bench-resource-monitor", Doc: "resource-monitor.md"},
 	{File: "restart.txt", Target: "bench-restart"},

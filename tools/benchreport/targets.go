@@ -59,7 +59,7 @@ func (rs *Results) cliRate(n int) (s Summary, at int, ok bool) {
 	return rs.stepCLIRate(benchInstall, n)
 }
 
-// Targets evaluates every target of issues 4, 5, 6, 8 and 14 against the
+// Targets evaluates every target of issues 4, 5, 6, 8, 14 and 21 against the
 // results. A target whose benchmark did not run is NoData.
 func Targets(rs *Results) []Target {
 	var ts []Target
@@ -76,6 +76,7 @@ func Targets(rs *Results) []Target {
 	ts = append(ts, lifecycleTargets(rs)...)
 	ts = append(ts, waitTargets(rs)...)
 	ts = append(ts, memoryTargets(rs)...)
+	ts = append(ts, driftTargets(rs)...)
 	return ts
 }
 

@@ -8,7 +8,7 @@
 // says when to look; what counts as drift is decided by comparing the
 // object with the revision's manifest over the fields the manifest sets
 // (Diff). Jobs and Pods run once and are never made again; cluster-scoped
-// objects are not watched. docs/architecture.md, §3. Drift.
+// objects are not watched. docs/architecture.md, §4a. What runs: drift and readiness.
 package drift
 
 import (

@@ -2,7 +2,7 @@
 // kstatus's rules (sigs.k8s.io/cli-utils/pkg/kstatus): Deployments,
 // StatefulSets and DaemonSets rolled out with their replicas available,
 // Jobs complete, PersistentVolumeClaims bound. A Job that failed makes the
-// release failed, with the Job's reason. docs/architecture.md, §3. Drift.
+// release failed, with the Job's reason. docs/architecture.md, §4a. What runs: drift and readiness.
 package readiness
 
 import (
