@@ -30,7 +30,9 @@ func TestMain(m *testing.M) {
 
 // replicasValues asks the umbrella chart for two replicas of each service.
 var replicasValues = map[string]any{
-	"release-manager":  map[string]any{"replicas": 2},
+	// Changed objects of releases are put back too (the default reports
+	// them only), so that the run shows both corrections.
+	"release-manager":  map[string]any{"replicas": 2, "drift": map[string]any{"correctChanged": true}},
 	"pod-monitor":      map[string]any{"replicas": 2},
 	"resource-monitor": map[string]any{"replicas": 2},
 }
@@ -123,6 +125,7 @@ func TestE2E(t *testing.T) {
 	report.Settings = sys.Settings["release-manager"].From
 	t.Run("takeover", func(t *testing.T) { testTakeover(t, sys, script, report) })
 	t.Run("happy path", func(t *testing.T) { testHappyPath(t, sys, script, report) })
+	t.Run("what runs", func(t *testing.T) { testWhatRuns(t, sys, script, report) })
 	t.Run("chaos", func(t *testing.T) { testChaos(t, sys, script, report) })
 	if t.Failed() {
 		// In a subtest of its own, which passes: a failed run's summary
@@ -354,6 +357,7 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 		t.Fatalf("seed %d: not converged %v after churn and faults; %d mismatches:\n%s", seed, opts.Converge, len(res.Mismatches), strings.Join(res.Mismatches, "\n"))
 	}
 	t.Logf("converged in %v after churn (%+v, %d left) and %d faults", res.ConvergeTook.Round(time.Millisecond), res.Counts, res.Alive, len(res.Faults))
+	noDriftReported(ctx, t, script)
 	for _, st := range res.ConvergeSteps {
 		t.Logf("converging, +%v after the faults: left %v (e.g. %s)", st.At.Round(time.Millisecond), st.Left, st.Example)
 	}

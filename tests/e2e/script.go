@@ -150,13 +150,30 @@ func (s *Script) Model() map[string]*Written {
 type RawState struct {
 	Pods    map[string]string `json:"pods"`
 	Release *struct {
-		Name     string `json:"name"`
-		Status   string `json:"status"`
-		Revision int    `json:"revision"`
-		Chart    string `json:"chart"`
-		Version  string `json:"version"`
-		Error    string `json:"error"`
+		Name            string `json:"name"`
+		Status          string `json:"status"`
+		Revision        int    `json:"revision"`
+		Chart           string `json:"chart"`
+		Version         string `json:"version"`
+		Error           string `json:"error"`
+		Readiness       string `json:"readiness"`
+		ReadinessReason string `json:"readiness_reason"`
+		Drift           []struct {
+			Kind      string   `json:"kind"`
+			Name      string   `json:"name"`
+			Change    string   `json:"change"`
+			Fields    []string `json:"fields"`
+			Seen      string   `json:"seen"`
+			Corrected string   `json:"corrected"`
+		} `json:"drift"`
 	} `json:"release"`
+	Reasons map[string]struct {
+		Reason        string `json:"reason"`
+		Message       string `json:"message"`
+		Container     string `json:"container"`
+		InitContainer bool   `json:"init_container"`
+		ExitCode      *int   `json:"exit_code"`
+	} `json:"reasons"`
 }
 
 // State reads /deploy/<id>/state; found is false when there is none.

@@ -292,8 +292,14 @@ type stateWatch struct {
 
 type expectation struct {
 	id, pod string
-	ch      chan configdb.PodStatus
+	ch      chan seenPod
 	done    atomic.Bool
+}
+
+// seenPod is what one write said of a pod: its status and its reason.
+type seenPod struct {
+	status configdb.PodStatus
+	reason string
 }
 
 func newStateWatch(ctx context.Context, b *testing.B, client *clientv3.Client, layout configdb.Layout) *stateWatch {
@@ -341,7 +347,7 @@ func (w *stateWatch) apply(layout configdb.Layout, key, value []byte, count bool
 		}
 		if e.id == id {
 			select {
-			case e.ch <- st.Pods[e.pod]:
+			case e.ch <- seenPod{st.Pods[e.pod], st.Reasons[e.pod].Reason}:
 			default:
 			}
 		}
@@ -353,7 +359,7 @@ func (w *stateWatch) apply(layout configdb.Layout, key, value []byte, count bool
 // expect registers interest in a pod's reported status before the change
 // is made, so that no write is missed.
 func (w *stateWatch) expect(id, pod string) *expectation {
-	e := &expectation{id: id, pod: pod, ch: make(chan configdb.PodStatus, 64)}
+	e := &expectation{id: id, pod: pod, ch: make(chan seenPod, 64)}
 	w.mu.Lock()
 	w.waits = append(w.waits, e)
 	w.mu.Unlock()
@@ -361,17 +367,26 @@ func (w *stateWatch) expect(id, pod string) *expectation {
 }
 
 func (e *expectation) wait(want configdb.PodStatus, timeout time.Duration) error {
+	return e.waitFor(func(s seenPod) bool { return s.status == want }, string(want), timeout)
+}
+
+// waitReason waits for the pod's reason to be want.
+func (e *expectation) waitReason(want string, timeout time.Duration) error {
+	return e.waitFor(func(s seenPod) bool { return s.reason == want }, "reason "+want, timeout)
+}
+
+func (e *expectation) waitFor(ok func(seenPod) bool, what string, timeout time.Duration) error {
 	deadline := time.After(timeout)
 	for {
 		select {
 		case got := <-e.ch:
-			if got == want {
+			if ok(got) {
 				e.done.Store(true)
 				return nil
 			}
 		case <-deadline:
 			e.done.Store(true)
-			return fmt.Errorf("%s of %s not %s after %v", e.pod, e.id, want, timeout)
+			return fmt.Errorf("%s of %s not %s after %v", e.pod, e.id, what, timeout)
 		}
 	}
 }
