@@ -133,6 +133,7 @@ Exit codes: 0 success, 1 failure, 2 bad command line.`,
 		a.listCmd(),
 		a.deleteCmd(),
 		a.stateCmd(),
+		a.explainCmd(),
 		a.resourcesCmd(),
 	)
 	return root
