@@ -18,9 +18,9 @@ import (
 type explainDoc struct {
 	ID, Release, Namespace, Verdict string
 	Deployment                      struct {
-		Found                      bool
+		Found                       bool
 		Error, Kind, Chart, Version string
-		Values                     map[string]any
+		Values                      map[string]any
 	}
 	State struct {
 		Found   bool
