@@ -17,7 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -42,14 +42,16 @@ func (a *app) readKube(ctx context.Context, flagPath, ns, rel string, pods []str
 	if cfg == nil {
 		return kubeView{Note: note}
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	// The core/v1 client alone: the full clientset would carry every API
+	// group's client into the binary for two lists.
+	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return kubeView{Note: fmt.Sprintf("not asked: %v; %s", err, configDBOnly)}
 	}
 	kv := kubeView{Server: cfg.Host}
 	// Helm's storage calls the API without a context; the client's timeout
 	// is what bounds them.
-	revs, err := storage.Init(driver.NewSecrets(cs.CoreV1().Secrets(ns))).History(rel)
+	revs, err := storage.Init(driver.NewSecrets(core.Secrets(ns))).History(rel)
 	switch {
 	case errors.Is(err, driver.ErrReleaseNotFound):
 		kv.History = []helmRevision{}
@@ -65,7 +67,7 @@ func (a *app) readKube(ctx context.Context, flagPath, ns, rel string, pods []str
 	objects := releaseObjectsOf(latest(revs), pods)
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	events, err := listEvents(ctx, cs, ns, objects)
+	events, err := listEvents(ctx, core.Events(ns), objects)
 	if err != nil {
 		kv.EventsError = transportError(err)
 		return kv
@@ -221,11 +223,11 @@ func (o releaseObjects) has(kind, name string) bool {
 
 // listEvents lists the namespace's events, newest last, keeping the last
 // maxEvents about the release's objects.
-func listEvents(ctx context.Context, cs kubernetes.Interface, ns string, objects releaseObjects) ([]kubeEvent, error) {
+func listEvents(ctx context.Context, client corev1client.EventInterface, objects releaseObjects) ([]kubeEvent, error) {
 	var found []corev1.Event
 	opts := metav1.ListOptions{Limit: eventsPage}
 	for {
-		l, err := cs.CoreV1().Events(ns).List(ctx, opts)
+		l, err := client.List(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
