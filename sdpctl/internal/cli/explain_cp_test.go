@@ -213,7 +213,7 @@ func TestExplainKubernetes(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
 		doc := decodeExplain(t, r.stdout)
-		if k := doc.Kubernetes; !strings.HasPrefix(k.Note, "API server cannot be reached within 2s: ") || k.History != nil || k.Events != nil {
+		if k := doc.Kubernetes; !strings.HasPrefix(k.Note, "API server "+cp.APIServerURL+" cannot be reached within 2s: ") || k.History != nil || k.Events != nil {
 			t.Errorf("kubernetes %+v", k)
 		}
 		if doc.Verdict != "failed: "+failure || doc.State.Release == nil {

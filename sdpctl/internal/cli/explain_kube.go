@@ -57,7 +57,7 @@ func (a *app) readKube(ctx context.Context, flagPath, ns, rel string, pods []str
 		kv.History = []helmRevision{}
 	case err != nil && unreachable(err):
 		// The events would only wait out the same timeout again.
-		kv.Note = fmt.Sprintf("API server cannot be reached within %v: %v; %s", a.timeout, transportError(err), configDBOnly)
+		kv.Note = fmt.Sprintf("API server %s cannot be reached within %v: %v; %s", cfg.Host, a.timeout, transportError(err), configDBOnly)
 		return kv
 	case err != nil:
 		kv.HistoryError = err.Error()

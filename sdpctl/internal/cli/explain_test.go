@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -254,9 +255,9 @@ current-context: c
 		{"KUBECONFIG naming only missing files", map[string]string{"KUBECONFIG": missing}, nil,
 			"not asked: kubeconfig (KUBECONFIG=" + missing + ") names no cluster"},
 		{"API server away, from KUBECONFIG", map[string]string{"KUBECONFIG": away}, nil,
-			"API server cannot be reached within 2s: dial tcp 127.0.0.1:"},
+			"API server https://127.0.0.1:" + strconv.Itoa(port) + " cannot be reached within 2s: dial tcp 127.0.0.1:"},
 		{"the flag wins over KUBECONFIG", map[string]string{"KUBECONFIG": missing}, []string{"--kubeconfig", away},
-			"API server cannot be reached within 2s: dial tcp 127.0.0.1:"},
+			"API server https://127.0.0.1:" + strconv.Itoa(port) + " cannot be reached within 2s: dial tcp 127.0.0.1:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.env = tc.env
@@ -275,6 +276,15 @@ current-context: c
 			}
 			if doc.Verdict != "no release yet" || doc.Deployment.Chart != "c" {
 				t.Errorf("the config DB's part is not shown: %+v", doc)
+			}
+			// The table says it in one line.
+			table := c.run(append([]string{"--timeout", "2s", "explain", "k"}, tc.args...)...)
+			want := kvLine("verdict:", "no release yet") + "\n" +
+				kvLine("deployment:", "k") + kvLine("kind:", "helm") + kvLine("chart:", "c") + kvLine("values:", "-") + "\n" +
+				kvLine("state:", "no state entry") + "\n" +
+				kvLine("kubernetes:", doc.Kubernetes.Note)
+			if table.stdout != want {
+				t.Errorf("table output (exit %d, stderr %q):\n%s", table.code, table.stderr, table.stdout)
 			}
 		})
 	}

@@ -68,8 +68,8 @@ type kubeView struct {
 	// Server is the API server asked; empty when none was.
 	Server string `json:"server,omitempty"`
 	// Note says why Kubernetes was not asked, or did not answer: no
-	// kubeconfig, or an API server that is away. Not an error: the config
-	// DB's part is what matters to scripts.
+	// kubeconfig, or an API server that is away; nothing else is read then.
+	// Not an error: the config DB's part is what scripts see.
 	Note         string         `json:"note,omitempty"`
 	History      []helmRevision `json:"history"`
 	HistoryError string         `json:"history_error,omitempty"`
@@ -404,14 +404,12 @@ func writeStateBlock(tw io.Writer, ex explanation) {
 
 func writeKubeBlock(tw io.Writer, ex explanation, now time.Time) {
 	k := ex.Kubernetes
-	if k.Server == "" {
+	if k.Note != "" {
+		// Not asked, or no answer: the note is all there is.
 		kv(tw, "kubernetes:", k.Note)
 		return
 	}
 	kv(tw, "kubernetes:", k.Server+", namespace "+ex.Namespace)
-	if k.Note != "" {
-		kv(tw, "note:", k.Note)
-	}
 	switch {
 	case k.HistoryError != "":
 		kv(tw, "history:", "cannot be read: "+k.HistoryError)
