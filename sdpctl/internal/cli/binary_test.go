@@ -34,6 +34,8 @@ func TestBinary(t *testing.T) {
 		{"help", []string{"--help"}, 0, "Usage:", ""},
 		{"create", append(c.connArgs(), "create", "bin-test", "--chart", "c", "--set", "a=1"), 0, "deployment bin-test created", ""},
 		{"get", append(c.connArgs(), "get", "bin-test", "-o", "json"), 0, `"chart": "c"`, ""},
+		{"explain without a kubeconfig", append(c.connArgs(), "explain", "bin-test"), 0,
+			"kubernetes:   not asked: no kubeconfig (--kubeconfig or KUBECONFIG); showing what the config DB holds\n", ""},
 		{"duplicate", append(c.connArgs(), "create", "bin-test", "--chart", "c"), 1, "",
 			"sdpctl: create deployment bin-test: already exists; delete it first (sdpctl delete bin-test) or choose another id"},
 		{"etcd away", []string{"--port", closed, "--timeout", "1s", "list"}, 1, "",

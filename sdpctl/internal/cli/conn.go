@@ -42,8 +42,8 @@ func (a *app) bindFlags(root *cobra.Command) {
 	f.BoolVar(&a.insecureSkipVerify, "insecure-skip-verify", false, "accept any certificate etcd shows (overrides SDP_CONFIG_INSECURE_SKIP_VERIFY)")
 	f.StringVar(&a.username, "username", "", "etcd user (overrides SDP_CONFIG_USERNAME; the password is read from SDP_CONFIG_PASSWORD only)")
 	f.StringVar(&a.prefix, "prefix", "", "global key prefix such as /test (overrides SDP_CONFIG_PREFIX)")
-	f.StringVar(&a.helmPrefix, "helm-prefix", "", "release name prefix, to check that a new id can become a release name (overrides SDP_HELM_PREFIX)")
-	f.DurationVar(&a.timeout, "timeout", DefaultTimeout, "bound on the config DB calls of one command")
+	f.StringVar(&a.helmPrefix, "helm-prefix", "", "release name prefix: a new id must be able to become a release name, and explain finds the release by it (overrides SDP_HELM_PREFIX)")
+	f.DurationVar(&a.timeout, "timeout", DefaultTimeout, "bound on the config DB calls of one command, and on each of explain's Kubernetes calls")
 }
 
 // env is the SDP_* environment with the flags that were given on top.

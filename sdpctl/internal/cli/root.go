@@ -106,12 +106,14 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (
 		Short: "Operate the Helm Deployer through its config DB",
 		Long: `sdpctl creates, inspects and deletes deployment entries (/deploy/<id>) in the
 SDP configuration database, follows their state (/deploy/<id>/state) and lists
-the /resource/ entries, exactly as a processing script would.
+the /resource/ entries, exactly as a processing script would; explain says why
+a deployment is not running.
 
 It reads the services' settings: SDP_CONFIG_HOST, SDP_CONFIG_PORT,
 SDP_CONFIG_ENDPOINTS, SDP_CONFIG_PROTOCOL, SDP_CONFIG_CERT, SDP_CONFIG_CA,
 SDP_CONFIG_INSECURE_SKIP_VERIFY, SDP_CONFIG_USERNAME, SDP_CONFIG_PASSWORD,
-SDP_CONFIG_PREFIX and SDP_HELM_PREFIX; the flags below override them.
+SDP_CONFIG_PREFIX and SDP_HELM_PREFIX (explain: SDP_HELM_NAMESPACE and
+KUBECONFIG); the flags below override them.
 
 Exit codes: 0 success, 1 failure, 2 bad command line.`,
 		SilenceErrors: true,
@@ -133,6 +135,7 @@ Exit codes: 0 success, 1 failure, 2 bad command line.`,
 		a.listCmd(),
 		a.deleteCmd(),
 		a.stateCmd(),
+		a.explainCmd(),
 		a.resourcesCmd(),
 	)
 	return root
