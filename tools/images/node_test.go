@@ -27,6 +27,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/ska-telescope/sdp-helmdeploy/tools/images"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // TestMakeNodeImages checks what `make node-images` leaves: for each of
@@ -261,13 +263,7 @@ func checkReceiver(t *testing.T, command func(args ...string) *exec.Cmd) {
 		}
 		return 0
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for probe() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the probe did not pass in 15 s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "the probe passes", func() bool { return probe() == 0 })
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%s/exit?code=3", port))
 	if err != nil {
 		t.Fatal(err)

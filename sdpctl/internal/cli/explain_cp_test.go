@@ -22,6 +22,8 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/localcp/cptest"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // The control plane is started only by the tests that ask for it (cptest.Get).
@@ -226,17 +228,12 @@ func TestExplainKubernetes(t *testing.T) {
 // waitAPIServer waits for a resumed API server to answer again.
 func waitAPIServer(t *testing.T, cs kubernetes.Interface) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually.Eventually(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		cancel()
-		if err == nil {
-			return
+		defer cancel()
+		if _, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+			return fmt.Errorf("API server does not answer after the pause: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("API server does not answer after the pause: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // The tests run this test binary as sdp-pause: TestMain turns into main
@@ -122,17 +125,27 @@ func TestReapsChildren(t *testing.T) {
 				f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 				return f[0]
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) && state() != "gone" && state() != "Z" {
-				time.Sleep(20 * time.Millisecond)
-			}
+			// The verdict is the state after the waits: they end early
+			// only to save time, so their own timeouts are no failure.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = eventually.Poll(ctx, 0, 20*time.Millisecond, func(context.Context) error {
+				if s := state(); s != "gone" && s != "Z" {
+					return fmt.Errorf("state %s", s)
+				}
+				return nil
+			})
 			if !tc.wantReap {
 				// A moment more, as sdp-pause gets to reap it.
 				time.Sleep(300 * time.Millisecond)
-			}
-			// A zombie that is reaped goes: wait for that too.
-			for time.Now().Before(deadline) && tc.wantReap && state() != "gone" {
-				time.Sleep(20 * time.Millisecond)
+			} else {
+				// A zombie that is reaped goes: wait for that too.
+				_ = eventually.Poll(ctx, 0, 20*time.Millisecond, func(context.Context) error {
+					if s := state(); s != "gone" {
+						return fmt.Errorf("state %s", s)
+					}
+					return nil
+				})
 			}
 			got := state()
 			if tc.wantReap && got != "gone" {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
+
+	"github.com/ska-telescope/sdp-helmdeploy/testkit/eventually"
 )
 
 // Through the API server and the pod cache: a kubelet's container status
@@ -40,16 +43,12 @@ func TestReasonsFromTheKubelet(t *testing.T) {
 // reasons part at all).
 func (e *testEnv) waitReason(id, pod string, want *configdb.PodReason) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var st configdb.DeploymentState
-	for time.Now().Before(deadline) {
-		var err error
-		st, _, err = e.store.GetState(context.Background(), id)
+	eventually.Eventually(e.t, 20*time.Second, func() error {
+		st, _, err := e.store.GetState(context.Background(), id)
 		got, ok := st.Reasons[pod]
 		if err == nil && (want == nil && st.Reasons == nil || want != nil && ok && got.Equal(*want)) {
-			return
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: timed out waiting for the reason of %s to be %+v; last: %+v", id, pod, want, st)
+		return fmt.Errorf("%s: the reason of %s is not %+v; last: %+v (error %v)", id, pod, want, st, err)
+	})
 }
