@@ -227,6 +227,7 @@ func TestTargets(t *testing.T) {
 				// reported a change after 1.2 s: both missed.
 				"deleted (Deployment":    {Missed, "72.5 (70–75) ms (p50 42.5 (40–45) ms; 100 releases, 2 runs); 1 new revisions", "one create"},
 				"changed by hand (warn)": {Missed, "800 (400–1200) ms", "the state entry's write"},
+				"a pod's reason changed": {Met, "12 ms (p50 7.5 ms; 1 run); 0 writes", ""},
 				// Issue 14: upgrade 45 ÷ CLI 2.5 = 18×; uninstall 64 ÷ 5 = 12.8×.
 				"upgrade, N = 60: rate":        {Missed, "**18×** (45 releases/s ÷ CLI 2.5/s; medians)", "floor target of this step"},
 				"upgrade, N = 500: rate":       {Met, "**26×** (65 releases/s ÷ CLI 2.5/s at N = 60", ""},
@@ -289,7 +290,7 @@ func TestTargets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := Targets(tt.results(t))
-			if len(ts) != 33 {
+			if len(ts) != 34 {
 				t.Errorf("%d targets, want 33 (4 of issue 4, 4 of issue 5, 2 of issue 6, 4 of issue 8, 17 of issue 14, 2 of issue 21)", len(ts))
 			}
 			for key, w := range tt.want {
@@ -346,7 +347,7 @@ func TestWrite(t *testing.T) {
 		"| load average (1, 5, 15 min) at the start | 0.1 0.2 0.3 |",
 		"| load average (1, 5, 15 min) at the end | 0.52 0.61 1.10 |",
 		"| bench-idle | 04:27:00 | 1.1 1.2 1.3 |",
-		"20 of 33 targets met, 10 missed, 3 reported without a number to meet.",
+		"21 of 34 targets met, 10 missed, 3 reported without a number to meet.",
 		"| 60 | 45 (40–50) | 100 (90–110) | 2.5 (2–3) | **18×** | **2.22×** |",
 		"| upgrade | 60 | sdk | **12** | 5 | 3 | 0 | 1 | 2 | 1 | 0 | 0 |",
 		"| one entry → `deployed`, p99 | 120 ms |",
@@ -386,7 +387,7 @@ func TestWrite(t *testing.T) {
 	if err := r.Write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"0 of 33 targets met, 33 not measured in this run.", "Not run (`make bench-restart`).",
+	for _, want := range []string{"0 of 34 targets met, 34 not measured in this run.", "Not run (`make bench-restart`).",
 		"- `bench-pod-monitor`: not run (pod-monitor.txt missing)"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("empty report lacks %q", want)
