@@ -19,6 +19,7 @@
 # once the control plane binaries are built. TestE2E skips unless SDP_E2E=1,
 # so the module's plain go test runs only the package's unit tests.
 #   make e2e [SDP_E2E_SEED=<n>] [SDP_E2E_DIR=<dir to keep logs and the TSDB in>]
+#            [SDP_E2E_CHURN=<how long the churn lasts, a Go duration; 90s>]
 #            [SDP_E2E_DASHBOARD=<a dashboard JSON to check instead of deploy/grafana's>]
 
 #

@@ -341,8 +341,17 @@ func testChaos(t *testing.T, sys *System, script *Script, report *Report) {
 		StopAPIServer:  sys.CP.StopAPIServer,
 		PauseAPIServer: func() func() { return cptest.PauseAPIServer(t, sys.CP) },
 	}
+	// SDP_E2E_CHURN makes the churn longer (a Go duration): a long run says
+	// whether anything is reported that should not be (drift, above all).
+	if v := os.Getenv("SDP_E2E_CHURN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("SDP_E2E_CHURN=%q: want a positive Go duration", v)
+		}
+		opts.Churn = d
+	}
 	report.Opts = opts
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute+opts.Churn)
 	defer cancel()
 	res, err := RunChaos(ctx, sys, script, opts)
 	report.Chaos = res
