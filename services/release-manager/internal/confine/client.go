@@ -104,6 +104,12 @@ func (k *Client) check(lists ...kube.ResourceList) error {
 			} else if info.Object != nil {
 				gvk = info.Object.GetObjectKind().GroupVersionKind()
 			}
+			if scope == nil {
+				// Fail closed: an object with no API mapping could go
+				// anywhere.
+				e.Unknown = append(e.Unknown, fmt.Sprintf("%s %q: no API mapping", gvk.Kind, info.Name))
+				continue
+			}
 			k.confiner.place(e, gvk, info.Name, info.Namespace, scope)
 		}
 	}

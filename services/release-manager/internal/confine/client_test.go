@@ -196,3 +196,37 @@ func TestClientBuildChecksWithMapper(t *testing.T) {
 		t.Errorf("Build of an object outside: %v (refused %v), want it built", err, k.Refused())
 	}
 }
+
+// failingMapper is discovery that does not answer.
+type failingMapper struct{ meta.RESTMapper }
+
+func (failingMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	return nil, errors.New("the server is currently unable to handle the request")
+}
+
+// Confinement fails closed: an object whose scope cannot be known is
+// refused with an error that says so and is not permanent (discovery may
+// answer on the next try), both where manifests are checked and where
+// objects are written.
+func TestScopeUnknownIsRefused(t *testing.T) {
+	c := Confiner{Namespace: "sdp", Mapper: failingMapper{testMapper()}}
+	err := c.Check([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n"))
+	if !errors.Is(err, ErrScopeUnknown) || errors.Is(err, controller.ErrPermanent) || !strings.Contains(err.Error(), `ConfigMap "cm"`) {
+		t.Errorf("Check with discovery failing = %v; want ErrScopeUnknown naming the object, not permanent", err)
+	}
+
+	rec := &recorder{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}}
+	k := Confiner{Namespace: "sdp"}.Client(rec)
+	unmapped := &resource.Info{Name: "x", Namespace: "sdp"}
+	if _, err := k.Create(kube.ResourceList{unmapped}); !errors.Is(err, ErrScopeUnknown) || !strings.Contains(err.Error(), "no API mapping") {
+		t.Errorf("create of an object with no mapping = %v; want refused, ErrScopeUnknown", err)
+	}
+	if len(rec.calls) != 0 {
+		t.Errorf("reached the cluster: %v", rec.calls)
+	}
+	// Outside and unknown together: permanent, as outside alone is.
+	e := &Error{Outside: []string{"x"}, Unknown: []string{"y"}}
+	if !errors.Is(e, controller.ErrPermanent) {
+		t.Error("an error with an object outside is not permanent")
+	}
+}

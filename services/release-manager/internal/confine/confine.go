@@ -39,9 +39,16 @@ var ErrOutside = errors.New("chart renders objects outside the processing namesp
 // not serve (an old extensions/v1beta1 Ingress, a CRD not installed).
 var ErrUnserved = errors.New("chart uses an API the cluster does not serve")
 
+// ErrScopeUnknown marks an object whose scope (namespaced or cluster-wide)
+// could not be learnt from the cluster's API discovery: confinement fails
+// closed, so it is not written. Unlike the other two it may pass: the
+// deployment is retried.
+var ErrScopeUnknown = errors.New("scope of an object of the chart cannot be known")
+
 // Error names every object a chart was refused for. It is ErrOutside,
-// ErrUnserved or both, and always permanent: retrying the same chart on
-// the same cluster cannot help.
+// ErrUnserved, ErrScopeUnknown or several; permanent when outside or
+// unserved (retrying the same chart on the same cluster cannot help), not
+// when only a scope was unknown.
 type Error struct {
 	Namespace string
 	// Allowed are the cluster-scoped kinds that were allowed.
@@ -50,6 +57,9 @@ type Error struct {
 	Outside []string
 	// Unserved lists "<apiVersion> <Kind>" once each.
 	Unserved []string
+	// Unknown says, for each object whose scope could not be known, what it
+	// is and why.
+	Unknown []string
 }
 
 func (e *Error) Error() string {
@@ -64,6 +74,9 @@ func (e *Error) Error() string {
 	for _, u := range e.Unserved {
 		parts = append(parts, fmt.Sprintf("chart uses %s, which this cluster does not serve", u))
 	}
+	if len(e.Unknown) > 0 {
+		parts = append(parts, fmt.Sprintf("%s, so it is not written: %s", ErrScopeUnknown.Error(), strings.Join(e.Unknown, "; ")))
+	}
 	return strings.Join(parts, "; ")
 }
 
@@ -73,13 +86,15 @@ func (e *Error) Is(target error) bool {
 		return len(e.Outside) > 0
 	case ErrUnserved:
 		return len(e.Unserved) > 0
+	case ErrScopeUnknown:
+		return len(e.Unknown) > 0
 	case controller.ErrPermanent:
-		return true
+		return len(e.Outside) > 0 || len(e.Unserved) > 0
 	}
 	return false
 }
 
-func (e *Error) empty() bool { return len(e.Outside) == 0 && len(e.Unserved) == 0 }
+func (e *Error) empty() bool { return len(e.Outside) == 0 && len(e.Unserved) == 0 && len(e.Unknown) == 0 }
 
 func (e *Error) unserved(gvk schema.GroupVersionKind) {
 	u := fmt.Sprintf("%s %s", gvk.GroupVersion(), gvk.Kind)
@@ -153,10 +168,12 @@ func (c Confiner) check(e *Error, u unstructured.Unstructured) {
 		case meta.IsNoMatchError(err):
 			e.unserved(gvk)
 			return
+		default:
+			// Discovery failing: where the object would go cannot be
+			// told, so it is refused (fail closed), not let through.
+			e.Unknown = append(e.Unknown, fmt.Sprintf("%s %q: %v", gvk.Kind, u.GetName(), err))
+			return
 		}
-		// Any other error (discovery failing) leaves the scope unknown:
-		// Helm's own mapping of the objects fails on it, and the Client
-		// checks what does get mapped.
 	}
 	c.place(e, gvk, u.GetName(), u.GetNamespace(), scope)
 }

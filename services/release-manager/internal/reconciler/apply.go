@@ -58,7 +58,7 @@ func (r *Reconciler) apply(ctx context.Context, act plan.Action, t target, obs p
 	switch {
 	case errors.Is(err, helmexec.ErrNameInUse), fenced(err):
 		return err
-	case errors.Is(err, confine.ErrOutside), errors.Is(err, confine.ErrUnserved):
+	case errors.Is(err, confine.ErrOutside), errors.Is(err, confine.ErrUnserved), errors.Is(err, confine.ErrScopeUnknown):
 		return r.failed(ctx, t, obs, "confinement", err)
 	case err != nil:
 		return r.failed(ctx, t, obs, "helm", err)
