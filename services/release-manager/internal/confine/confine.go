@@ -94,7 +94,9 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-func (e *Error) empty() bool { return len(e.Outside) == 0 && len(e.Unserved) == 0 && len(e.Unknown) == 0 }
+func (e *Error) empty() bool {
+	return len(e.Outside) == 0 && len(e.Unserved) == 0 && len(e.Unknown) == 0
+}
 
 func (e *Error) unserved(gvk schema.GroupVersionKind) {
 	u := fmt.Sprintf("%s %s", gvk.GroupVersion(), gvk.Kind)
