@@ -388,10 +388,10 @@ func TestScaledRules(t *testing.T) {
 		t.Fatalf("%d groups, want %d", len(scaled.Groups), len(orig.Groups))
 	}
 	want := map[string]struct{ for_, expr string }{
-		"SdpHelmdeployReleaseStuckPending": {"15s", `sum by (job, status) (sdp_helmdeploy_release_manager_releases{status=~"pending-.*"}) > 0`},
-		"SdpHelmdeployNoLeader":            {"5s", "sum by (job) (sdp_helmdeploy_leader) < 1"},
-		"SdpHelmdeployDeploymentGivenUp":   {"", `sum by (job) (increase(sdp_helmdeploy_release_manager_deployment_errors_total{reason="gave-up"}[15s])) > 0`},
-		"SdpHelmdeployConfigDBErrors":      {"5s", "sum by (job) (rate(sdp_helmdeploy_resource_monitor_config_db_errors_total[5s])) > 0"},
+		"SdpHelmdeployReleaseStuckPending": {"15s", `sum by (namespace, job, status) (sdp_helmdeploy_release_manager_releases{status=~"pending-.*"}) > 0`},
+		"SdpHelmdeployNoLeader":            {"5s", "sum by (namespace, job) (sdp_helmdeploy_leader) < 1"},
+		"SdpHelmdeployDeploymentGivenUp":   {"", `sum by (namespace, job) (increase(sdp_helmdeploy_release_manager_deployment_errors_total{reason="gave-up"}[15s])) > 0`},
+		"SdpHelmdeployConfigDBErrors":      {"5s", "sum by (namespace, job) (rate(sdp_helmdeploy_resource_monitor_config_db_errors_total[5s])) > 0"},
 	}
 	for gi, g := range scaled.Groups {
 		if len(g.Rules) != len(orig.Groups[gi].Rules) {
