@@ -20,7 +20,9 @@ import (
 // driftChart makes one object of each kind the drift target names.
 var driftChart = testrepo.New("drifty", "0.1.0", nil, map[string]string{
 	"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: \"1\"\n",
-	"svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    app: {{ .Release.Name }}\n" +
+	// Headless: no cluster IP is allocated (the local control plane's range
+	// is small, and no address outside loopback is ever used here).
+	"svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  clusterIP: None\n  selector:\n    app: {{ .Release.Name }}\n" +
 		"  ports:\n  - port: 9000\n",
 	"deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: 1\n  selector:\n" +
 		"    matchLabels: {app: {{ .Release.Name }}}\n  template:\n    metadata:\n      labels: {app: {{ .Release.Name }}}\n" +

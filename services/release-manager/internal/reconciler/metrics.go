@@ -63,6 +63,14 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 	for _, r := range []string{"written", "unchanged", "no-deployment", "error"} {
 		m.stateWrites.WithLabelValues(r)
 	}
+	// The kinds charts make most; others appear with their first event.
+	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "Secret"} {
+		for _, change := range []string{"deleted", "changed"} {
+			for _, action := range []string{"corrected", "warned", "failed"} {
+				m.Drift.WithLabelValues(kind, change, action)
+			}
+		}
+	}
 	releases := prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "releases"),
 		"Owned Helm releases by the status of their latest revision.", []string{"status"}, nil)
 	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.actions, m.actionSeconds, m.entryErrors, m.stateWrites, m.stateWriteTime, m.unownedReleases, m.Drift,
