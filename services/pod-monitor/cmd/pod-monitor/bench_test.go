@@ -46,14 +46,8 @@ import (
 func BenchmarkPodStatusToState(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_PODS", 5000), servicetest.EnvInt(b, "SDP_BENCH_DEPLOYMENTS", 500)
 	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
-	ctx := context.Background()
-	ns := clustertest.BenchNamespace(b, cs, "pm-bench")
-	srv := etcdtest.Start(b)
-	client, store := srv.Store(b)
-	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
-	podName := func(pod int) string { return fmt.Sprintf("p%d", pod) }
-	createPods(ctx, b, cs, ns, store, nPods, nDeps, 16, nil)
-	mon, states := startWatched(ctx, b, cp, ns, srv, client, store, nPods, 5*time.Minute)
+	pb := newPodBench(b, cp, cs, "pm-bench", nPods, nDeps, 16, nil, 5*time.Minute)
+	ns, mon, states, dep, podName := pb.ns, pb.mon, pb.states, pb.dep, pb.pod
 
 	// Nothing changes: nothing is written.
 	time.Sleep(time.Second)
@@ -192,6 +186,33 @@ func createPods(ctx context.Context, b *testing.B, cs kubernetes.Interface, ns s
 	}
 	b.Logf("%d pods created in %v", nPods, time.Since(created).Round(time.Millisecond))
 }
+
+// podBench is a benchmark's namespace of pods across deployments, with
+// the built monitor running over them and an etcd watch of its writes.
+type podBench struct {
+	ns           string
+	nPods, nDeps int
+	mon          *servicetest.Proc
+	states       *stateWatch
+}
+
+// newPodBench creates nPods pods p<i> of deployments d<i mod nDeps> in a
+// new namespace (limit at a time, each given status by status unless it is
+// nil) and a config DB of their entries, starts the monitor and waits, up
+// to timeout, until every pod is reported.
+func newPodBench(b *testing.B, cp *localcp.ControlPlane, cs kubernetes.Interface, prefix string, nPods, nDeps, limit int,
+	status func(*corev1.Pod), timeout time.Duration) *podBench {
+	ctx := context.Background()
+	ns := clustertest.BenchNamespace(b, cs, prefix)
+	srv := etcdtest.Start(b)
+	client, store := srv.Store(b)
+	createPods(ctx, b, cs, ns, store, nPods, nDeps, limit, status)
+	mon, states := startWatched(ctx, b, cp, ns, srv, client, store, nPods, timeout)
+	return &podBench{ns: ns, nPods: nPods, nDeps: nDeps, mon: mon, states: states}
+}
+
+func (p *podBench) dep(pod int) string { return fmt.Sprintf("d%d", pod%p.nDeps) }
+func (p *podBench) pod(pod int) string { return fmt.Sprintf("p%d", pod) }
 
 // startWatched starts the built monitor over ns and srv and waits, up to
 // timeout, until the state entries hold every pod.

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -24,16 +22,11 @@ import (
 func BenchmarkPodMemory(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_MEMORY_PODS", 20000), servicetest.EnvInt(b, "SDP_BENCH_MEMORY_POD_DEPLOYMENTS", 2000)
 	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
-	ctx := context.Background()
 	for b.Loop() {
-		ns := clustertest.BenchNamespace(b, cs, "pm-memory")
-		srv := etcdtest.Start(b)
-		client, store := srv.Store(b)
-		createPods(ctx, b, cs, ns, store, nPods, nDeps, 32, func(p *corev1.Pod) {
+		mon := newPodBench(b, cp, cs, "pm-memory", nPods, nDeps, 32, func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = setCondition(p.Status.Conditions, corev1.PodReady, corev1.ConditionTrue)
-		})
-		mon, _ := startWatched(ctx, b, cp, ns, srv, client, store, nPods, 10*time.Minute)
+		}, 10*time.Minute).mon
 		servicetest.SettledMemory(b, mon.PID())
 		b.ReportMetric(float64(nPods), "pods")
 		b.ReportMetric(float64(nDeps), "deployments")

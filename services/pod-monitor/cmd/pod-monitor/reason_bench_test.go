@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/clustertest"
-	"github.com/ska-telescope/sdp-helmdeploy/testkit/etcdtest"
 	"github.com/ska-telescope/sdp-helmdeploy/testkit/servicetest"
 )
 
@@ -27,12 +24,6 @@ import (
 func BenchmarkPodReasonToState(b *testing.B) {
 	nPods, nDeps := servicetest.EnvInt(b, "SDP_BENCH_PODS", 1000), servicetest.EnvInt(b, "SDP_BENCH_DEPLOYMENTS", 100)
 	cp, _, cs := clustertest.BenchCluster(b, 2000, 4000)
-	ctx := context.Background()
-	ns := clustertest.BenchNamespace(b, cs, "pm-reasons")
-	srv := etcdtest.Start(b)
-	client, store := srv.Store(b)
-	dep := func(pod int) string { return fmt.Sprintf("d%d", pod%nDeps) }
-	podName := func(pod int) string { return fmt.Sprintf("p%d", pod) }
 	pulling := func(reason string) func(*corev1.Pod) {
 		return func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodPending
@@ -41,8 +32,8 @@ func BenchmarkPodReasonToState(b *testing.B) {
 					Message: `Back-off pulling image "registry.invalid/x:1"`}}}}
 		}
 	}
-	createPods(ctx, b, cs, ns, store, nPods, nDeps, 16, pulling("ErrImagePull"))
-	_, states := startWatched(ctx, b, cp, ns, srv, client, store, nPods, 5*time.Minute)
+	pb := newPodBench(b, cp, cs, "pm-reasons", nPods, nDeps, 16, pulling("ErrImagePull"), 5*time.Minute)
+	ns, states, dep, podName := pb.ns, pb.states, pb.dep, pb.pod
 
 	var lat []time.Duration
 	reasons := map[int]string{}
