@@ -143,7 +143,7 @@ func mean(xs []float64) float64 {
 }
 
 // waitDeployed follows the state entries through an etcd watch until n of
-// them say deployed.
+// them say deployed, with their objects looked at (readiness said).
 func waitDeployed(b *testing.B, client *clientv3.Client, layout configdb.Layout, n int, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -154,7 +154,9 @@ func waitDeployed(b *testing.B, client *clientv3.Client, layout configdb.Layout,
 	deployed := map[string]bool{}
 	note := func(key, value []byte) {
 		st, err := configdb.DecodeState(value)
-		if err == nil && st.Release != nil && st.Release.Status == "deployed" {
+		// Deployed and its objects looked at (readiness said): the
+		// release part is whole, and a restart has nothing to add.
+		if err == nil && st.Release != nil && st.Release.Status == "deployed" && st.Release.Readiness != "" {
 			deployed[string(key)] = true
 		} else {
 			delete(deployed, string(key))
