@@ -33,7 +33,11 @@ func NewMetrics(reg prometheus.Registerer, counts func() map[string]int) *Metric
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "helm_actions_total",
 			Help: "Helm actions run, by action (install, upgrade, uninstall, unlock, adopt) and result (success, error)."}, []string{"action", "result"}),
 		actionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: "helm_action_duration_seconds",
-			Help: "Duration of Helm actions, by action.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"action"}),
+			Help: "Duration of Helm actions, by action.",
+			// 1 ms to 524 s: past the default Helm timeout (300 s), so an
+			// action that runs into it lands in a bucket of its own rather
+			// than in +Inf with everything over half a minute.
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20)}, []string{"action"}),
 		entryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "deployment_errors_total",
 			Help: "Deployments that could not be deployed, by reason (bad-entry, release-name, chart, confinement, helm, gave-up)."}, []string{"reason"}),
 		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: "state_writes_total",

@@ -34,3 +34,32 @@ func TestMetricsLint(t *testing.T) {
 		"sdp_helmdeploy_release_manager_drift_total",
 	)
 }
+
+// A Helm action that runs into the default Helm timeout (300 s) lands in a
+// bucket of its own, not in +Inf with everything over half a minute.
+func TestHelmActionBucketsReachTheTimeout(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, func() map[string]int { return nil })
+	m.actionSeconds.WithLabelValues("install").Observe(299)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sdp_helmdeploy_release_manager_helm_action_duration_seconds" {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			buckets := metric.GetHistogram().GetBucket()
+			if metric.GetHistogram().GetSampleCount() == 0 {
+				continue
+			}
+			last := buckets[len(buckets)-1]
+			if last.GetUpperBound() < 300 || last.GetCumulativeCount() != 1 {
+				t.Errorf("largest bucket ≤ %v holds %d of 1: a 299 s action is in +Inf only", last.GetUpperBound(), last.GetCumulativeCount())
+			}
+			return
+		}
+	}
+	t.Fatal("no helm_action_duration_seconds observation gathered")
+}
