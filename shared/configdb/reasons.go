@@ -65,6 +65,10 @@ func (r PodReason) Bounded() PodReason {
 	return r
 }
 
+// BoundMessage cuts a message for a state entry (a reason's, a release's
+// readiness reason) to MaxReasonMessage bytes, as Bounded does.
+func BoundMessage(s string) string { return bound(s, MaxReasonMessage) }
+
 func bound(s string, n int) string {
 	// Invalid bytes would each be written as a 3-byte U+FFFD.
 	s = strings.ToValidUTF8(s, "\uFFFD")

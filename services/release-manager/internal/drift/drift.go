@@ -139,7 +139,7 @@ type Object struct {
 // Objects returns the namespaced objects of a release's revision (Jobs and
 // Pods included), reading its manifest when it is not known yet.
 func (c *Checker) Objects(release string, revision int) ([]Object, error) {
-	t, err := c.tracked(release, revision)
+	t, _, err := c.tracked(release, revision)
 	if err != nil {
 		return nil, err
 	}
@@ -149,9 +149,9 @@ func (c *Checker) Objects(release string, revision int) ([]Object, error) {
 		out = append(out, Object{GVR: r.gvr, Kind: r.kind, Name: r.name})
 		// Watched so that a change of their status says when to look
 		// again.
-		if !watched[r.gvr] && readinessResources[r.gvr.Resource] {
+		if !watched[r.gvr] && ReadinessKinds[r.kind] {
 			watched[r.gvr] = true
-			if _, err := c.w.informer(r.gvr, c.cfg.SyncWait); err != nil {
+			if _, err := c.w.informer(r.gvr, true, c.cfg.SyncWait); err != nil {
 				return out, err
 			}
 		}
@@ -185,21 +185,6 @@ func (c *Checker) Forget(release string) {
 	delete(c.rel, release)
 }
 
-// Records returns the drift recorded for a release's revision, or nil
-// when nothing is known of it (which keeps what the state entry says).
-func (c *Checker) Records(release string, revision int) []configdb.DriftRecord {
-	if c == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.rel[release]
-	if t == nil || t.revision != revision {
-		return nil
-	}
-	return append([]configdb.DriftRecord{}, t.records...)
-}
-
 // Check looks at the objects of a release's revision and handles what
 // drifted. It returns the revision's drift records (empty, not nil, when
 // there is none) and an error when an object could not be looked at or put
@@ -208,11 +193,13 @@ func (c *Checker) Check(ctx context.Context, release string, revision int) ([]co
 	if !c.Enabled() {
 		return nil, nil
 	}
-	t, err := c.tracked(release, revision)
+	t, manifest, err := c.tracked(release, revision)
 	if err != nil {
 		return nil, err
 	}
-	var manifest map[ref]map[string]any // loaded when first needed
+	// The revision's objects as the manifest holds them: parsed already
+	// when tracked had to read the manifest, else read when first needed
+	// (a deleted or changed object), so that no look reads it twice.
 	want := func(r ref) (map[string]any, error) {
 		if manifest == nil {
 			m, err := c.cfg.Manifest(release, revision)
@@ -244,7 +231,7 @@ func (c *Checker) Check(ctx context.Context, release string, revision int) ([]co
 }
 
 func (c *Checker) checkObject(ctx context.Context, release string, t *tracked, i int, r ref, want func(ref) (map[string]any, error)) error {
-	inf, err := c.w.informer(r.gvr, c.cfg.SyncWait)
+	inf, err := c.w.informer(r.gvr, ReadinessKinds[r.kind], c.cfg.SyncWait)
 	if err != nil {
 		return err
 	}
@@ -440,27 +427,28 @@ func runtimeCopy(obj map[string]any) map[string]any {
 }
 
 // tracked returns what is known of release at revision, reading the
-// revision's manifest when it is not known yet.
-func (c *Checker) tracked(release string, revision int) (*tracked, error) {
+// revision's manifest when it is not known yet; the objects it parsed then
+// are returned too (nil when nothing was read), for the caller's look.
+func (c *Checker) tracked(release string, revision int) (*tracked, map[ref]map[string]any, error) {
 	c.mu.Lock()
 	t := c.rel[release]
 	c.mu.Unlock()
 	if t != nil && t.revision == revision {
-		return t, nil
+		return t, nil, nil
 	}
 	m, err := c.cfg.Manifest(release, revision)
 	if err != nil {
-		return nil, fmt.Errorf("release %s revision %d: %w", release, revision, err)
+		return nil, nil, fmt.Errorf("release %s revision %d: %w", release, revision, err)
 	}
-	refs, _, err := c.parse(m)
+	refs, objs, err := c.parse(m)
 	if err != nil {
-		return nil, fmt.Errorf("release %s revision %d: %w", release, revision, err)
+		return nil, nil, fmt.Errorf("release %s revision %d: %w", release, revision, err)
 	}
 	t = &tracked{revision: revision, objects: refs, seen: make([]string, len(refs))}
 	c.mu.Lock()
 	c.rel[release] = t
 	c.mu.Unlock()
-	return t, nil
+	return t, objs, nil
 }
 
 // parse reads the objects of a manifest that are looked after: namespaced

@@ -43,8 +43,10 @@ func newWatcher(ctx context.Context, client metadata.Interface, namespace string
 
 // informer returns gvr's informer, started and synced, or an error when it
 // does not sync within wait (the API server away, a resource the
-// release-manager may not list).
-func (w *watcher) informer(gvr schema.GroupVersionResource, wait time.Duration) (cache.SharedIndexInformer, error) {
+// release-manager may not list). status says that the resource's status
+// changes are passed on too (ReadinessKinds); it is fixed when the
+// informer is made.
+func (w *watcher) informer(gvr schema.GroupVersionResource, status bool, wait time.Duration) (cache.SharedIndexInformer, error) {
 	w.mu.Lock()
 	inf, ok := w.inf[gvr]
 	if !ok {
@@ -58,7 +60,7 @@ func (w *watcher) informer(gvr schema.GroupVersionResource, wait time.Duration) 
 			// Objects already there when the informer starts are not
 			// changes: the release's check after the sync looks at them.
 			AddFunc:    func(obj any, initial bool) { w.changed(nil, obj, initial, false) },
-			UpdateFunc: func(old, obj any) { w.changed(old, obj, false, readinessResources[gvr.Resource]) },
+			UpdateFunc: func(old, obj any) { w.changed(old, obj, false, status) },
 			DeleteFunc: func(obj any) { w.changed(nil, obj, false, false) },
 		}); err != nil {
 			w.mu.Unlock()
@@ -105,10 +107,11 @@ func (w *watcher) changed(old, obj any, initial, status bool) {
 	}
 }
 
-// readinessResources are the resources whose status says whether a
-// release is ready (see package readiness).
-var readinessResources = map[string]bool{"deployments": true, "statefulsets": true, "daemonsets": true, "jobs": true,
-	"persistentvolumeclaims": true}
+// ReadinessKinds are the kinds whose status says whether a release is
+// ready (package readiness reads them); their informers pass on status
+// changes too.
+var ReadinessKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true, "Job": true,
+	"PersistentVolumeClaim": true}
 
 // trim keeps of an object's metadata what drift is found by.
 func trim(obj any) (any, error) {

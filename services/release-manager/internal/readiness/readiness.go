@@ -19,9 +19,6 @@ import (
 	"github.com/ska-telescope/sdp-helmdeploy/shared/configdb"
 )
 
-// kinds are the kinds whose status counts.
-var kinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true, "Job": true, "PersistentVolumeClaim": true}
-
 // Result is a release's readiness as the state entry says it.
 type Result struct {
 	// State is configdb.ReadinessReady, ReadinessNotReady or
@@ -37,7 +34,7 @@ type Result struct {
 func Of(ctx context.Context, client dynamic.Interface, namespace string, objects []drift.Object) (Result, error) {
 	res := Result{State: configdb.ReadinessReady}
 	for _, o := range objects {
-		if !kinds[o.Kind] {
+		if !drift.ReadinessKinds[o.Kind] {
 			continue
 		}
 		u, err := client.Resource(o.GVR).Namespace(namespace).Get(ctx, o.Name, metav1.GetOptions{})
@@ -77,8 +74,7 @@ func reason(o drift.Object, st *status.Result, why string) string {
 	if why != "" {
 		msg += " (" + why + ")"
 	}
-	r := configdb.PodReason{Message: fmt.Sprintf("%s %s: %s", o.Kind, o.Name, msg)}.Bounded()
-	return r.Message
+	return configdb.BoundMessage(fmt.Sprintf("%s %s: %s", o.Kind, o.Name, msg))
 }
 
 // failedCondition is the reason and message of a failed object's Failed

@@ -54,9 +54,6 @@ func (o ReleaseObjects) Look(ctx context.Context, name string, revision int) (Ob
 		return ObjectsReport{}, errors.Join(derr, err)
 	}
 	rep.Readiness, rep.ReadinessReason = res.State, res.Reason
-	if rep.Drift == nil {
-		rep.Drift = []configdb.DriftRecord{}
-	}
 	return rep, derr
 }
 
